@@ -1,0 +1,3 @@
+fn main() {
+    println!("camgate {}", env!("CARGO_PKG_VERSION"));
+}
