@@ -7,6 +7,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use crate::{MediaError, h264, h265};
+
 /// Timescale of `pts`/`dts` (RTP video clock), used end to end so no consumer rescales.
 pub const TIMESCALE: u32 = 90_000;
 
@@ -34,6 +36,72 @@ pub struct CodecParams {
     pub rfc6381: String,
 }
 
+impl CodecParams {
+    /// Parameter sets of an H.264 stream: `sps` and `pps` are NAL units with their header
+    /// byte, without start code or length prefix. Width, height and the codec string come
+    /// from the SPS.
+    pub fn h264(sps: &[u8], pps: &[u8]) -> Result<CodecParams, MediaError> {
+        let parsed = h264::parse_sps(sps)?;
+        h264::check_pps(pps)?;
+        // Fails early (not at muxing time) if a parameter set is too long for the record.
+        h264::avc_decoder_config(sps, pps, &parsed)?;
+        Ok(CodecParams {
+            codec: Codec::H264,
+            vps: Bytes::new(),
+            sps: Bytes::copy_from_slice(sps),
+            pps: Bytes::copy_from_slice(pps),
+            width: dimension(parsed.width, "H.264 SPS width")?,
+            height: dimension(parsed.height, "H.264 SPS height")?,
+            rfc6381: h264::rfc6381(&parsed),
+        })
+    }
+
+    /// Parameter sets of an H.265 stream, each a NAL unit with its two-byte header.
+    pub fn h265(vps: &[u8], sps: &[u8], pps: &[u8]) -> Result<CodecParams, MediaError> {
+        h265::check_vps(vps)?;
+        let parsed = h265::parse_sps(sps)?;
+        h265::check_pps(pps)?;
+        h265::hevc_decoder_config(vps, sps, pps, &parsed)?;
+        Ok(CodecParams {
+            codec: Codec::H265,
+            vps: Bytes::copy_from_slice(vps),
+            sps: Bytes::copy_from_slice(sps),
+            pps: Bytes::copy_from_slice(pps),
+            width: dimension(parsed.width, "H.265 SPS width")?,
+            height: dimension(parsed.height, "H.265 SPS height")?,
+            rfc6381: h265::rfc6381(&parsed.ptl),
+        })
+    }
+
+    /// The decoder configuration record for the MP4 sample entry: the payload of the `avcC`
+    /// (ISO/IEC 14496-15 §5.3.3.1) or `hvcC` (§8.3.3.1) box, with 4-byte NAL lengths.
+    pub fn decoder_config(&self) -> Result<Bytes, MediaError> {
+        match self.codec {
+            Codec::H264 => {
+                h264::avc_decoder_config(&self.sps, &self.pps, &h264::parse_sps(&self.sps)?)
+            }
+            Codec::H265 => h265::hevc_decoder_config(
+                &self.vps,
+                &self.sps,
+                &self.pps,
+                &h265::parse_sps(&self.sps)?,
+            ),
+        }
+    }
+
+    /// The parameter sets as NAL units in decoding order (VPS first for H.265).
+    pub fn parameter_sets(&self) -> Vec<Bytes> {
+        match self.codec {
+            Codec::H264 => vec![self.sps.clone(), self.pps.clone()],
+            Codec::H265 => vec![self.vps.clone(), self.sps.clone(), self.pps.clone()],
+        }
+    }
+}
+
+fn dimension(v: u32, what: &'static str) -> Result<u16, MediaError> {
+    u16::try_from(v).map_err(|_| MediaError::invalid(what, format!("{v} does not fit 16 bits")))
+}
+
 /// One access unit.
 #[derive(Clone, Debug)]
 pub struct Frame {
@@ -46,4 +114,37 @@ pub struct Frame {
     /// An IDR/IRAP: decoding can start here.
     pub keyframe: bool,
     pub params: Arc<CodecParams>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SPS: &[u8] = &[
+        0x67, 0x64, 0x00, 0x0d, 0xac, 0xd9, 0x41, 0x41, 0xfb, 0x01, 0x10, 0x00, 0x00, 0x03, 0x00,
+        0x10, 0x00, 0x00, 0x03, 0x03, 0x20, 0xf1, 0x42, 0x99, 0x60,
+    ];
+    const PPS: &[u8] = &[0x68, 0xeb, 0xe3, 0xcb, 0x22, 0xc0];
+
+    #[test]
+    fn h264_params() {
+        let p = CodecParams::h264(SPS, PPS).unwrap();
+        assert_eq!((p.codec, p.width, p.height), (Codec::H264, 320, 240));
+        assert_eq!(p.rfc6381, "avc1.64000d");
+        assert_eq!(p.parameter_sets().len(), 2);
+        assert!(p.decoder_config().unwrap().starts_with(&[1, 0x64, 0, 0x0d]));
+        assert!(CodecParams::h264(PPS, SPS).is_err());
+        let err = CodecParams::h264(&SPS[..5], PPS).unwrap_err();
+        assert_eq!(err.to_string(), "H.264 SPS: truncated");
+    }
+
+    #[test]
+    fn h265_params() {
+        use crate::h265::tests::{PPS, SPS, VPS};
+        let p = CodecParams::h265(VPS, SPS, PPS).unwrap();
+        assert_eq!((p.codec, p.width, p.height), (Codec::H265, 320, 240));
+        assert_eq!(p.rfc6381, "hvc1.1.6.L60.90");
+        assert_eq!(p.parameter_sets().len(), 3);
+        assert!(CodecParams::h265(SPS, VPS, PPS).is_err());
+    }
 }

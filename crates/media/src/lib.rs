@@ -1,10 +1,20 @@
-//! camgate's media core: what a frame is, what the codec parameters are, and (filled in by
-//! the media work) the fMP4 muxer and the Low-Latency HLS segmenter.
+//! camgate's media core: what a frame is, what the codec parameters are, NAL unit framing,
+//! and (filled in by the media work) the fMP4 muxer and the Low-Latency HLS segmenter.
 //!
 //! This crate owns bytes and timestamps only. It must not touch sockets, files, threads or
 //! the clock: every time comes in as an argument, which is what makes it testable to the
 //! byte, fuzzable, and cheap to benchmark alone.
+//!
+//! Panic policy: no input (parameter sets, bitstreams, frame sequences, file names) causes a
+//! panic; malformed input is a `MediaError`. Property tests and `fuzz/` hold us to it.
 
+pub mod annexb;
+mod bits;
+mod error;
 pub mod frame;
+pub mod h264;
+pub mod h265;
 
+pub use bits::strip_emulation_prevention;
+pub use error::MediaError;
 pub use frame::{Codec, CodecParams, Frame, TIMESCALE};
