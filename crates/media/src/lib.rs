@@ -11,6 +11,7 @@
 pub mod annexb;
 mod bits;
 mod error;
+pub mod fmp4;
 pub mod frame;
 pub mod h264;
 pub mod h265;

@@ -1,0 +1,329 @@
+//! Fragmented MP4 (ISO/IEC 14496-12, CMAF-shaped) for one video track: the init segment and
+//! media fragments. Owns box layout only; which frames go into which fragment is the
+//! segmenter's business.
+//!
+//! Init segment (`init_segment`):
+//! ```text
+//! ftyp                          §4.3   file type: iso5, compatible iso5 iso6 mp41
+//! moov                          §8.2.1
+//! ├── mvhd                      §8.2.2  timescale 90 kHz, duration 0 (fragmented)
+//! ├── trak                      §8.3.1
+//! │   ├── tkhd                  §8.3.2  track 1, enabled, width/height
+//! │   └── mdia                  §8.4.1
+//! │       ├── mdhd              §8.4.2  timescale 90 kHz, language und
+//! │       ├── hdlr              §8.4.3  vide
+//! │       └── minf              §8.4.4
+//! │           ├── vmhd          §12.1.2
+//! │           ├── dinf/dref/url §8.7.1-2 media in this file
+//! │           └── stbl          §8.5.1
+//! │               ├── stsd      §8.5.2  one sample entry:
+//! │               │   └── avc1 + avcC   (ISO/IEC 14496-15 §5.4.2.1) or
+//! │               │       hvc1 + hvcC   (ISO/IEC 14496-15 §8.4.1.1)
+//! │               ├── stts      §8.6.1.2  empty: samples live in fragments
+//! │               ├── stsc      §8.7.4    empty
+//! │               ├── stsz      §8.7.3.2  empty
+//! │               └── stco      §8.7.5    empty
+//! └── mvex                      §8.8.1
+//!     └── trex                  §8.8.3  track 1, sample description 1
+//! ```
+//! Media fragment (`fragment`), returned as a chunk list `Vec<Bytes>`:
+//! ```text
+//! moof                          §8.8.4
+//! ├── mfhd                      §8.8.5  sequence_number
+//! └── traf                      §8.8.6
+//!     ├── tfhd                  §8.8.7  track 1, default-base-is-moof
+//!     ├── tfdt                  §8.8.12 version 1: 64-bit baseMediaDecodeTime = first dts
+//!     └── trun                  §8.8.8  version 1: per sample duration, size, flags and a
+//!                                       signed composition offset (pts - dts); data_offset
+//!                                       points past the mdat header
+//! mdat                          §8.1.1  the frames' payloads, in decode order
+//! ```
+//! The first chunk holds moof and the mdat header; every following chunk is a frame's own
+//! `Frame::data` (a refcount bump, never a copy of the video).
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use crate::{Codec, CodecParams, Frame, MediaError, TIMESCALE};
+
+/// The only track of our files.
+const TRACK_ID: u32 = 1;
+
+/// `sample_flags` (§8.8.3.1) of a sync sample: depends on no other sample.
+pub const SYNC_SAMPLE_FLAGS: u32 = 0x0200_0000;
+/// `sample_flags` of a non-sync sample: depends on others, sample_is_non_sync_sample set.
+pub const NON_SYNC_SAMPLE_FLAGS: u32 = 0x0101_0000;
+
+/// Writes boxes into one buffer, patching each box's size when it is closed.
+struct BoxWriter {
+    buf: BytesMut,
+    open: Vec<usize>,
+}
+
+impl BoxWriter {
+    fn new(capacity: usize) -> Self {
+        BoxWriter {
+            buf: BytesMut::with_capacity(capacity),
+            open: Vec::new(),
+        }
+    }
+
+    fn start(&mut self, fourcc: &[u8; 4]) {
+        self.open.push(self.buf.len());
+        self.buf.put_u32(0);
+        self.buf.put_slice(fourcc);
+    }
+
+    fn start_full(&mut self, fourcc: &[u8; 4], version: u8, flags: u32) {
+        self.start(fourcc);
+        self.buf
+            .put_u32(u32::from(version) << 24 | (flags & 0x00ff_ffff));
+    }
+
+    fn end(&mut self) {
+        // Every end() pairs with a start() in this module's straight-line code.
+        let start = self.open.pop().expect("end() without start()");
+        let size = (self.buf.len() - start) as u32;
+        self.buf[start..start + 4].copy_from_slice(&size.to_be_bytes());
+    }
+
+    fn finish(self) -> BytesMut {
+        debug_assert!(self.open.is_empty());
+        self.buf
+    }
+}
+
+/// The unity matrix of mvhd/tkhd (§8.2.2.3).
+const MATRIX: [u32; 9] = [0x0001_0000, 0, 0, 0, 0x0001_0000, 0, 0, 0, 0x4000_0000];
+
+/// The init segment (ftyp + moov) describing one video track with `params`.
+pub fn init_segment(params: &CodecParams) -> Result<Bytes, MediaError> {
+    let config = params.decoder_config()?;
+    let mut w = BoxWriter::new(800 + config.len());
+    w.start(b"ftyp");
+    w.buf.put_slice(b"iso5");
+    w.buf.put_u32(512);
+    for brand in [b"iso5", b"iso6", b"mp41"] {
+        w.buf.put_slice(brand);
+    }
+    w.end();
+
+    w.start(b"moov");
+    w.start_full(b"mvhd", 0, 0);
+    w.buf.put_u32(0); // creation_time
+    w.buf.put_u32(0); // modification_time
+    w.buf.put_u32(TIMESCALE);
+    w.buf.put_u32(0); // duration: unknown, fragments follow
+    w.buf.put_u32(0x0001_0000); // rate 1.0
+    w.buf.put_u16(0x0100); // volume 1.0
+    w.buf.put_bytes(0, 10); // reserved
+    MATRIX.iter().for_each(|&m| w.buf.put_u32(m));
+    w.buf.put_bytes(0, 24); // pre_defined
+    w.buf.put_u32(TRACK_ID + 1); // next_track_ID
+    w.end();
+
+    w.start(b"trak");
+    w.start_full(b"tkhd", 0, 0x3); // track_enabled | track_in_movie
+    w.buf.put_u32(0); // creation_time
+    w.buf.put_u32(0); // modification_time
+    w.buf.put_u32(TRACK_ID);
+    w.buf.put_u32(0); // reserved
+    w.buf.put_u32(0); // duration
+    w.buf.put_bytes(0, 8); // reserved
+    w.buf.put_u16(0); // layer
+    w.buf.put_u16(0); // alternate_group
+    w.buf.put_u16(0); // volume: video
+    w.buf.put_u16(0); // reserved
+    MATRIX.iter().for_each(|&m| w.buf.put_u32(m));
+    w.buf.put_u32(u32::from(params.width) << 16); // 16.16 fixed point
+    w.buf.put_u32(u32::from(params.height) << 16);
+    w.end();
+
+    w.start(b"mdia");
+    w.start_full(b"mdhd", 0, 0);
+    w.buf.put_u32(0); // creation_time
+    w.buf.put_u32(0); // modification_time
+    w.buf.put_u32(TIMESCALE);
+    w.buf.put_u32(0); // duration
+    w.buf.put_u16(0x55c4); // language "und", ISO 639-2/T packed
+    w.buf.put_u16(0); // pre_defined
+    w.end();
+    w.start_full(b"hdlr", 0, 0);
+    w.buf.put_u32(0); // pre_defined
+    w.buf.put_slice(b"vide");
+    w.buf.put_bytes(0, 12); // reserved
+    w.buf.put_slice(b"camgate video\0");
+    w.end();
+
+    w.start(b"minf");
+    w.start_full(b"vmhd", 0, 1);
+    w.buf.put_u16(0); // graphicsmode: copy
+    w.buf.put_bytes(0, 6); // opcolor
+    w.end();
+    w.start(b"dinf");
+    w.start_full(b"dref", 0, 0);
+    w.buf.put_u32(1); // entry_count
+    w.start_full(b"url ", 0, 1); // self-contained
+    w.end();
+    w.end();
+    w.end();
+
+    w.start(b"stbl");
+    w.start_full(b"stsd", 0, 0);
+    w.buf.put_u32(1); // entry_count
+    let (entry, config_box) = match params.codec {
+        Codec::H264 => (b"avc1", b"avcC"),
+        Codec::H265 => (b"hvc1", b"hvcC"),
+    };
+    w.start(entry); // VisualSampleEntry, §12.1.3
+    w.buf.put_bytes(0, 6); // reserved
+    w.buf.put_u16(1); // data_reference_index
+    w.buf.put_u16(0); // pre_defined
+    w.buf.put_u16(0); // reserved
+    w.buf.put_bytes(0, 12); // pre_defined
+    w.buf.put_u16(params.width);
+    w.buf.put_u16(params.height);
+    w.buf.put_u32(0x0048_0000); // horizresolution 72 dpi
+    w.buf.put_u32(0x0048_0000); // vertresolution 72 dpi
+    w.buf.put_u32(0); // reserved
+    w.buf.put_u16(1); // frame_count
+    w.buf.put_bytes(0, 32); // compressorname (empty Pascal string)
+    w.buf.put_u16(0x0018); // depth
+    w.buf.put_i16(-1); // pre_defined
+    w.start(config_box);
+    w.buf.put_slice(&config);
+    w.end();
+    w.end(); // sample entry
+    w.end(); // stsd
+    for empty in [b"stts", b"stsc", b"stco"] {
+        w.start_full(empty, 0, 0);
+        w.buf.put_u32(0); // entry_count
+        w.end();
+    }
+    w.start_full(b"stsz", 0, 0);
+    w.buf.put_u32(0); // sample_size
+    w.buf.put_u32(0); // sample_count
+    w.end();
+    w.end(); // stbl
+    w.end(); // minf
+    w.end(); // mdia
+    w.end(); // trak
+
+    w.start(b"mvex");
+    w.start_full(b"trex", 0, 0);
+    w.buf.put_u32(TRACK_ID);
+    w.buf.put_u32(1); // default_sample_description_index
+    w.buf.put_u32(0); // default_sample_duration
+    w.buf.put_u32(0); // default_sample_size
+    w.buf.put_u32(0); // default_sample_flags
+    w.end();
+    w.end(); // mvex
+    w.end(); // moov
+    Ok(w.finish().freeze())
+}
+
+/// What the `trun` says about one sample; derived from frames by `fragment`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct SampleEntry {
+    duration: u32,
+    size: u32,
+    flags: u32,
+    composition_offset: i32,
+}
+
+/// A media fragment (moof + mdat) holding `frames` in decode order.
+///
+/// `end_dts` is the decode time just after the last frame (normally the next frame's dts):
+/// each sample lasts until the next one's dts, the last one until `end_dts`. Decode times
+/// must be non-negative and strictly increasing, and `pts - dts` must fit an `i32`.
+///
+/// Returns the chunks to send in order: the first is moof plus the mdat header, each later
+/// one is the `data` of a frame, shared, not copied.
+pub fn fragment(
+    sequence_number: u32,
+    frames: &[Frame],
+    end_dts: i64,
+) -> Result<Vec<Bytes>, MediaError> {
+    const WHAT: &str = "fMP4 fragment";
+    let first = frames
+        .first()
+        .ok_or_else(|| MediaError::invalid(WHAT, "no frames"))?;
+    let base_dts = u64::try_from(first.dts)
+        .map_err(|_| MediaError::invalid(WHAT, format!("negative decode time {}", first.dts)))?;
+    let mut entries = Vec::with_capacity(frames.len());
+    let mut payload: u64 = 0;
+    for (i, f) in frames.iter().enumerate() {
+        let next_dts = frames.get(i + 1).map_or(end_dts, |n| n.dts);
+        let duration = next_dts
+            .checked_sub(f.dts)
+            .and_then(|d| u32::try_from(d).ok())
+            .filter(|&d| d > 0)
+            .ok_or_else(|| {
+                MediaError::invalid(WHAT, format!("decode time {} then {next_dts}", f.dts))
+            })?;
+        let size = u32::try_from(f.data.len())
+            .map_err(|_| MediaError::invalid(WHAT, "sample larger than 4 GiB"))?;
+        let composition_offset = f
+            .pts
+            .checked_sub(f.dts)
+            .and_then(|c| i32::try_from(c).ok())
+            .ok_or_else(|| MediaError::invalid(WHAT, "pts - dts does not fit 32 bits"))?;
+        payload += u64::from(size);
+        entries.push(SampleEntry {
+            duration,
+            size,
+            flags: if f.keyframe {
+                SYNC_SAMPLE_FLAGS
+            } else {
+                NON_SYNC_SAMPLE_FLAGS
+            },
+            composition_offset,
+        });
+    }
+    let count =
+        u32::try_from(entries.len()).map_err(|_| MediaError::invalid(WHAT, "too many samples"))?;
+    let mdat_size = u32::try_from(payload + 8)
+        .map_err(|_| MediaError::invalid(WHAT, "fragment payload larger than 4 GiB"))?;
+
+    let mut w = BoxWriter::new(100 + 16 * entries.len());
+    w.start(b"moof");
+    w.start_full(b"mfhd", 0, 0);
+    w.buf.put_u32(sequence_number);
+    w.end();
+    w.start(b"traf");
+    w.start_full(b"tfhd", 0, 0x02_0000); // default-base-is-moof
+    w.buf.put_u32(TRACK_ID);
+    w.end();
+    w.start_full(b"tfdt", 1, 0);
+    w.buf.put_u64(base_dts);
+    w.end();
+    // data-offset, sample-duration, sample-size, sample-flags, sample-composition-time-offset
+    w.start_full(b"trun", 1, 0x0001 | 0x0100 | 0x0200 | 0x0400 | 0x0800);
+    w.buf.put_u32(count);
+    let data_offset_at = w.buf.len();
+    w.buf.put_i32(0); // data_offset, patched below
+    for e in &entries {
+        w.buf.put_u32(e.duration);
+        w.buf.put_u32(e.size);
+        w.buf.put_u32(e.flags);
+        w.buf.put_i32(e.composition_offset);
+    }
+    w.end(); // trun
+    w.end(); // traf
+    w.end(); // moof
+    let moof_len = w.buf.len();
+    // Offset from the start of moof (default-base-is-moof) to the first payload byte.
+    let data_offset = (moof_len + 8) as i32;
+    w.buf[data_offset_at..data_offset_at + 4].copy_from_slice(&data_offset.to_be_bytes());
+    w.buf.put_u32(mdat_size);
+    w.buf.put_slice(b"mdat");
+
+    let mut chunks = Vec::with_capacity(frames.len() + 1);
+    chunks.push(w.finish().freeze());
+    chunks.extend(frames.iter().map(|f| f.data.clone()));
+    Ok(chunks)
+}
+
+/// Total length of a chunk list.
+pub fn chunks_len(chunks: &[Bytes]) -> usize {
+    chunks.iter().map(Bytes::len).sum()
+}
