@@ -1,2 +1,15 @@
 //! camgate: one service between RTSP cameras and the people and programs that watch them.
 //! See docs/architecture.md for how the modules fit together.
+//!
+//! Modules: `config` (settings), `db` (SQLite registry), `cameras` (the camera model and its
+//! validation), `redact` (secrets out of everything printed), `api` (HTTP), `server` (listener
+//! and shutdown), `logging`, `cli`.
+
+pub mod api;
+pub mod cameras;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod logging;
+pub mod redact;
+pub mod server;

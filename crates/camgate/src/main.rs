@@ -1,3 +1,43 @@
-fn main() {
-    println!("camgate {}", env!("CARGO_PKG_VERSION"));
+//! The `camgate` binary: parse the command line, load the configuration, run the subcommand.
+
+use std::process::ExitCode;
+
+use camgate::cli::{Cli, Command};
+use camgate::config::{self, Config};
+use camgate::server::{self, Server};
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let env = std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)));
+    let config = match config::load(cli.global.config.as_deref(), env, &cli.global.overrides()) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("camgate: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = match cli.command {
+        Command::Serve => serve(config),
+        Command::Config => {
+            print!("{}", config.to_redacted_toml());
+            Ok(())
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("camgate: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(config: Config) -> Result<(), String> {
+    camgate::logging::init(&config.log)?;
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    runtime.block_on(async {
+        let server = Server::bind(config).await.map_err(|e| e.to_string())?;
+        server.run(server::shutdown_signal()).await.map_err(|e| e.to_string())
+    })
 }

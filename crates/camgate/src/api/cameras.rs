@@ -1,0 +1,151 @@
+//! The camera registry over HTTP: provision (upsert), list, info, status, delete.
+//!
+//! Handlers stay small: validate, call the registry, shape the answer. When the live path
+//! lands, provision/delete add one call each to start/replace/stop the camera's runtime and
+//! status reads the runtime instead of [`CameraStatus::idle`].
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Serialize;
+use time::format_description::well_known::Rfc3339;
+
+use super::extract::{CameraIdParam, JsonBody};
+use super::urls::public_authority;
+use super::{AppError, AppState};
+use crate::cameras::{Camera, CameraStatus, parse_provision};
+use crate::db::Upserted;
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/cameras/provision", post(provision))
+        .route("/cameras", post(provision).get(list))
+        .route("/cameras/{id}", get(info).delete(delete))
+        .route("/cameras/{id}/info", get(info))
+        .route("/cameras/{id}/status", get(status))
+        .with_state(state)
+}
+
+/// The answer to a provision: where to watch the camera.
+#[derive(Serialize)]
+struct Provisioned {
+    success: bool,
+    camera_id: String,
+    stream_path: String,
+    hls_url: String,
+    webrtc_url: String,
+    snapshot_url: String,
+    ws_events_url: String,
+}
+
+/// What `GET /cameras` and `GET /cameras/{id}/info` show of a camera; the URL redacted.
+#[derive(Serialize)]
+struct CameraInfo {
+    camera_id: String,
+    name: String,
+    rtsp_url: String,
+    stream_path: String,
+    on_demand: bool,
+    record: bool,
+    transport: &'static str,
+    /// The per-camera idle timeout, `null` when the configured default applies.
+    idle_timeout_seconds: Option<f64>,
+    created_at: String,
+    updated_at: String,
+}
+
+impl From<&Camera> for CameraInfo {
+    fn from(c: &Camera) -> Self {
+        CameraInfo {
+            camera_id: c.camera_id.clone(),
+            name: c.name.clone(),
+            rtsp_url: c.redacted_url(),
+            stream_path: c.stream_path.clone(),
+            on_demand: c.on_demand,
+            record: c.record,
+            transport: c.transport.as_str(),
+            idle_timeout_seconds: c.idle_timeout.map(|d| d.as_secs_f64()),
+            created_at: rfc3339(c.created_at),
+            updated_at: rfc3339(c.updated_at),
+        }
+    }
+}
+
+fn rfc3339(t: time::OffsetDateTime) -> String {
+    // Any UTC time from our own database (after 1970, before 9999) formats.
+    t.format(&Rfc3339).unwrap_or_default()
+}
+
+async fn provision(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody,
+) -> Result<(StatusCode, Json<Provisioned>), AppError> {
+    let spec = parse_provision(&body)?;
+    let (camera, how) = state.db.upsert_camera(spec).await?;
+    tracing::info!(
+        camera_id = %camera.camera_id,
+        stream_path = %camera.stream_path,
+        rtsp_url = %camera.redacted_url(),
+        created = how == Upserted::Created,
+        "camera provisioned"
+    );
+    tracing::debug!(?camera, "provisioned camera record");
+    let host = public_authority(&headers, state.local_addr);
+    let sp = &camera.stream_path;
+    let answer = Provisioned {
+        success: true,
+        hls_url: format!("http://{host}/hls/{sp}/index.m3u8"),
+        webrtc_url: format!("http://{host}/webrtc/{sp}/whep"),
+        snapshot_url: format!("http://{host}/cameras/{}/snapshot.jpg", camera.camera_id),
+        ws_events_url: format!("ws://{host}/ws/events/{sp}"),
+        camera_id: camera.camera_id,
+        stream_path: camera.stream_path,
+    };
+    let status = match how {
+        Upserted::Created => StatusCode::CREATED,
+        Upserted::Updated => StatusCode::OK,
+    };
+    Ok((status, Json(answer)))
+}
+
+async fn list(State(state): State<AppState>) -> Result<Json<Vec<CameraInfo>>, AppError> {
+    let cameras = state.db.cameras().await?;
+    Ok(Json(cameras.iter().map(CameraInfo::from).collect()))
+}
+
+async fn find(state: &AppState, camera_id: &str) -> Result<Camera, AppError> {
+    state
+        .db
+        .camera(camera_id)
+        .await?
+        .ok_or_else(|| AppError::camera_not_found(camera_id))
+}
+
+async fn info(
+    State(state): State<AppState>,
+    CameraIdParam(id): CameraIdParam,
+) -> Result<Json<CameraInfo>, AppError> {
+    let camera = find(&state, &id).await?;
+    Ok(Json(CameraInfo::from(&camera)))
+}
+
+async fn status(
+    State(state): State<AppState>,
+    CameraIdParam(id): CameraIdParam,
+) -> Result<Json<CameraStatus>, AppError> {
+    let camera = find(&state, &id).await?;
+    Ok(Json(CameraStatus::idle(&camera)))
+}
+
+async fn delete(
+    State(state): State<AppState>,
+    CameraIdParam(id): CameraIdParam,
+) -> Result<StatusCode, AppError> {
+    if !state.db.delete_camera(&id).await? {
+        return Err(AppError::camera_not_found(&id));
+    }
+    tracing::info!(camera_id = %id, "camera deleted");
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,109 @@
+//! The HTTP API: shared state, the routers of each area merged in one place, and the layers
+//! every route gets (request span, access control, body limit, JSON 404/405).
+//!
+//! Adding an area: write `fn router(state: AppState) -> Router` in its own file and merge it in
+//! [`router`]. Adding runtime state (the live path's streams): add a field to [`AppState`].
+
+pub mod auth;
+mod cameras;
+mod error;
+pub mod extract;
+mod health;
+mod trace;
+pub mod urls;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::middleware::{from_fn, from_fn_with_state};
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+pub use error::AppError;
+
+use crate::config::Config;
+use crate::db::Db;
+
+/// What every handler can reach. Cheap to clone (everything is shared).
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub db: Db,
+    /// The address the listener is bound to (the real port when configured with port 0);
+    /// URLs fall back to it when a request has no usable `Host`.
+    pub local_addr: SocketAddr,
+    pub started: Instant,
+}
+
+impl AppState {
+    pub fn new(config: Arc<Config>, db: Db, local_addr: SocketAddr) -> Self {
+        AppState {
+            config,
+            db,
+            local_addr,
+            started: Instant::now(),
+        }
+    }
+
+    pub fn uptime_seconds(&self) -> u64 {
+        self.started.elapsed().as_secs()
+    }
+
+    /// Cameras with a running source. None until the live path adds camera runtimes.
+    pub fn active_streams(&self) -> u64 {
+        0
+    }
+}
+
+/// The whole HTTP surface.
+pub fn router(state: AppState) -> Router {
+    let mut app = Router::new()
+        .merge(health::router(state.clone()))
+        .merge(cameras::router(state.clone()))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(extract::BODY_LIMIT))
+        .layer(from_fn_with_state(state.clone(), auth::require_access));
+    // Outside access control so that browsers' preflight requests (which carry no key) get
+    // their CORS answer.
+    if let Some(cors) = cors_layer(&state.config.http.cors_origins) {
+        app = app.layer(cors);
+    }
+    app.layer(from_fn(trace::trace_request))
+}
+
+fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
+    if origins.is_empty() {
+        return None;
+    }
+    // Config validation has already refused anything that is not an exact origin.
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_methods([Method::GET, Method::POST, Method::DELETE, Method::OPTIONS])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                HeaderName::from_static("x-api-key"),
+            ]),
+    )
+}
+
+async fn not_found() -> AppError {
+    AppError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint; see docs/api.md")
+}
+
+async fn method_not_allowed() -> AppError {
+    AppError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this endpoint does not accept that method; see docs/api.md",
+    )
+}

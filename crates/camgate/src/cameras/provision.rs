@@ -1,0 +1,268 @@
+//! Validation of a provisioning request body (`POST /cameras/provision`) into a [`CameraSpec`].
+//!
+//! The body is walked by hand rather than through `#[derive(Deserialize)]` so that every
+//! problem gets its own code and a message naming the field, `camera_id` can be a string or a
+//! number, and no message ever echoes a value (a value may be a URL with a password).
+
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+
+use super::{
+    CameraSpec, InvalidInput, Transport, default_stream_path, validate_camera_id,
+    validate_stream_path,
+};
+
+/// Every field a provisioning body may hold; anything else is rejected by name.
+pub const PROVISION_FIELDS: &[&str] = &[
+    "camera_id",
+    "rtsp_url",
+    "name",
+    "on_demand",
+    "record",
+    "stream_path",
+    "transport",
+    "idle_timeout_seconds",
+];
+
+const MAX_URL_LEN: usize = 2048;
+const MAX_NAME_LEN: usize = 256;
+/// One day: longer than any sensible "keep the camera connected after the last viewer".
+const MAX_IDLE_TIMEOUT_SECONDS: f64 = 86_400.0;
+
+/// Validates a provisioning body. Absent or `null` optional fields take their defaults
+/// (`name` = the camera id, `on_demand` true, `record` false, `transport` auto,
+/// `stream_path` `cam_{camera_id}`, no per-camera idle timeout).
+pub fn parse_provision(body: &Value) -> Result<CameraSpec, InvalidInput> {
+    let Value::Object(obj) = body else {
+        return Err(InvalidInput::new(
+            "invalid_body",
+            "the body must be a JSON object such as {\"camera_id\":\"1\",\"rtsp_url\":\"rtsp://host/stream\"}",
+        ));
+    };
+    if let Some(unknown) = obj.keys().find(|k| !PROVISION_FIELDS.contains(&k.as_str())) {
+        return Err(InvalidInput::new(
+            "unknown_field",
+            format!(
+                "unknown field `{}`; accepted fields are: {}",
+                printable(unknown),
+                PROVISION_FIELDS.join(", ")
+            ),
+        ));
+    }
+
+    let camera_id = camera_id(obj)?;
+    let rtsp_url = match field(obj, "rtsp_url") {
+        None => {
+            return Err(InvalidInput::new(
+                "missing_rtsp_url",
+                "rtsp_url is required, e.g. \"rtsp://user:password@192.168.1.10:554/stream1\"",
+            ));
+        }
+        Some(Value::String(s)) => validate_rtsp_url(s)?,
+        Some(_) => return Err(wrong_type("rtsp_url", "a string", "invalid_rtsp_url")),
+    };
+    let name = match field(obj, "name") {
+        None => camera_id.clone(),
+        Some(Value::String(s)) => validate_name(s)?,
+        Some(_) => return Err(wrong_type("name", "a string", "invalid_name")),
+    };
+    let stream_path = match field(obj, "stream_path") {
+        None => default_stream_path(&camera_id),
+        Some(Value::String(s)) => {
+            validate_stream_path(s)?;
+            s.clone()
+        }
+        Some(_) => return Err(wrong_type("stream_path", "a string", "invalid_stream_path")),
+    };
+    let on_demand = bool_field(obj, "on_demand", true)?;
+    let record = bool_field(obj, "record", false)?;
+    let transport = match field(obj, "transport") {
+        None => Transport::Auto,
+        Some(Value::String(s)) => s.parse()?,
+        Some(_) => return Err(wrong_type("transport", "a string", "invalid_transport")),
+    };
+    let idle_timeout = match field(obj, "idle_timeout_seconds") {
+        None => None,
+        Some(Value::Number(n)) => match n.as_f64() {
+            Some(s) if (0.0..=MAX_IDLE_TIMEOUT_SECONDS).contains(&s) => {
+                Some(Duration::from_secs_f64(s))
+            }
+            _ => return Err(bad_idle_timeout()),
+        },
+        Some(_) => return Err(bad_idle_timeout()),
+    };
+
+    Ok(CameraSpec {
+        camera_id,
+        name,
+        rtsp_url,
+        stream_path,
+        on_demand,
+        record,
+        transport,
+        idle_timeout,
+    })
+}
+
+/// A field's value, treating JSON `null` like an absent field.
+fn field<'a>(obj: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
+    obj.get(name).filter(|v| !v.is_null())
+}
+
+fn camera_id(obj: &Map<String, Value>) -> Result<String, InvalidInput> {
+    let id = match field(obj, "camera_id") {
+        None => {
+            return Err(InvalidInput::new(
+                "missing_camera_id",
+                "camera_id is required: a string of 1-64 characters [A-Za-z0-9_-] or an integer",
+            ));
+        }
+        Some(Value::String(s)) => s.clone(),
+        // `1` and `"1"` name the same camera.
+        Some(Value::Number(n)) if n.is_i64() || n.is_u64() => n.to_string(),
+        Some(_) => {
+            return Err(InvalidInput::new(
+                "invalid_camera_id",
+                "camera_id must be a string of 1-64 characters [A-Za-z0-9_-] or an integer",
+            ));
+        }
+    };
+    validate_camera_id(&id)?;
+    Ok(id)
+}
+
+fn bool_field(obj: &Map<String, Value>, name: &str, default: bool) -> Result<bool, InvalidInput> {
+    match field(obj, name) {
+        None => Ok(default),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(_) => Err(wrong_type(name, "true or false", "invalid_field")),
+    }
+}
+
+fn wrong_type(name: &str, want: &str, code: &'static str) -> InvalidInput {
+    InvalidInput::new(code, format!("{name} must be {want}"))
+}
+
+fn bad_idle_timeout() -> InvalidInput {
+    InvalidInput::new(
+        "invalid_idle_timeout",
+        format!("idle_timeout_seconds must be a number of seconds from 0 to {MAX_IDLE_TIMEOUT_SECONDS}"),
+    )
+}
+
+/// Checks a camera URL: `rtsp://` or `rtsps://`, a host, no whitespace or control characters.
+/// Credentials inline are allowed. Error messages never include the URL.
+pub fn validate_rtsp_url(url: &str) -> Result<String, InvalidInput> {
+    let invalid = |msg: &str| InvalidInput::new("invalid_rtsp_url", msg.to_owned());
+    if url.is_empty() {
+        return Err(invalid("rtsp_url must not be empty"));
+    }
+    if url.len() > MAX_URL_LEN {
+        return Err(invalid(&format!(
+            "rtsp_url is longer than {MAX_URL_LEN} bytes"
+        )));
+    }
+    // Checked before parsing because the URL parser silently drops tabs and newlines.
+    if url.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(invalid(
+            "rtsp_url must not contain spaces or control characters; percent-encode them (%20)",
+        ));
+    }
+    let parsed = url::Url::parse(url).map_err(|e| {
+        invalid(&format!(
+            "rtsp_url is not a valid URL ({e}); expected rtsp://[user:password@]host[:port]/path"
+        ))
+    })?;
+    if !matches!(parsed.scheme(), "rtsp" | "rtsps") {
+        return Err(invalid(
+            "rtsp_url must start with rtsp:// or rtsps://, e.g. rtsp://192.168.1.10:554/stream1",
+        ));
+    }
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err(invalid(
+            "rtsp_url has no host; expected rtsp://[user:password@]host[:port]/path",
+        ));
+    }
+    Ok(url.to_owned())
+}
+
+fn validate_name(name: &str) -> Result<String, InvalidInput> {
+    if name.chars().count() > MAX_NAME_LEN {
+        return Err(InvalidInput::new(
+            "invalid_name",
+            format!("name is longer than {MAX_NAME_LEN} characters"),
+        ));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(InvalidInput::new(
+            "invalid_name",
+            "name must not contain control characters",
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+/// A field name safe to put in a message: bounded, without control characters.
+fn printable(name: &str) -> String {
+    name.chars()
+        .filter(|c| !c.is_control())
+        .take(64)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn defaults() {
+        let spec = parse_provision(&json!({"camera_id": 7, "rtsp_url": "rtsp://h/s"})).unwrap();
+        assert_eq!(spec.camera_id, "7");
+        assert_eq!(spec.name, "7");
+        assert_eq!(spec.stream_path, "cam_7");
+        assert!(spec.on_demand);
+        assert!(!spec.record);
+        assert_eq!(spec.transport, Transport::Auto);
+        assert_eq!(spec.idle_timeout, None);
+    }
+
+    #[test]
+    fn all_fields() {
+        let spec = parse_provision(&json!({
+            "camera_id": "door-1", "rtsp_url": "rtsps://u:p@cam:322/x", "name": "Front door",
+            "on_demand": false, "record": true, "stream_path": "front", "transport": "udp",
+            "idle_timeout_seconds": 5
+        }))
+        .unwrap();
+        assert_eq!(spec.stream_path, "front");
+        assert_eq!(spec.transport, Transport::Udp);
+        assert_eq!(spec.idle_timeout, Some(Duration::from_secs(5)));
+        assert!(spec.record && !spec.on_demand);
+    }
+
+    #[test]
+    fn bad_urls() {
+        for url in [
+            "http://h/s",
+            "rtsp://",
+            "rtsp:///path",
+            "rtsp://h/a b",
+            "rtsp://h/\n",
+            "h/s",
+            "",
+        ] {
+            let err = validate_rtsp_url(url).unwrap_err();
+            assert_eq!(err.code, "invalid_rtsp_url", "{url:?}");
+        }
+        assert!(validate_rtsp_url("rtsp://admin:p%40ss@10.1.2.3:554/Streaming/101").is_ok());
+    }
+
+    #[test]
+    fn messages_never_echo_the_url() {
+        let err = parse_provision(&json!({"camera_id": 1, "rtsp_url": "http://u:hunter2@h/"}))
+            .unwrap_err();
+        assert!(!err.message.contains("hunter2"));
+    }
+}

@@ -1,0 +1,193 @@
+//! Queries on the `cameras` table: the persisted camera registry.
+
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use time::OffsetDateTime;
+
+use super::{Db, DbError, now_ms};
+use crate::cameras::{Camera, CameraSpec, Transport};
+
+/// Whether a provision created a camera or replaced an existing one's settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Upserted {
+    Created,
+    Updated,
+}
+
+const COLUMNS: &str = "camera_id, name, rtsp_url, stream_path, on_demand, record, transport, \
+                       idle_timeout_ms, created_at_ms, updated_at_ms";
+
+impl Db {
+    /// Creates the camera or replaces all its settings (keeping `created_at`). Fails with
+    /// [`DbError::StreamPathInUse`] when another camera has the requested stream path.
+    pub async fn upsert_camera(&self, spec: CameraSpec) -> Result<(Camera, Upserted), DbError> {
+        self.call(move |conn| upsert(conn, &spec, now_ms())).await
+    }
+
+    pub async fn camera(&self, camera_id: &str) -> Result<Option<Camera>, DbError> {
+        let id = camera_id.to_owned();
+        self.call(move |conn| get(conn, &id)).await
+    }
+
+    /// Every camera, ordered by id.
+    pub async fn cameras(&self) -> Result<Vec<Camera>, DbError> {
+        self.call(|conn| {
+            let mut stmt =
+                conn.prepare_cached(&format!("SELECT {COLUMNS} FROM cameras ORDER BY camera_id"))?;
+            let rows = stmt.query_map([], from_row)?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+
+    /// Removes the camera; `false` if it did not exist.
+    pub async fn delete_camera(&self, camera_id: &str) -> Result<bool, DbError> {
+        let id = camera_id.to_owned();
+        self.call(move |conn| Ok(conn.execute("DELETE FROM cameras WHERE camera_id = ?1", [id])? > 0))
+            .await
+    }
+
+    pub async fn camera_count(&self) -> Result<u64, DbError> {
+        self.call(|conn| {
+            Ok(conn.query_row("SELECT count(*) FROM cameras", [], |r| r.get::<_, i64>(0))? as u64)
+        })
+        .await
+    }
+}
+
+fn get(conn: &Connection, camera_id: &str) -> Result<Option<Camera>, DbError> {
+    let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM cameras WHERE camera_id = ?1"))?;
+    Ok(stmt.query_row([camera_id], from_row).optional()?)
+}
+
+fn upsert(conn: &mut Connection, spec: &CameraSpec, now: i64) -> Result<(Camera, Upserted), DbError> {
+    // The conflict check and the write are one transaction, so two provisions racing for one
+    // stream path cannot both win (the UNIQUE constraint would catch it anyway).
+    let tx = conn.transaction()?;
+    let holder: Option<String> = tx
+        .query_row(
+            "SELECT camera_id FROM cameras WHERE stream_path = ?1 AND camera_id <> ?2",
+            params![spec.stream_path, spec.camera_id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if let Some(camera_id) = holder {
+        return Err(DbError::StreamPathInUse {
+            stream_path: spec.stream_path.clone(),
+            camera_id,
+        });
+    }
+    let existed = get(&tx, &spec.camera_id)?.is_some();
+    tx.execute(
+        "INSERT INTO cameras (camera_id, name, rtsp_url, stream_path, on_demand, record, transport,
+                              idle_timeout_ms, created_at_ms, updated_at_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)
+         ON CONFLICT (camera_id) DO UPDATE SET
+             name = excluded.name, rtsp_url = excluded.rtsp_url,
+             stream_path = excluded.stream_path, on_demand = excluded.on_demand,
+             record = excluded.record, transport = excluded.transport,
+             idle_timeout_ms = excluded.idle_timeout_ms, updated_at_ms = excluded.updated_at_ms",
+        params![
+            spec.camera_id,
+            spec.name,
+            spec.rtsp_url,
+            spec.stream_path,
+            spec.on_demand,
+            spec.record,
+            spec.transport.as_str(),
+            spec.idle_timeout.map(|d| d.as_millis() as i64),
+            now,
+        ],
+    )?;
+    let camera = get(&tx, &spec.camera_id)?.ok_or(DbError::Sqlite(rusqlite::Error::QueryReturnedNoRows))?;
+    tx.commit()?;
+    let how = if existed { Upserted::Updated } else { Upserted::Created };
+    Ok((camera, how))
+}
+
+fn from_row(row: &Row<'_>) -> rusqlite::Result<Camera> {
+    let transport: String = row.get(6)?;
+    let transport = transport.parse::<Transport>().map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(6, rusqlite::types::Type::Text, Box::new(e))
+    })?;
+    let idle_ms: Option<i64> = row.get(7)?;
+    Ok(Camera {
+        camera_id: row.get(0)?,
+        name: row.get(1)?,
+        rtsp_url: row.get(2)?,
+        stream_path: row.get(3)?,
+        on_demand: row.get(4)?,
+        record: row.get(5)?,
+        transport,
+        idle_timeout: idle_ms.map(|ms| Duration::from_millis(ms.max(0) as u64)),
+        created_at: timestamp(row, 8)?,
+        updated_at: timestamp(row, 9)?,
+    })
+}
+
+fn timestamp(row: &Row<'_>, idx: usize) -> rusqlite::Result<OffsetDateTime> {
+    let ms: i64 = row.get(idx)?;
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Integer, Box::new(e))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cameras::default_stream_path;
+
+    fn spec(id: &str, stream_path: Option<&str>) -> CameraSpec {
+        CameraSpec {
+            camera_id: id.into(),
+            name: format!("camera {id}"),
+            rtsp_url: format!("rtsp://admin:pw@cam{id}/s"),
+            stream_path: stream_path.map_or_else(|| default_stream_path(id), str::to_owned),
+            on_demand: true,
+            record: false,
+            transport: Transport::Tcp,
+            idle_timeout: Some(Duration::from_millis(1500)),
+        }
+    }
+
+    #[tokio::test]
+    async fn upsert_get_list_delete() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path()).unwrap();
+        let (cam, how) = db.upsert_camera(spec("1", None)).await.unwrap();
+        assert_eq!(how, Upserted::Created);
+        assert_eq!(cam.stream_path, "cam_1");
+        assert_eq!(cam.idle_timeout, Some(Duration::from_millis(1500)));
+        assert_eq!(cam.transport, Transport::Tcp);
+
+        let mut changed = spec("1", Some("front"));
+        changed.record = true;
+        let (cam2, how) = db.upsert_camera(changed).await.unwrap();
+        assert_eq!(how, Upserted::Updated);
+        assert_eq!(cam2.created_at, cam.created_at);
+        assert!(cam2.record);
+        assert_eq!(cam2.stream_path, "front");
+
+        db.upsert_camera(spec("2", None)).await.unwrap();
+        let ids: Vec<String> = db.cameras().await.unwrap().into_iter().map(|c| c.camera_id).collect();
+        assert_eq!(ids, ["1", "2"]);
+        assert_eq!(db.camera_count().await.unwrap(), 2);
+        assert!(db.delete_camera("1").await.unwrap());
+        assert!(!db.delete_camera("1").await.unwrap());
+        assert!(db.camera("1").await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn stream_path_is_unique() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path()).unwrap();
+        db.upsert_camera(spec("1", Some("front"))).await.unwrap();
+        let err = db.upsert_camera(spec("2", Some("front"))).await.unwrap_err();
+        assert!(matches!(err, DbError::StreamPathInUse { ref camera_id, .. } if camera_id == "1"));
+        // A default path taken explicitly by another camera conflicts too.
+        db.upsert_camera(spec("3", Some("cam_4"))).await.unwrap();
+        assert!(db.upsert_camera(spec("4", None)).await.is_err());
+        assert_eq!(db.camera_count().await.unwrap(), 2);
+    }
+}

@@ -1,0 +1,171 @@
+//! The SQLite database in the data directory (`{data_dir}/camgate.db`, WAL mode): opening it
+//! safely (mode 0600, it stores camera credentials), migrating it, and running queries off
+//! the async runtime. Tables and their queries live in one file per area (`cameras.rs`).
+
+mod cameras;
+pub mod schema;
+
+use std::fs::{self, OpenOptions};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rusqlite::Connection;
+
+pub use cameras::Upserted;
+
+/// The database file's name inside the data directory.
+pub const DB_FILE: &str = "camgate.db";
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "the database has schema version {found} but this camgate knows only up to {supported}; \
+         run a newer camgate or use another --data-dir"
+    )]
+    TooNew { found: u32, supported: u32 },
+    #[error("stream_path `{stream_path}` is already used by camera `{camera_id}`")]
+    StreamPathInUse {
+        stream_path: String,
+        camera_id: String,
+    },
+    #[error("database task failed: {0}")]
+    Task(String),
+}
+
+/// A handle on the database, cheap to clone. One connection behind a mutex is plenty for the
+/// control plane (a handful of small queries per API call); queries run on tokio's blocking
+/// pool so they never stall the runtime.
+#[derive(Clone)]
+pub struct Db {
+    conn: Arc<Mutex<Connection>>,
+    path: Arc<PathBuf>,
+}
+
+impl Db {
+    /// Opens (creating if needed) `{data_dir}/camgate.db` and migrates it.
+    pub fn open(data_dir: &Path) -> Result<Db, DbError> {
+        let io = |path: &Path| {
+            let path = path.to_owned();
+            move |source| DbError::Io { path, source }
+        };
+        if !data_dir.exists() {
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(data_dir)
+                .map_err(io(data_dir))?;
+        }
+        let path = data_dir.join(DB_FILE);
+        // Create the file ourselves so it is never readable by others, not even briefly.
+        if !path.exists() {
+            OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)
+                .map_err(io(&path))?;
+        }
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).map_err(io(&path))?;
+
+        let mut conn = Connection::open(&path)?;
+        conn.busy_timeout(Duration::from_secs(5))?;
+        let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            tracing::warn!(mode, "SQLite refused WAL mode; continuing with {mode}");
+        }
+        // NORMAL is durable across process crashes in WAL mode; a power cut may lose the last
+        // transactions, which an operator re-provisions.
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        schema::migrate(&mut conn)?;
+        Ok(Db {
+            conn: Arc::new(Mutex::new(conn)),
+            path: Arc::new(path),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `f` with the connection on the blocking pool. Also the way for other modules (the
+    /// recording index) to run their own queries.
+    pub async fn call<T, F>(&self, f: F) -> Result<T, DbError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, DbError> + Send + 'static,
+    {
+        let conn = Arc::clone(&self.conn);
+        tokio::task::spawn_blocking(move || {
+            // A panic while holding the lock cannot leave SQLite half-written (an open
+            // transaction is rolled back when dropped), so a poisoned lock is still usable.
+            let mut guard = conn.lock().unwrap_or_else(|poison| poison.into_inner());
+            f(&mut guard)
+        })
+        .await
+        .map_err(|e| DbError::Task(e.to_string()))?
+    }
+
+    /// Proves the database can be read and written: reads the registry and rewrites the
+    /// one-row probe table. Cheap enough for every `GET /health`.
+    pub async fn check_health(&self) -> Result<(), DbError> {
+        self.call(|conn| {
+            conn.query_row("SELECT count(*) FROM cameras", [], |r| r.get::<_, i64>(0))?;
+            conn.execute(
+                "INSERT INTO health_probe (id, checked_at_ms) VALUES (1, ?1)
+                 ON CONFLICT (id) DO UPDATE SET checked_at_ms = excluded.checked_at_ms",
+                [now_ms()],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+pub(crate) fn now_ms() -> i64 {
+    let now = time::OffsetDateTime::now_utc();
+    (now.unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn creates_a_private_wal_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("nested/data");
+        let db = Db::open(&data).unwrap();
+        let mode = fs::metadata(db.path()).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let dir_mode = fs::metadata(&data).unwrap().permissions().mode() & 0o777;
+        assert_eq!(dir_mode, 0o700);
+        let conn = db.conn.lock().unwrap();
+        let journal: String = conn
+            .pragma_query_value(None, "journal_mode", |r| r.get(0))
+            .unwrap();
+        assert_eq!(journal, "wal");
+        assert_eq!(schema::version(&conn).unwrap(), schema::CURRENT_VERSION);
+    }
+
+    #[tokio::test]
+    async fn health_check_sees_a_read_only_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path()).unwrap();
+        db.check_health().await.unwrap();
+        db.call(|c| Ok(c.pragma_update(None, "query_only", true)?))
+            .await
+            .unwrap();
+        assert!(db.check_health().await.is_err());
+    }
+}

@@ -1,0 +1,141 @@
+//! Running the HTTP service: open the data directory, bind the listener, serve until a
+//! shutdown signal, then drain in-flight requests for a bounded time.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+
+use crate::api::{self, AppState};
+use crate::config::Config;
+use crate::db::{Db, DbError};
+
+/// How long requests in flight get to finish after a shutdown signal.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot open the data directory {dir}: {source}")]
+    Storage { dir: String, source: DbError },
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("the HTTP server failed: {0}")]
+    Serve(std::io::Error),
+}
+
+/// A bound, ready-to-run server. Split from [`Server::run`] so callers (tests, `demo`) learn
+/// the real address before serving.
+pub struct Server {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl Server {
+    pub async fn bind(config: Config) -> Result<Server, ServeError> {
+        let db = Db::open(&config.data_dir).map_err(|source| ServeError::Storage {
+            dir: config.data_dir.display().to_string(),
+            source,
+        })?;
+        let addr = config.http.listen;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| ServeError::Bind { addr, source })?;
+        let local_addr = listener
+            .local_addr()
+            .map_err(|source| ServeError::Bind { addr, source })?;
+        let state = AppState::new(Arc::new(config), db, local_addr);
+        Ok(Server { listener, state })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.state.local_addr
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` completes, then lets requests in flight finish for up to
+    /// [`DRAIN_TIMEOUT`].
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServeError> {
+        let config = &self.state.config;
+        tracing::info!(
+            addr = %self.state.local_addr,
+            data_dir = %config.data_dir.display(),
+            version = env!("CARGO_PKG_VERSION"),
+            "listening"
+        );
+        if config.auth.api_keys.is_empty() {
+            tracing::info!(
+                "protected mode: no [auth] api_keys configured, answering clients on this machine only"
+            );
+        }
+        let app = api::router(self.state.clone());
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let mut serve = tokio::spawn(async move {
+            let mut stop_rx = stop_rx;
+            axum::serve(
+                self.listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move {
+                // Ends when the sender says stop or is dropped.
+                let _ = stop_rx.wait_for(|stop| *stop).await;
+            })
+            .await
+        });
+        let result = tokio::select! {
+            done = &mut serve => done,
+            () = shutdown => {
+                tracing::info!("shutting down: finishing requests in flight");
+                let _ = stop_tx.send(true);
+                match tokio::time::timeout(DRAIN_TIMEOUT, &mut serve).await {
+                    Ok(done) => done,
+                    Err(_) => {
+                        tracing::warn!(timeout = ?DRAIN_TIMEOUT, "requests still open after the drain timeout; closing them");
+                        serve.abort();
+                        return Ok(());
+                    }
+                }
+            }
+        };
+        match result {
+            Ok(Ok(())) => {
+                tracing::info!("stopped");
+                Ok(())
+            }
+            Ok(Err(e)) => Err(ServeError::Serve(e)),
+            Err(join) => Err(ServeError::Serve(std::io::Error::other(join.to_string()))),
+        }
+    }
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM (what `docker stop` and systemd send).
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => tracing::info!("SIGINT received"),
+                    _ = term.recv() => tracing::info!("SIGTERM received"),
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops the server");
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
