@@ -74,7 +74,14 @@ mod tests {
     #[test]
     fn global_flags_after_the_subcommand() {
         let cli = Cli::try_parse_from([
-            "camgate", "serve", "--listen", "127.0.0.1:0", "--data-dir", "/tmp/d", "--log-format", "json",
+            "camgate",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            "/tmp/d",
+            "--log-format",
+            "json",
         ])
         .unwrap();
         assert!(matches!(cli.command, Command::Serve));

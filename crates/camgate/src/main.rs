@@ -9,7 +9,8 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let env = std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)));
+    let env = std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)));
     let config = match config::load(cli.global.config.as_deref(), env, &cli.global.overrides()) {
         Ok(config) => config,
         Err(e) => {
@@ -35,9 +36,13 @@ fn main() -> ExitCode {
 
 fn serve(config: Config) -> Result<(), String> {
     camgate::logging::init(&config.log)?;
-    let runtime = tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    let runtime = tokio::runtime::Runtime::new()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
     runtime.block_on(async {
         let server = Server::bind(config).await.map_err(|e| e.to_string())?;
-        server.run(server::shutdown_signal()).await.map_err(|e| e.to_string())
+        server
+            .run(server::shutdown_signal())
+            .await
+            .map_err(|e| e.to_string())
     })
 }

@@ -41,7 +41,10 @@ mod tests {
     #[test]
     fn hides_passwords_and_keeps_the_rest() {
         let cases = [
-            ("rtsp://admin:secret@cam.local:554/s1", "rtsp://admin:***@cam.local:554/s1"),
+            (
+                "rtsp://admin:secret@cam.local:554/s1",
+                "rtsp://admin:***@cam.local:554/s1",
+            ),
             ("rtsps://u:p@10.0.0.1/a?b=c", "rtsps://u:***@10.0.0.1/a?b=c"),
             ("rtsp://admin:p@ss@cam/x", "rtsp://admin:***@cam/x"),
             ("rtsp://admin:pa/ss@cam/x", "rtsp://admin:***@cam/x"),

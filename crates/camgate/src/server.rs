@@ -62,7 +62,10 @@ impl Server {
 
     /// Serves until `shutdown` completes, then lets requests in flight finish for up to
     /// [`DRAIN_TIMEOUT`].
-    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServeError> {
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServeError> {
         let config = &self.state.config;
         tracing::info!(
             addr = %self.state.local_addr,

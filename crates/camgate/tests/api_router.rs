@@ -57,7 +57,12 @@ async fn health_degrades_when_storage_rejects_writes() {
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(body["status"], "degraded");
     let reasons = body["reasons"].as_array().unwrap();
-    assert!(reasons.iter().any(|r| r.as_str().unwrap().starts_with("storage")), "{body}");
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.as_str().unwrap().starts_with("storage")),
+        "{body}"
+    );
 }
 
 #[tokio::test]
@@ -88,7 +93,10 @@ async fn provision_is_an_upsert_with_absolute_urls() {
     let (status, body) = api.post_json("/cameras/provision", &update).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["stream_path"], "dock");
-    assert_eq!(body["hls_url"], "http://gateway.test:8080/hls/dock/index.m3u8");
+    assert_eq!(
+        body["hls_url"],
+        "http://gateway.test:8080/hls/dock/index.m3u8"
+    );
 
     let (status, info) = api.get("/cameras/1/info").await;
     assert_eq!(status, StatusCode::OK);
@@ -102,7 +110,10 @@ async fn provision_is_an_upsert_with_absolute_urls() {
     assert_eq!(info["idle_timeout_seconds"], 12.0);
     let created = info["created_at"].as_str().unwrap();
     let updated = info["updated_at"].as_str().unwrap();
-    assert!(created <= updated && created.ends_with('Z'), "{created} {updated}");
+    assert!(
+        created <= updated && created.ends_with('Z'),
+        "{created} {updated}"
+    );
     assert_eq!(api.get("/cameras/1").await.1, info);
 }
 
@@ -111,12 +122,17 @@ async fn post_cameras_is_an_alias_and_list_shows_all() {
     let api = TestApi::new();
     let (status, _) = api.post_json("/cameras", &cam(json!("z-cam"))).await;
     assert_eq!(status, StatusCode::CREATED);
-    let (status, _) = api.post_json("/cameras/provision", &cam(json!("a_cam"))).await;
+    let (status, _) = api
+        .post_json("/cameras/provision", &cam(json!("a_cam")))
+        .await;
     assert_eq!(status, StatusCode::CREATED);
     let (status, list) = api.get("/cameras").await;
     assert_eq!(status, StatusCode::OK);
     let list = list.as_array().unwrap();
-    let ids: Vec<&str> = list.iter().map(|c| c["camera_id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = list
+        .iter()
+        .map(|c| c["camera_id"].as_str().unwrap())
+        .collect();
     assert_eq!(ids, ["a_cam", "z-cam"]);
     for info in list {
         assert_eq!(info["rtsp_url"], "rtsp://admin:***@10.0.0.9:554/live");
@@ -130,7 +146,8 @@ async fn post_cameras_is_an_alias_and_list_shows_all() {
 #[tokio::test]
 async fn status_is_idle_with_real_zeros() {
     let api = TestApi::new();
-    api.post_json("/cameras/provision", &cam(json!("door"))).await;
+    api.post_json("/cameras/provision", &cam(json!("door")))
+        .await;
     let (status, body) = api.get("/cameras/door/status").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
@@ -146,7 +163,8 @@ async fn status_is_idle_with_real_zeros() {
 #[tokio::test]
 async fn delete_removes_and_unknown_is_404() {
     let api = TestApi::new();
-    api.post_json("/cameras/provision", &cam(json!("gone"))).await;
+    api.post_json("/cameras/provision", &cam(json!("gone")))
+        .await;
     let (status, body) = api.delete("/cameras/gone").await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     assert_eq!(body, Value::Null);
@@ -165,76 +183,263 @@ async fn delete_removes_and_unknown_is_404() {
 #[tokio::test]
 async fn bad_inputs_get_clear_codes() {
     let api = TestApi::new();
-    api.post_json("/cameras/provision", &json!({"camera_id": "taken", "rtsp_url": "rtsp://h/s", "stream_path": "front"}))
-        .await;
+    api.post_json(
+        "/cameras/provision",
+        &json!({"camera_id": "taken", "rtsp_url": "rtsp://h/s", "stream_path": "front"}),
+    )
+    .await;
     let url = "rtsp://h/s";
     let long_id = "x".repeat(65);
-    let big = format!("{{\"camera_id\":\"1\",\"rtsp_url\":\"rtsp://h/s\",\"name\":\"{}\"}}", "n".repeat(70 * 1024));
+    let big = format!(
+        "{{\"camera_id\":\"1\",\"rtsp_url\":\"rtsp://h/s\",\"name\":\"{}\"}}",
+        "n".repeat(70 * 1024)
+    );
     let json_cases: Vec<(Value, StatusCode, &str)> = vec![
         (json!([1, 2]), StatusCode::BAD_REQUEST, "invalid_body"),
         (json!("camera"), StatusCode::BAD_REQUEST, "invalid_body"),
-        (json!({"camera_id": "1", "rtsp_url": url, "colour": "red"}), StatusCode::BAD_REQUEST, "unknown_field"),
-        (json!({"rtsp_url": url}), StatusCode::UNPROCESSABLE_ENTITY, "missing_camera_id"),
-        (json!({"camera_id": null, "rtsp_url": url}), StatusCode::UNPROCESSABLE_ENTITY, "missing_camera_id"),
-        (json!({"camera_id": "a b", "rtsp_url": url}), StatusCode::UNPROCESSABLE_ENTITY, "invalid_camera_id"),
-        (json!({"camera_id": "../etc", "rtsp_url": url}), StatusCode::UNPROCESSABLE_ENTITY, "invalid_camera_id"),
-        (json!({"camera_id": long_id, "rtsp_url": url}), StatusCode::UNPROCESSABLE_ENTITY, "invalid_camera_id"),
-        (json!({"camera_id": "", "rtsp_url": url}), StatusCode::UNPROCESSABLE_ENTITY, "invalid_camera_id"),
-        (json!({"camera_id": 1.5, "rtsp_url": url}), StatusCode::UNPROCESSABLE_ENTITY, "invalid_camera_id"),
-        (json!({"camera_id": true, "rtsp_url": url}), StatusCode::UNPROCESSABLE_ENTITY, "invalid_camera_id"),
-        (json!({"camera_id": "1"}), StatusCode::UNPROCESSABLE_ENTITY, "missing_rtsp_url"),
-        (json!({"camera_id": "1", "rtsp_url": "http://h/s"}), StatusCode::UNPROCESSABLE_ENTITY, "invalid_rtsp_url"),
-        (json!({"camera_id": "1", "rtsp_url": "rtsp:///s"}), StatusCode::UNPROCESSABLE_ENTITY, "invalid_rtsp_url"),
-        (json!({"camera_id": "1", "rtsp_url": "rtsp://h/s\r\nX: y"}), StatusCode::UNPROCESSABLE_ENTITY, "invalid_rtsp_url"),
-        (json!({"camera_id": "1", "rtsp_url": "rtsp://h/a b"}), StatusCode::UNPROCESSABLE_ENTITY, "invalid_rtsp_url"),
-        (json!({"camera_id": "1", "rtsp_url": 5}), StatusCode::UNPROCESSABLE_ENTITY, "invalid_rtsp_url"),
-        (json!({"camera_id": "1", "rtsp_url": url, "stream_path": "a/b"}), StatusCode::UNPROCESSABLE_ENTITY, "invalid_stream_path"),
-        (json!({"camera_id": "1", "rtsp_url": url, "stream_path": "front"}), StatusCode::CONFLICT, "stream_path_in_use"),
-        (json!({"camera_id": "cam_x", "rtsp_url": url, "stream_path": ""}), StatusCode::UNPROCESSABLE_ENTITY, "invalid_stream_path"),
-        (json!({"camera_id": "1", "rtsp_url": url, "transport": "sctp"}), StatusCode::UNPROCESSABLE_ENTITY, "invalid_transport"),
-        (json!({"camera_id": "1", "rtsp_url": url, "on_demand": "yes"}), StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
-        (json!({"camera_id": "1", "rtsp_url": url, "record": 1}), StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
-        (json!({"camera_id": "1", "rtsp_url": url, "name": 7}), StatusCode::UNPROCESSABLE_ENTITY, "invalid_name"),
-        (json!({"camera_id": "1", "rtsp_url": url, "idle_timeout_seconds": -1}), StatusCode::UNPROCESSABLE_ENTITY, "invalid_idle_timeout"),
+        (
+            json!({"camera_id": "1", "rtsp_url": url, "colour": "red"}),
+            StatusCode::BAD_REQUEST,
+            "unknown_field",
+        ),
+        (
+            json!({"rtsp_url": url}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "missing_camera_id",
+        ),
+        (
+            json!({"camera_id": null, "rtsp_url": url}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "missing_camera_id",
+        ),
+        (
+            json!({"camera_id": "a b", "rtsp_url": url}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_camera_id",
+        ),
+        (
+            json!({"camera_id": "../etc", "rtsp_url": url}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_camera_id",
+        ),
+        (
+            json!({"camera_id": long_id, "rtsp_url": url}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_camera_id",
+        ),
+        (
+            json!({"camera_id": "", "rtsp_url": url}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_camera_id",
+        ),
+        (
+            json!({"camera_id": 1.5, "rtsp_url": url}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_camera_id",
+        ),
+        (
+            json!({"camera_id": true, "rtsp_url": url}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_camera_id",
+        ),
+        (
+            json!({"camera_id": "1"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "missing_rtsp_url",
+        ),
+        (
+            json!({"camera_id": "1", "rtsp_url": "http://h/s"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_rtsp_url",
+        ),
+        (
+            json!({"camera_id": "1", "rtsp_url": "rtsp:///s"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_rtsp_url",
+        ),
+        (
+            json!({"camera_id": "1", "rtsp_url": "rtsp://h/s\r\nX: y"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_rtsp_url",
+        ),
+        (
+            json!({"camera_id": "1", "rtsp_url": "rtsp://h/a b"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_rtsp_url",
+        ),
+        (
+            json!({"camera_id": "1", "rtsp_url": 5}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_rtsp_url",
+        ),
+        (
+            json!({"camera_id": "1", "rtsp_url": url, "stream_path": "a/b"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_stream_path",
+        ),
+        (
+            json!({"camera_id": "1", "rtsp_url": url, "stream_path": "front"}),
+            StatusCode::CONFLICT,
+            "stream_path_in_use",
+        ),
+        (
+            json!({"camera_id": "cam_x", "rtsp_url": url, "stream_path": ""}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_stream_path",
+        ),
+        (
+            json!({"camera_id": "1", "rtsp_url": url, "transport": "sctp"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_transport",
+        ),
+        (
+            json!({"camera_id": "1", "rtsp_url": url, "on_demand": "yes"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+        ),
+        (
+            json!({"camera_id": "1", "rtsp_url": url, "record": 1}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+        ),
+        (
+            json!({"camera_id": "1", "rtsp_url": url, "name": 7}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_name",
+        ),
+        (
+            json!({"camera_id": "1", "rtsp_url": url, "idle_timeout_seconds": -1}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_idle_timeout",
+        ),
     ];
     let mut checked = 0;
     for (body, want_status, want_code) in &json_cases {
         let (status, answer) = api.post_json("/cameras/provision", body).await;
-        assert_eq!((status, error_code(&answer)), (*want_status, *want_code), "body {body}: {answer}");
+        assert_eq!(
+            (status, error_code(&answer)),
+            (*want_status, *want_code),
+            "body {body}: {answer}"
+        );
         checked += 1;
     }
 
     let raw_cases: Vec<(&str, String, StatusCode, &str)> = vec![
-        ("application/json", "{\"camera_id\":".into(), StatusCode::BAD_REQUEST, "invalid_json"),
-        ("application/json", "".into(), StatusCode::BAD_REQUEST, "invalid_json"),
-        ("application/json", "{\"camera_id\":\"1\",}".into(), StatusCode::BAD_REQUEST, "invalid_json"),
-        ("application/json", big, StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
-        ("text/plain", "{}".into(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
-        ("application/x-www-form-urlencoded", "camera_id=1".into(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
+        (
+            "application/json",
+            "{\"camera_id\":".into(),
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+        ),
+        (
+            "application/json",
+            "".into(),
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+        ),
+        (
+            "application/json",
+            "{\"camera_id\":\"1\",}".into(),
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+        ),
+        (
+            "application/json",
+            big,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+        ),
+        (
+            "text/plain",
+            "{}".into(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+        ),
+        (
+            "application/x-www-form-urlencoded",
+            "camera_id=1".into(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+        ),
     ];
     for (content_type, body, want_status, want_code) in raw_cases {
         let (status, answer) = api.post_raw("/cameras/provision", content_type, body).await;
-        assert_eq!((status, error_code(&answer)), (want_status, want_code), "{content_type}: {answer}");
+        assert_eq!(
+            (status, error_code(&answer)),
+            (want_status, want_code),
+            "{content_type}: {answer}"
+        );
         checked += 1;
     }
     let no_type = Request::post("/cameras").body(Body::from("{}")).unwrap();
     let (status, _, answer) = api.send(no_type).await;
-    assert_eq!((status, error_code(&answer)), (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"));
+    assert_eq!(
+        (status, error_code(&answer)),
+        (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+    );
 
     let path_cases: Vec<(&str, String, StatusCode, &str)> = vec![
-        ("GET", "/cameras/bad!id/info".into(), StatusCode::BAD_REQUEST, "invalid_camera_id"),
-        ("GET", format!("/cameras/{long_id}/status"), StatusCode::BAD_REQUEST, "invalid_camera_id"),
-        ("DELETE", "/cameras/a%20b".into(), StatusCode::BAD_REQUEST, "invalid_camera_id"),
-        ("GET", "/cameras/a%2Fb/info".into(), StatusCode::BAD_REQUEST, "invalid_camera_id"),
-        ("GET", "/cameras/%FF/info".into(), StatusCode::BAD_REQUEST, "invalid_camera_id"),
-        ("GET", "/cameras/unknown/info".into(), StatusCode::NOT_FOUND, "camera_not_found"),
-        ("GET", "/no/such/route".into(), StatusCode::NOT_FOUND, "not_found"),
-        ("PUT", "/cameras".into(), StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+        (
+            "GET",
+            "/cameras/bad!id/info".into(),
+            StatusCode::BAD_REQUEST,
+            "invalid_camera_id",
+        ),
+        (
+            "GET",
+            format!("/cameras/{long_id}/status"),
+            StatusCode::BAD_REQUEST,
+            "invalid_camera_id",
+        ),
+        (
+            "DELETE",
+            "/cameras/a%20b".into(),
+            StatusCode::BAD_REQUEST,
+            "invalid_camera_id",
+        ),
+        (
+            "GET",
+            "/cameras/a%2Fb/info".into(),
+            StatusCode::BAD_REQUEST,
+            "invalid_camera_id",
+        ),
+        (
+            "GET",
+            "/cameras/%FF/info".into(),
+            StatusCode::BAD_REQUEST,
+            "invalid_camera_id",
+        ),
+        (
+            "GET",
+            "/cameras/unknown/info".into(),
+            StatusCode::NOT_FOUND,
+            "camera_not_found",
+        ),
+        (
+            "GET",
+            "/no/such/route".into(),
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            "PUT",
+            "/cameras".into(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+        ),
     ];
     for (method, path, want_status, want_code) in path_cases {
-        let req = Request::builder().method(method).uri(&path).body(Body::empty()).unwrap();
+        let req = Request::builder()
+            .method(method)
+            .uri(&path)
+            .body(Body::empty())
+            .unwrap();
         let (status, _, answer) = api.send(req).await;
-        assert_eq!((status, error_code(&answer)), (want_status, want_code), "{method} {path}: {answer}");
+        assert_eq!(
+            (status, error_code(&answer)),
+            (want_status, want_code),
+            "{method} {path}: {answer}"
+        );
         checked += 1;
     }
     assert!(checked >= 15);
@@ -247,9 +452,18 @@ async fn bad_inputs_get_clear_codes() {
 async fn unknown_field_is_named() {
     let api = TestApi::new();
     let (_, answer) = api
-        .post_json("/cameras/provision", &json!({"camera_id": "1", "rtsp_url": "rtsp://h/", "rtsp_uri": "x"}))
+        .post_json(
+            "/cameras/provision",
+            &json!({"camera_id": "1", "rtsp_url": "rtsp://h/", "rtsp_uri": "x"}),
+        )
         .await;
-    assert!(answer["error"]["message"].as_str().unwrap().contains("`rtsp_uri`"), "{answer}");
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("`rtsp_uri`"),
+        "{answer}"
+    );
 }
 
 #[tokio::test]
@@ -274,15 +488,26 @@ async fn protected_mode_refuses_remote_clients_with_instructions() {
         let (status, body) = api.get(path).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{path}");
         assert_eq!(error_code(&body), "protected_mode");
-        assert!(body["error"]["message"].as_str().unwrap().contains("[auth] api_keys"));
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("[auth] api_keys")
+        );
     }
     let (status, _) = api.post_json("/cameras/provision", &cam(json!(1))).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     // Loopback through a local reverse proxy is refused too: the real client may be remote.
     let local = TestApi::new();
-    let req = Request::get("/health").header("x-forwarded-for", "203.0.113.5").body(Body::empty()).unwrap();
+    let req = Request::get("/health")
+        .header("x-forwarded-for", "203.0.113.5")
+        .body(Body::empty())
+        .unwrap();
     let (status, _, body) = local.send(req).await;
-    assert_eq!((status, error_code(&body)), (StatusCode::FORBIDDEN, "protected_mode"));
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::FORBIDDEN, "protected_mode")
+    );
 }
 
 #[tokio::test]
@@ -291,18 +516,38 @@ async fn api_keys_by_bearer_or_header() {
     config.auth.api_keys = vec!["key-one-0123456789".into(), "key-two-0123456789".into()];
     for peer in [common::LOOPBACK, "198.51.100.7:5555"] {
         let api = TestApi::with(config.clone(), peer);
-        let (status, headers, body) = api.send(Request::get("/cameras").body(Body::empty()).unwrap()).await;
-        assert_eq!((status, error_code(&body)), (StatusCode::UNAUTHORIZED, "missing_api_key"));
+        let (status, headers, body) = api
+            .send(Request::get("/cameras").body(Body::empty()).unwrap())
+            .await;
+        assert_eq!(
+            (status, error_code(&body)),
+            (StatusCode::UNAUTHORIZED, "missing_api_key")
+        );
         assert_eq!(headers["www-authenticate"], "Bearer");
-        let wrong = Request::get("/cameras").header("authorization", "Bearer key-one-012345678").body(Body::empty()).unwrap();
+        let wrong = Request::get("/cameras")
+            .header("authorization", "Bearer key-one-012345678")
+            .body(Body::empty())
+            .unwrap();
         let (status, _, body) = api.send(wrong).await;
-        assert_eq!((status, error_code(&body)), (StatusCode::UNAUTHORIZED, "invalid_api_key"));
-        let wrong = Request::get("/cameras").header("x-api-key", "nope").body(Body::empty()).unwrap();
+        assert_eq!(
+            (status, error_code(&body)),
+            (StatusCode::UNAUTHORIZED, "invalid_api_key")
+        );
+        let wrong = Request::get("/cameras")
+            .header("x-api-key", "nope")
+            .body(Body::empty())
+            .unwrap();
         assert_eq!(api.send(wrong).await.0, StatusCode::UNAUTHORIZED);
 
-        let bearer = Request::get("/cameras").header("authorization", "Bearer key-one-0123456789").body(Body::empty()).unwrap();
+        let bearer = Request::get("/cameras")
+            .header("authorization", "Bearer key-one-0123456789")
+            .body(Body::empty())
+            .unwrap();
         assert_eq!(api.send(bearer).await.0, StatusCode::OK, "{peer}");
-        let header = Request::get("/cameras").header("x-api-key", "key-two-0123456789").body(Body::empty()).unwrap();
+        let header = Request::get("/cameras")
+            .header("x-api-key", "key-two-0123456789")
+            .body(Body::empty())
+            .unwrap();
         assert_eq!(api.send(header).await.0, StatusCode::OK, "{peer}");
         let provision = Request::post("/cameras/provision")
             .header("x-api-key", "key-two-0123456789")
@@ -318,14 +563,32 @@ async fn cors_answers_configured_origins_only() {
     let mut config = Config::default();
     config.http.cors_origins = vec!["https://ops.example.com".into()];
     let api = TestApi::with(config, common::LOOPBACK);
-    let req = Request::get("/health").header("origin", "https://ops.example.com").body(Body::empty()).unwrap();
+    let req = Request::get("/health")
+        .header("origin", "https://ops.example.com")
+        .body(Body::empty())
+        .unwrap();
     let (_, headers, _) = api.send(req).await;
-    assert_eq!(headers["access-control-allow-origin"], "https://ops.example.com");
-    let req = Request::get("/health").header("origin", "https://evil.example").body(Body::empty()).unwrap();
+    assert_eq!(
+        headers["access-control-allow-origin"],
+        "https://ops.example.com"
+    );
+    let req = Request::get("/health")
+        .header("origin", "https://evil.example")
+        .body(Body::empty())
+        .unwrap();
     let (_, headers, _) = api.send(req).await;
     assert!(!headers.contains_key("access-control-allow-origin"));
     // Without configured origins no CORS header is ever sent.
     let plain = TestApi::new();
-    let req = Request::get("/health").header("origin", "https://ops.example.com").body(Body::empty()).unwrap();
-    assert!(!plain.send(req).await.1.contains_key("access-control-allow-origin"));
+    let req = Request::get("/health")
+        .header("origin", "https://ops.example.com")
+        .body(Body::empty())
+        .unwrap();
+    assert!(
+        !plain
+            .send(req)
+            .await
+            .1
+            .contains_key("access-control-allow-origin")
+    );
 }

@@ -33,13 +33,19 @@ pub enum Denied {
 pub fn is_loopback(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => v4.is_loopback(),
-        IpAddr::V6(v6) => v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()),
+        IpAddr::V6(v6) => {
+            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
     }
 }
 
 /// Decides whether a request may proceed. `peer` is `None` when the connection's address is
 /// unknown, which protected mode treats as remote (fail closed).
-pub fn check_access(api_keys: &[String], peer: Option<IpAddr>, headers: &HeaderMap) -> Result<(), Denied> {
+pub fn check_access(
+    api_keys: &[String],
+    peer: Option<IpAddr>,
+    headers: &HeaderMap,
+) -> Result<(), Denied> {
     if api_keys.is_empty() {
         if !peer.is_some_and(is_loopback) {
             return Err(Denied::NotLoopback);
@@ -73,7 +79,9 @@ fn presented_key(headers: &HeaderMap) -> Option<&[u8]> {
 fn key_matches(api_keys: &[String], presented: &[u8]) -> bool {
     api_keys
         .iter()
-        .fold(subtle::Choice::from(0), |found, key| found | key.as_bytes().ct_eq(presented))
+        .fold(subtle::Choice::from(0), |found, key| {
+            found | key.as_bytes().ct_eq(presented)
+        })
         .into()
 }
 
@@ -86,12 +94,16 @@ impl From<Denied> for AppError {
             Denied::NotLoopback => AppError::new(
                 StatusCode::FORBIDDEN,
                 "protected_mode",
-                format!("camgate is in protected mode and answers only clients on its own machine; to allow others, {HOW}"),
+                format!(
+                    "camgate is in protected mode and answers only clients on its own machine; to allow others, {HOW}"
+                ),
             ),
             Denied::Forwarded => AppError::new(
                 StatusCode::FORBIDDEN,
                 "protected_mode",
-                format!("camgate is in protected mode and refuses proxied requests, whose client may be remote; {HOW}"),
+                format!(
+                    "camgate is in protected mode and refuses proxied requests, whose client may be remote; {HOW}"
+                ),
             ),
             Denied::MissingKey => AppError {
                 www_authenticate: Some("Bearer"),
@@ -103,7 +115,11 @@ impl From<Denied> for AppError {
             },
             Denied::WrongKey => AppError {
                 www_authenticate: Some("Bearer"),
-                ..AppError::new(StatusCode::UNAUTHORIZED, "invalid_api_key", "the API key is not valid")
+                ..AppError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "invalid_api_key",
+                    "the API key is not valid",
+                )
             },
         }
     }
@@ -151,14 +167,36 @@ mod tests {
     fn protected_mode_admits_loopback_only() {
         let none: &[String] = &[];
         for local in ["127.0.0.1", "127.8.9.10", "::1", "::ffff:127.0.0.1"] {
-            assert_eq!(check_access(none, ip(local), &headers(&[])), Ok(()), "{local}");
+            assert_eq!(
+                check_access(none, ip(local), &headers(&[])),
+                Ok(()),
+                "{local}"
+            );
         }
-        for remote in ["192.168.1.20", "10.0.0.1", "0.0.0.0", "::ffff:10.0.0.1", "2001:db8::1", "fe80::1"] {
-            assert_eq!(check_access(none, ip(remote), &headers(&[])), Err(Denied::NotLoopback), "{remote}");
+        for remote in [
+            "192.168.1.20",
+            "10.0.0.1",
+            "0.0.0.0",
+            "::ffff:10.0.0.1",
+            "2001:db8::1",
+            "fe80::1",
+        ] {
+            assert_eq!(
+                check_access(none, ip(remote), &headers(&[])),
+                Err(Denied::NotLoopback),
+                "{remote}"
+            );
         }
-        assert_eq!(check_access(none, None, &headers(&[])), Err(Denied::NotLoopback));
         assert_eq!(
-            check_access(none, ip("127.0.0.1"), &headers(&[("x-forwarded-for", "203.0.113.9")])),
+            check_access(none, None, &headers(&[])),
+            Err(Denied::NotLoopback)
+        );
+        assert_eq!(
+            check_access(
+                none,
+                ip("127.0.0.1"),
+                &headers(&[("x-forwarded-for", "203.0.113.9")])
+            ),
             Err(Denied::Forwarded)
         );
     }
@@ -174,24 +212,42 @@ mod tests {
     fn keys_by_either_header_from_anywhere() {
         let keys = vec!["first-key-123".to_owned(), "second-key-456".to_owned()];
         let remote = ip("203.0.113.7");
-        assert_eq!(check_access(&keys, remote, &headers(&[])), Err(Denied::MissingKey));
+        assert_eq!(
+            check_access(&keys, remote, &headers(&[])),
+            Err(Denied::MissingKey)
+        );
         assert_eq!(
             check_access(&keys, remote, &headers(&[("authorization", "Bearer nope")])),
             Err(Denied::WrongKey)
         );
         assert_eq!(
-            check_access(&keys, remote, &headers(&[("authorization", "Basic Zmlyc3Qta2V5LTEyMw==")])),
+            check_access(
+                &keys,
+                remote,
+                &headers(&[("authorization", "Basic Zmlyc3Qta2V5LTEyMw==")])
+            ),
             Err(Denied::MissingKey)
         );
         assert_eq!(
-            check_access(&keys, remote, &headers(&[("authorization", "Bearer first-key-123")])),
+            check_access(
+                &keys,
+                remote,
+                &headers(&[("authorization", "Bearer first-key-123")])
+            ),
             Ok(())
         );
         assert_eq!(
-            check_access(&keys, remote, &headers(&[("authorization", "bearer second-key-456")])),
+            check_access(
+                &keys,
+                remote,
+                &headers(&[("authorization", "bearer second-key-456")])
+            ),
             Ok(())
         );
-        assert_eq!(check_access(&keys, remote, &headers(&[("x-api-key", "second-key-456")])), Ok(()));
+        assert_eq!(
+            check_access(&keys, remote, &headers(&[("x-api-key", "second-key-456")])),
+            Ok(())
+        );
         assert_eq!(
             check_access(&keys, remote, &headers(&[("x-api-key", "second-key-45")])),
             Err(Denied::WrongKey)
@@ -201,6 +257,9 @@ mod tests {
             Err(Denied::WrongKey)
         );
         // With keys configured, loopback gets no free pass.
-        assert_eq!(check_access(&keys, ip("127.0.0.1"), &headers(&[])), Err(Denied::MissingKey));
+        assert_eq!(
+            check_access(&keys, ip("127.0.0.1"), &headers(&[])),
+            Err(Denied::MissingKey)
+        );
     }
 }

@@ -62,9 +62,11 @@ impl From<InvalidInput> for AppError {
 impl From<DbError> for AppError {
     fn from(e: DbError) -> Self {
         match e {
-            DbError::StreamPathInUse { .. } => {
-                AppError::new(StatusCode::CONFLICT, "stream_path_in_use", format!("{e}; choose another stream_path"))
-            }
+            DbError::StreamPathInUse { .. } => AppError::new(
+                StatusCode::CONFLICT,
+                "stream_path_in_use",
+                format!("{e}; choose another stream_path"),
+            ),
             other => {
                 tracing::error!(error = %other, "camera registry failed");
                 AppError::internal(
@@ -86,9 +88,10 @@ impl IntoResponse for AppError {
         let body = json!({ "error": { "code": self.code, "message": self.message } });
         let mut response = (self.status, Json(body)).into_response();
         if let Some(challenge) = self.www_authenticate {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(challenge),
+            );
         }
         response
     }

@@ -35,9 +35,17 @@ async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
         tracing::warn!(error = %e, "health check: storage failed");
         reasons.push(format!("storage: {e}"));
     }
-    let status = if reasons.is_empty() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if reasons.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     let body = Health {
-        status: if reasons.is_empty() { "healthy" } else { "degraded" },
+        status: if reasons.is_empty() {
+            "healthy"
+        } else {
+            "degraded"
+        },
         active_streams: state.active_streams(),
         uptime_seconds: state.uptime_seconds(),
         version: env!("CARGO_PKG_VERSION"),

@@ -97,7 +97,11 @@ fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
 }
 
 async fn not_found() -> AppError {
-    AppError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint; see docs/api.md")
+    AppError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "no such endpoint; see docs/api.md",
+    )
 }
 
 async fn method_not_allowed() -> AppError {

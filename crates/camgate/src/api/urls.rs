@@ -70,10 +70,26 @@ mod tests {
 
     #[test]
     fn keeps_good_hosts_and_replaces_bad_ones() {
-        for good in ["example.com", "cam-gw.local:8080", "10.0.0.5:80", "[::1]:8080", "[fe80::1]"] {
+        for good in [
+            "example.com",
+            "cam-gw.local:8080",
+            "10.0.0.5:80",
+            "[::1]:8080",
+            "[fe80::1]",
+        ] {
             assert_eq!(with_host(good), good);
         }
-        for bad in ["evil.com/path", "a@b", "x:99999", "x:", "[::1", "a b", "<script>", ":80", "[zz]:1"] {
+        for bad in [
+            "evil.com/path",
+            "a@b",
+            "x:99999",
+            "x:",
+            "[::1",
+            "a b",
+            "<script>",
+            ":80",
+            "[zz]:1",
+        ] {
             assert_eq!(with_host(bad), "127.0.0.1:8080", "{bad}");
         }
         assert_eq!(

@@ -147,7 +147,9 @@ fn wrong_type(name: &str, want: &str, code: &'static str) -> InvalidInput {
 fn bad_idle_timeout() -> InvalidInput {
     InvalidInput::new(
         "invalid_idle_timeout",
-        format!("idle_timeout_seconds must be a number of seconds from 0 to {MAX_IDLE_TIMEOUT_SECONDS}"),
+        format!(
+            "idle_timeout_seconds must be a number of seconds from 0 to {MAX_IDLE_TIMEOUT_SECONDS}"
+        ),
     )
 }
 
@@ -205,10 +207,7 @@ fn validate_name(name: &str) -> Result<String, InvalidInput> {
 
 /// A field name safe to put in a message: bounded, without control characters.
 fn printable(name: &str) -> String {
-    name.chars()
-        .filter(|c| !c.is_control())
-        .take(64)
-        .collect()
+    name.chars().filter(|c| !c.is_control()).take(64).collect()
 }
 
 #[cfg(test)]

@@ -31,16 +31,16 @@ pub fn parse(text: &str) -> Result<Duration, String> {
 
 /// Formats a duration the way [`parse`] reads it, in the largest unit that is exact.
 pub fn format(d: Duration) -> String {
-    if d.subsec_nanos() % 1_000_000 != 0 {
+    if !d.subsec_nanos().is_multiple_of(1_000_000) {
         return format!("{}s", d.as_secs_f64());
     }
     if d.subsec_millis() != 0 {
         return format!("{}ms", d.as_millis());
     }
     let s = d.as_secs();
-    if s >= 3600 && s % 3600 == 0 {
+    if s >= 3600 && s.is_multiple_of(3600) {
         format!("{}h", s / 3600)
-    } else if s >= 60 && s % 60 == 0 {
+    } else if s >= 60 && s.is_multiple_of(60) {
         format!("{}m", s / 60)
     } else {
         format!("{s}s")
@@ -60,7 +60,9 @@ pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error
         Text(String),
     }
     match Raw::deserialize(d).map_err(|_| {
-        de::Error::custom("expected a duration such as \"30s\", \"200ms\", \"1m\" or a number of seconds")
+        de::Error::custom(
+            "expected a duration such as \"30s\", \"200ms\", \"1m\" or a number of seconds",
+        )
     })? {
         Raw::Int(n) => Ok(Duration::from_secs(n)),
         Raw::Float(f) => Duration::try_from_secs_f64(f)

@@ -14,7 +14,10 @@ use super::{Config, LogFormat};
 /// only the port of `http.listen`.
 const LEGACY_ALIASES: &[(&str, &str)] = &[
     ("LOG_LEVEL", "log.level"),
-    ("MAX_CONNECTIONS_PER_STREAM", "streams.max_viewers_per_stream"),
+    (
+        "MAX_CONNECTIONS_PER_STREAM",
+        "streams.max_viewers_per_stream",
+    ),
     ("CLEANUP_DELAY_SECONDS", "streams.idle_timeout"),
     ("HLS_SEGMENT_TIME", "hls.segment_duration"),
     ("HLS_LIST_SIZE", "hls.list_size"),
@@ -92,10 +95,12 @@ pub fn load(
             path: path.to_owned(),
             source,
         })?;
-        let table: Table = text.parse().map_err(|e: toml::de::Error| ConfigError::Parse {
-            path: path.to_owned(),
-            message: e.to_string(),
-        })?;
+        let table: Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| ConfigError::Parse {
+                path: path.to_owned(),
+                message: e.to_string(),
+            })?;
         merge_file(&defaults, &mut merged, &mut origins, table, path)?;
     }
 
@@ -228,7 +233,9 @@ fn env_value(default: &Value, text: &str, key: &str, origin: &str) -> Result<Val
         message: format!("expected {what}"),
     };
     Ok(match default {
-        Value::Integer(_) => Value::Integer(text.trim().parse().map_err(|_| invalid("an integer"))?),
+        Value::Integer(_) => {
+            Value::Integer(text.trim().parse().map_err(|_| invalid("an integer"))?)
+        }
         Value::Float(_) => Value::Float(text.trim().parse().map_err(|_| invalid("a number"))?),
         Value::Boolean(_) => match text.trim().to_ascii_lowercase().as_str() {
             "true" | "1" | "yes" | "on" => Value::Boolean(true),
@@ -381,7 +388,9 @@ fn validate(config: &Config, origins: &BTreeMap<String, String>) -> Result<(), C
     if let Err(e) = check_log_level(&config.log.level) {
         return Err(fail(
             "log.level",
-            format!("expected trace, debug, info, warn, error, off or a filter such as info,camgate::api=debug ({e})"),
+            format!(
+                "expected trace, debug, info, warn, error, off or a filter such as info,camgate::api=debug ({e})"
+            ),
         ));
     }
     for origin in &config.http.cors_origins {
@@ -390,7 +399,9 @@ fn validate(config: &Config, origins: &BTreeMap<String, String>) -> Result<(), C
         if !ok {
             return Err(fail(
                 "http.cors_origins",
-                format!("`{origin}` is not an exact origin such as https://example.com (no wildcard, no path)"),
+                format!(
+                    "`{origin}` is not an exact origin such as https://example.com (no wildcard, no path)"
+                ),
             ));
         }
     }
@@ -421,7 +432,10 @@ fn validate(config: &Config, origins: &BTreeMap<String, String>) -> Result<(), C
         ));
     }
     if s.max_viewers_per_stream == 0 {
-        return Err(fail("streams.max_viewers_per_stream", "must be at least 1".into()));
+        return Err(fail(
+            "streams.max_viewers_per_stream",
+            "must be at least 1".into(),
+        ));
     }
     if config.hls.part_duration > config.hls.segment_duration {
         return Err(fail(
@@ -603,23 +617,36 @@ mod tests {
         let err = load(Some(f.path()), env(&[]), &Overrides::default()).unwrap_err();
         assert_eq!(err.key(), Some("nope"));
 
-        let err = load(None, env(&[("CAMGATE_STREAMS_IDLE", "5s")]), &Overrides::default())
-            .unwrap_err();
+        let err = load(
+            None,
+            env(&[("CAMGATE_STREAMS_IDLE", "5s")]),
+            &Overrides::default(),
+        )
+        .unwrap_err();
         assert_eq!(err.key(), Some("CAMGATE_STREAMS_IDLE"), "{err}");
     }
 
     #[test]
     fn bad_values_are_named() {
-        let cases: &[(&str, &[(&str, &str)], &str)] = &[
+        type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+        let cases: &[Case] = &[
             ("[hls]\nlist_size = \"many\"\n", &[], "hls.list_size"),
             ("[http]\nlisten = \"nowhere\"\n", &[], "http.listen"),
-            ("[streams]\nidle_timeout = \"5 days\"\n", &[], "streams.idle_timeout"),
+            (
+                "[streams]\nidle_timeout = \"5 days\"\n",
+                &[],
+                "streams.idle_timeout",
+            ),
             ("[log]\nformat = \"xml\"\n", &[], "log.format"),
             ("[log]\nlevel = \"loud\"\n", &[], "log.level"),
             ("[hls]\nlist_size = 1\n", &[], "hls.list_size"),
             ("[http]\ncors_origins = [\"*\"]\n", &[], "http.cors_origins"),
             ("[auth]\napi_keys = \"sekrit-key\"\n", &[], "auth.api_keys"),
-            ("", &[("CAMGATE_HLS_LIST_SIZE", "x")], "CAMGATE_HLS_LIST_SIZE"),
+            (
+                "",
+                &[("CAMGATE_HLS_LIST_SIZE", "x")],
+                "CAMGATE_HLS_LIST_SIZE",
+            ),
             ("", &[("PORT", "http")], "PORT"),
         ];
         for (text, vars, key) in cases {

@@ -44,8 +44,10 @@ impl Db {
     /// Removes the camera; `false` if it did not exist.
     pub async fn delete_camera(&self, camera_id: &str) -> Result<bool, DbError> {
         let id = camera_id.to_owned();
-        self.call(move |conn| Ok(conn.execute("DELETE FROM cameras WHERE camera_id = ?1", [id])? > 0))
-            .await
+        self.call(move |conn| {
+            Ok(conn.execute("DELETE FROM cameras WHERE camera_id = ?1", [id])? > 0)
+        })
+        .await
     }
 
     pub async fn camera_count(&self) -> Result<u64, DbError> {
@@ -57,11 +59,17 @@ impl Db {
 }
 
 fn get(conn: &Connection, camera_id: &str) -> Result<Option<Camera>, DbError> {
-    let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM cameras WHERE camera_id = ?1"))?;
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM cameras WHERE camera_id = ?1"
+    ))?;
     Ok(stmt.query_row([camera_id], from_row).optional()?)
 }
 
-fn upsert(conn: &mut Connection, spec: &CameraSpec, now: i64) -> Result<(Camera, Upserted), DbError> {
+fn upsert(
+    conn: &mut Connection,
+    spec: &CameraSpec,
+    now: i64,
+) -> Result<(Camera, Upserted), DbError> {
     // The conflict check and the write are one transaction, so two provisions racing for one
     // stream path cannot both win (the UNIQUE constraint would catch it anyway).
     let tx = conn.transaction()?;
@@ -100,9 +108,14 @@ fn upsert(conn: &mut Connection, spec: &CameraSpec, now: i64) -> Result<(Camera,
             now,
         ],
     )?;
-    let camera = get(&tx, &spec.camera_id)?.ok_or(DbError::Sqlite(rusqlite::Error::QueryReturnedNoRows))?;
+    let camera =
+        get(&tx, &spec.camera_id)?.ok_or(DbError::Sqlite(rusqlite::Error::QueryReturnedNoRows))?;
     tx.commit()?;
-    let how = if existed { Upserted::Updated } else { Upserted::Created };
+    let how = if existed {
+        Upserted::Updated
+    } else {
+        Upserted::Created
+    };
     Ok((camera, how))
 }
 
@@ -170,7 +183,13 @@ mod tests {
         assert_eq!(cam2.stream_path, "front");
 
         db.upsert_camera(spec("2", None)).await.unwrap();
-        let ids: Vec<String> = db.cameras().await.unwrap().into_iter().map(|c| c.camera_id).collect();
+        let ids: Vec<String> = db
+            .cameras()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|c| c.camera_id)
+            .collect();
         assert_eq!(ids, ["1", "2"]);
         assert_eq!(db.camera_count().await.unwrap(), 2);
         assert!(db.delete_camera("1").await.unwrap());
@@ -183,7 +202,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = Db::open(dir.path()).unwrap();
         db.upsert_camera(spec("1", Some("front"))).await.unwrap();
-        let err = db.upsert_camera(spec("2", Some("front"))).await.unwrap_err();
+        let err = db
+            .upsert_camera(spec("2", Some("front")))
+            .await
+            .unwrap_err();
         assert!(matches!(err, DbError::StreamPathInUse { ref camera_id, .. } if camera_id == "1"));
         // A default path taken explicitly by another camera conflicts too.
         db.upsert_camera(spec("3", Some("cam_4"))).await.unwrap();

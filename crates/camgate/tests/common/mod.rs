@@ -45,10 +45,17 @@ impl TestApi {
     }
 
     pub async fn send(&self, req: Request<Body>) -> (StatusCode, axum::http::HeaderMap, Value) {
-        let response = self.router.clone().oneshot(req).await.expect("router is infallible");
+        let response = self
+            .router
+            .clone()
+            .oneshot(req)
+            .await
+            .expect("router is infallible");
         let status = response.status();
         let headers = response.headers().clone();
-        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.expect("body");
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .expect("body");
         let body = if bytes.is_empty() {
             Value::Null
         } else {
@@ -60,20 +67,30 @@ impl TestApi {
     }
 
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {
-        let (s, _, b) = self.send(Request::get(path).body(Body::empty()).unwrap()).await;
+        let (s, _, b) = self
+            .send(Request::get(path).body(Body::empty()).unwrap())
+            .await;
         (s, b)
     }
 
     pub async fn delete(&self, path: &str) -> (StatusCode, Value) {
-        let (s, _, b) = self.send(Request::delete(path).body(Body::empty()).unwrap()).await;
+        let (s, _, b) = self
+            .send(Request::delete(path).body(Body::empty()).unwrap())
+            .await;
         (s, b)
     }
 
     pub async fn post_json(&self, path: &str, body: &Value) -> (StatusCode, Value) {
-        self.post_raw(path, "application/json", body.to_string()).await
+        self.post_raw(path, "application/json", body.to_string())
+            .await
     }
 
-    pub async fn post_raw(&self, path: &str, content_type: &str, body: impl Into<Body>) -> (StatusCode, Value) {
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: impl Into<Body>,
+    ) -> (StatusCode, Value) {
         let req = Request::post(path)
             .header("content-type", content_type)
             .header("host", "gateway.test:8080")
@@ -87,6 +104,11 @@ impl TestApi {
 /// The error code of an error answer, asserting its shape on the way.
 pub fn error_code(body: &Value) -> &str {
     let err = &body["error"];
-    assert!(err["message"].as_str().is_some_and(|m| !m.is_empty()), "no message in {body}");
-    err["code"].as_str().unwrap_or_else(|| panic!("no error code in {body}"))
+    assert!(
+        err["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "no message in {body}"
+    );
+    err["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error code in {body}"))
 }

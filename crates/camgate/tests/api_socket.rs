@@ -1,0 +1,164 @@
+//! The API walkthrough over a real socket: the server runs in-process on 127.0.0.1:0 and is
+//! driven with reqwest, then shut down gracefully.
+
+use std::time::Duration;
+
+use camgate::config::{Config, HttpConfig};
+use camgate::server::Server;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn walkthrough_over_a_socket() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config {
+        data_dir: dir.path().join("data"),
+        http: HttpConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            ..HttpConfig::default()
+        },
+        ..Config::default()
+    };
+    let server = Server::bind(config).await.unwrap();
+    let addr = server.local_addr();
+    assert_ne!(addr.port(), 0);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(server.run(async {
+        let _ = stopped.await;
+    }));
+    let http = client();
+    let base = format!("http://{addr}");
+
+    let health: Value = http
+        .get(format!("{base}/health"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["status"], "healthy");
+    let api_health = http.get(format!("{base}/api/health")).send().await.unwrap();
+    assert_eq!(api_health.status(), StatusCode::OK);
+
+    let body = json!({"camera_id": 42, "rtsp_url": "rtsp://viewer:pw123456@192.0.2.10/stream1", "name": "Gate"});
+    let created = http
+        .post(format!("{base}/cameras/provision"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let created: Value = created.json().await.unwrap();
+    assert_eq!(created["success"], true);
+    assert_eq!(
+        created["hls_url"],
+        format!("http://{addr}/hls/cam_42/index.m3u8")
+    );
+    assert_eq!(
+        created["ws_events_url"],
+        format!("ws://{addr}/ws/events/cam_42")
+    );
+    let again = http
+        .post(format!("{base}/cameras"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::OK);
+
+    let list: Value = http
+        .get(format!("{base}/cameras"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert_eq!(list[0]["rtsp_url"], "rtsp://viewer:***@192.0.2.10/stream1");
+    let info: Value = http
+        .get(format!("{base}/cameras/42/info"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info["name"], "Gate");
+    let status: Value = http
+        .get(format!("{base}/cameras/42/status"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["state"], "idle");
+    let stats: Value = http
+        .get(format!("{base}/stats"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stats["cameras"], 1);
+
+    let bad = http
+        .post(format!("{base}/cameras/provision"))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    let bad: Value = bad.json().await.unwrap();
+    assert_eq!(bad["error"]["code"], "invalid_json");
+    let bad_id = http
+        .get(format!("{base}/cameras/no%20spaces/info"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad_id.status(), StatusCode::BAD_REQUEST);
+    let unknown = http
+        .get(format!("{base}/nothing-here"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        unknown.json::<Value>().await.unwrap()["error"]["code"],
+        "not_found"
+    );
+
+    let deleted = http
+        .delete(format!("{base}/cameras/42"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    let deleted = http
+        .delete(format!("{base}/cameras/42"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), StatusCode::NOT_FOUND);
+
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(20), running)
+        .await
+        .expect("server stops after the shutdown signal")
+        .unwrap()
+        .unwrap();
+    // The listener is closed once run() returns.
+    assert!(http.get(format!("{base}/health")).send().await.is_err());
+}
