@@ -73,6 +73,10 @@ impl Server {
             version = env!("CARGO_PKG_VERSION"),
             "listening"
         );
+        match self.state.db.camera_count().await {
+            Ok(cameras) => tracing::info!(cameras, "camera registry loaded"),
+            Err(e) => tracing::warn!(error = %e, "camera registry cannot be read"),
+        }
         if config.auth.api_keys.is_empty() {
             tracing::info!(
                 "protected mode: no [auth] api_keys configured, answering clients on this machine only"

@@ -312,6 +312,11 @@ async fn bad_inputs_get_clear_codes() {
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_idle_timeout",
         ),
+        (
+            json!({"camera_id": "1", "rtsp_url": url, "password": "pw"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_credentials",
+        ),
     ];
     let mut checked = 0;
     for (body, want_status, want_code) in &json_cases {

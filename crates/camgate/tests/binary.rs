@@ -88,10 +88,15 @@ impl Camgate {
     }
 
     /// SIGTERM, then waits for a clean exit; returns everything the process printed.
-    fn stop(mut self) -> Vec<String> {
+    fn stop(self) -> Vec<String> {
+        self.stop_with("TERM")
+    }
+
+    /// Sends `signal` (`TERM`, `INT`), then waits for a clean exit.
+    fn stop_with(mut self, signal: &str) -> Vec<String> {
         // The shell's built-in kill: present wherever /bin/sh is, unlike procps' kill.
         let status = Command::new("sh")
-            .args(["-c", &format!("kill -TERM {}", self.child.id())])
+            .args(["-c", &format!("kill -{signal} {}", self.child.id())])
             .status()
             .unwrap();
         assert!(status.success());
@@ -102,7 +107,7 @@ impl Camgate {
             }
             if Instant::now() > deadline {
                 let _ = self.child.kill();
-                panic!("camgate did not stop on SIGTERM");
+                panic!("camgate did not stop on SIG{signal}");
             }
             std::thread::sleep(Duration::from_millis(50));
         };
@@ -181,7 +186,11 @@ async fn cameras_survive_a_restart() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
-    second.stop();
+    let logs = second.stop_with("INT");
+    assert!(
+        logs.iter().any(|l| l.contains("SIGINT received")),
+        "{logs:?}"
+    );
 
     let third = Camgate::start(&data, &[]);
     let ids: Vec<Value> = http
@@ -236,6 +245,8 @@ async fn the_password_never_appears_in_answers_or_logs() {
         json!({"camera_id": "x", "rtsp_url": format!("{url} ")}),
         json!({"camera_id": "x", "rtsp_url": url, "unknown": url}),
         json!({"camera_id": "x", "rtsp_url": url, "on_demand": url}),
+        json!({"camera_id": "sep", "rtsp_url": "rtsp://192.0.2.51/s", "username": "admin", "password": PASSWORD}),
+        json!({"camera_id": "nouser", "rtsp_url": "rtsp://192.0.2.51/s", "password": PASSWORD}),
     ];
     for body in &requests {
         let r = http
@@ -251,6 +262,7 @@ async fn the_password_never_appears_in_answers_or_logs() {
         "/cameras/secret-cam",
         "/cameras/secret-cam/info",
         "/cameras/secret-cam/status",
+        "/cameras/sep/info",
         "/stats",
         "/health",
         "/api/health",
@@ -280,6 +292,13 @@ async fn the_password_never_appears_in_answers_or_logs() {
     );
     assert!(
         answers.iter().any(|a| a.contains("admin:***@192.0.2.50")),
+        "{answers:?}"
+    );
+    // Credentials given as separate fields are stored in the URL and redacted the same way.
+    assert!(
+        answers
+            .iter()
+            .any(|a| a.contains("rtsp://admin:***@192.0.2.51/s")),
         "{answers:?}"
     );
     // The logs were really captured at debug level, including the provisioned record.
@@ -317,6 +336,25 @@ async fn request_spans_carry_method_route_status_and_latency() {
     assert_eq!(line["span"]["method"], "GET");
     assert_eq!(line["span"]["status"], 404);
     assert!(line["span"]["latency_ms"].is_number(), "{line}");
+}
+
+#[test]
+fn a_data_directory_serves_one_camgate_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let first = Camgate::start(&data, &[]);
+    let out = command(dir.path())
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("another camgate is using the data directory"),
+        "{err}"
+    );
+    first.stop();
 }
 
 #[test]

@@ -20,6 +20,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{from_fn, from_fn_with_state};
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 pub use error::AppError;
@@ -72,7 +73,15 @@ pub fn router(state: AppState) -> Router {
     if let Some(cors) = cors_layer(&state.config.http.cors_origins) {
         app = app.layer(cors);
     }
-    app.layer(from_fn(trace::trace_request))
+    // A bug must cost one request a JSON 500, never the connection or the process.
+    app.layer(CatchPanicLayer::custom(panic_answer))
+        .layer(from_fn(trace::trace_request))
+}
+
+fn panic_answer(_panic: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    tracing::error!("a request handler panicked; this is a camgate bug");
+    AppError::internal("internal_error", "internal error; see the server log").into_response()
 }
 
 fn cors_layer(origins: &[String]) -> Option<CorsLayer> {

@@ -23,10 +23,13 @@ pub const PROVISION_FIELDS: &[&str] = &[
     "stream_path",
     "transport",
     "idle_timeout_seconds",
+    "username",
+    "password",
 ];
 
 const MAX_URL_LEN: usize = 2048;
 const MAX_NAME_LEN: usize = 256;
+const MAX_CREDENTIAL_LEN: usize = 256;
 /// One day: longer than any sensible "keep the camera connected after the last viewer".
 const MAX_IDLE_TIMEOUT_SECONDS: f64 = 86_400.0;
 
@@ -62,6 +65,11 @@ pub fn parse_provision(body: &Value) -> Result<CameraSpec, InvalidInput> {
         Some(Value::String(s)) => validate_rtsp_url(s)?,
         Some(_) => return Err(wrong_type("rtsp_url", "a string", "invalid_rtsp_url")),
     };
+    let rtsp_url = with_credentials(
+        rtsp_url,
+        credential(obj, "username")?,
+        credential(obj, "password")?,
+    )?;
     let name = match field(obj, "name") {
         None => camera_id.clone(),
         Some(Value::String(s)) => validate_name(s)?,
@@ -189,6 +197,58 @@ pub fn validate_rtsp_url(url: &str) -> Result<String, InvalidInput> {
     Ok(url.to_owned())
 }
 
+fn credential<'a>(
+    obj: &'a Map<String, Value>,
+    name: &str,
+) -> Result<Option<&'a str>, InvalidInput> {
+    match field(obj, name) {
+        None => Ok(None),
+        Some(Value::String(s))
+            if s.chars().count() <= MAX_CREDENTIAL_LEN && !s.chars().any(char::is_control) =>
+        {
+            Ok(Some(s))
+        }
+        Some(_) => Err(InvalidInput::new(
+            "invalid_credentials",
+            format!(
+                "{name} must be a string of at most {MAX_CREDENTIAL_LEN} characters without control characters"
+            ),
+        )),
+    }
+}
+
+/// Puts `username`/`password` given as separate fields into the URL (percent-encoded), where
+/// the ingest expects them. Fields win over credentials already inline in the URL.
+fn with_credentials(
+    url: String,
+    username: Option<&str>,
+    password: Option<&str>,
+) -> Result<String, InvalidInput> {
+    if username.is_none() && password.is_none() {
+        return Ok(url);
+    }
+    let invalid = |msg: &str| InvalidInput::new("invalid_credentials", msg.to_owned());
+    // Already validated as an rtsp(s) URL with a host, so it parses and accepts credentials.
+    let mut parsed =
+        url::Url::parse(&url).map_err(|_| invalid("rtsp_url cannot hold credentials"))?;
+    if let Some(user) = username {
+        parsed
+            .set_username(user)
+            .map_err(|()| invalid("rtsp_url cannot hold a username"))?;
+    }
+    if parsed.username().is_empty() {
+        return Err(invalid(
+            "a password needs a username: add the username field or put user@ in rtsp_url",
+        ));
+    }
+    if let Some(pass) = password {
+        parsed
+            .set_password(Some(pass))
+            .map_err(|()| invalid("rtsp_url cannot hold a password"))?;
+    }
+    Ok(parsed.into())
+}
+
 fn validate_name(name: &str) -> Result<String, InvalidInput> {
     if name.chars().count() > MAX_NAME_LEN {
         return Err(InvalidInput::new(
@@ -256,6 +316,29 @@ mod tests {
             assert_eq!(err.code, "invalid_rtsp_url", "{url:?}");
         }
         assert!(validate_rtsp_url("rtsp://admin:p%40ss@10.1.2.3:554/Streaming/101").is_ok());
+    }
+
+    #[test]
+    fn separate_credentials_go_into_the_url() {
+        let spec = parse_provision(&json!({
+            "camera_id": 1, "rtsp_url": "rtsp://old:old@cam:554/s", "username": "admin", "password": "p@ss w/rd"
+        }))
+        .unwrap();
+        assert_eq!(spec.rtsp_url, "rtsp://admin:p%40ss%20w%2Frd@cam:554/s");
+        let spec = parse_provision(
+            &json!({"camera_id": 1, "rtsp_url": "rtsp://user@cam/s", "password": "x"}),
+        )
+        .unwrap();
+        assert_eq!(spec.rtsp_url, "rtsp://user:x@cam/s");
+        for body in [
+            json!({"camera_id": 1, "rtsp_url": "rtsp://cam/s", "password": "hunter2"}),
+            json!({"camera_id": 1, "rtsp_url": "rtsp://cam/s", "username": 5}),
+            json!({"camera_id": 1, "rtsp_url": "rtsp://cam/s", "username": "a", "password": "hunter2\n"}),
+        ] {
+            let err = parse_provision(&body).unwrap_err();
+            assert_eq!(err.code, "invalid_credentials", "{body}");
+            assert!(!err.message.contains("hunter2"));
+        }
     }
 
     #[test]

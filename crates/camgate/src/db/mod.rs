@@ -17,6 +17,9 @@ pub use cameras::Upserted;
 
 /// The database file's name inside the data directory.
 pub const DB_FILE: &str = "camgate.db";
+/// Locked (advisory, released when the process ends) while a camgate uses the directory:
+/// two servers on one registry would both connect and record every camera.
+pub const LOCK_FILE: &str = "camgate.lock";
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
@@ -39,6 +42,11 @@ pub enum DbError {
     },
     #[error("database task failed: {0}")]
     Task(String),
+    #[error(
+        "another camgate is using the data directory {} (it holds {}); stop it or use another --data-dir",
+        dir.display(), LOCK_FILE
+    )]
+    InUse { dir: PathBuf },
 }
 
 /// A handle on the database, cheap to clone. One connection behind a mutex is plenty for the
@@ -48,6 +56,8 @@ pub enum DbError {
 pub struct Db {
     conn: Arc<Mutex<Connection>>,
     path: Arc<PathBuf>,
+    /// Holds the data directory's lock for as long as any clone lives.
+    _lock: Arc<fs::File>,
 }
 
 impl Db {
@@ -63,6 +73,23 @@ impl Db {
                 .mode(0o700)
                 .create(data_dir)
                 .map_err(io(data_dir))?;
+        }
+        let lock_path = data_dir.join(LOCK_FILE);
+        let lock = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&lock_path)
+            .map_err(io(&lock_path))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                return Err(DbError::InUse {
+                    dir: data_dir.to_owned(),
+                });
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(io(&lock_path)(e)),
         }
         let path = data_dir.join(DB_FILE);
         // Create the file ourselves so it is never readable by others, not even briefly.
@@ -91,6 +118,7 @@ impl Db {
         Ok(Db {
             conn: Arc::new(Mutex::new(conn)),
             path: Arc::new(path),
+            _lock: Arc::new(lock),
         })
     }
 
@@ -157,6 +185,18 @@ mod tests {
             .unwrap();
         assert_eq!(journal, "wal");
         assert_eq!(schema::version(&conn).unwrap(), schema::CURRENT_VERSION);
+    }
+
+    #[test]
+    fn one_user_of_a_data_directory_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = Db::open(dir.path()).unwrap();
+        assert!(matches!(Db::open(dir.path()), Err(DbError::InUse { .. })));
+        let clone = first.clone();
+        drop(first);
+        assert!(matches!(Db::open(dir.path()), Err(DbError::InUse { .. })));
+        drop(clone);
+        Db::open(dir.path()).unwrap();
     }
 
     #[tokio::test]
