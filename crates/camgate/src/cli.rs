@@ -12,7 +12,7 @@ use crate::config::{LogFormat, Overrides};
 #[command(
     name = "camgate",
     version,
-    about = "Camera streaming gateway: RTSP cameras in; LL-HLS, WebRTC and MSE out; a REST API to manage them",
+    about = "camgate, a camera streaming gateway: a REST API and a persisted registry of RTSP cameras",
     long_about = None
 )]
 pub struct Cli {

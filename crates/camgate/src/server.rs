@@ -81,6 +81,12 @@ impl Server {
             tracing::info!(
                 "protected mode: no [auth] api_keys configured, answering clients on this machine only"
             );
+            if !self.state.local_addr.ip().is_loopback() {
+                tracing::warn!(
+                    addr = %self.state.local_addr,
+                    "listening beyond loopback in protected mode: other machines will get 403 until [auth] api_keys is set"
+                );
+            }
         }
         let app = api::router(self.state.clone());
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
