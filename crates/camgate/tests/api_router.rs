@@ -110,6 +110,12 @@ async fn provision_is_an_upsert_with_absolute_urls() {
     assert_eq!(info["idle_timeout_seconds"], 12.0);
     let created = info["created_at"].as_str().unwrap();
     let updated = info["updated_at"].as_str().unwrap();
+    // One fixed-width format, so the timestamps compare correctly as text.
+    assert_eq!(
+        (created.len(), updated.len()),
+        (24, 24),
+        "{created} {updated}"
+    );
     assert!(
         created <= updated && created.ends_with('Z'),
         "{created} {updated}"
@@ -596,4 +602,28 @@ async fn cors_answers_configured_origins_only() {
             .1
             .contains_key("access-control-allow-origin")
     );
+}
+
+#[tokio::test]
+async fn racing_provisions_for_one_stream_path_have_one_winner() {
+    let api = std::sync::Arc::new(TestApi::new());
+    let mut tasks = Vec::new();
+    for i in 0..10 {
+        let api = std::sync::Arc::clone(&api);
+        tasks.push(tokio::spawn(async move {
+            let body = json!({"camera_id": format!("c{i}"), "rtsp_url": "rtsp://h/s", "stream_path": "shared"});
+            api.post_json("/cameras/provision", &body).await
+        }));
+    }
+    let mut created = 0;
+    for task in tasks {
+        let (status, body) = task.await.unwrap();
+        match status {
+            StatusCode::CREATED => created += 1,
+            StatusCode::CONFLICT => assert_eq!(error_code(&body), "stream_path_in_use"),
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    assert_eq!(created, 1);
+    assert_eq!(api.get("/cameras").await.1.as_array().unwrap().len(), 1);
 }

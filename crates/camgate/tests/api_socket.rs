@@ -153,6 +153,9 @@ async fn walkthrough_over_a_socket() {
         .unwrap();
     assert_eq!(deleted.status(), StatusCode::NOT_FOUND);
 
+    // A chunked body (no Content-Length) past 64 KiB is cut off with 413, not buffered.
+    assert_eq!(chunked_oversized_post(addr).await, 413);
+
     stop.send(()).unwrap();
     tokio::time::timeout(Duration::from_secs(20), running)
         .await
@@ -161,4 +164,35 @@ async fn walkthrough_over_a_socket() {
         .unwrap();
     // The listener is closed once run() returns.
     assert!(http.get(format!("{base}/health")).send().await.is_err());
+}
+
+/// Sends a 70 KiB chunked JSON body by hand and returns the answer's status code.
+async fn chunked_oversized_post(addr: std::net::SocketAddr) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = "POST /cameras/provision HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n\
+                Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n";
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let chunk = vec![b' '; 1024];
+    for _ in 0..70 {
+        // The server may answer and close before everything is sent.
+        if stream
+            .write_all(format!("{:x}\r\n", chunk.len()).as_bytes())
+            .await
+            .is_err()
+            || stream.write_all(&chunk).await.is_err()
+            || stream.write_all(b"\r\n").await.is_err()
+        {
+            break;
+        }
+    }
+    let _ = stream.write_all(b"0\r\n\r\n").await;
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer))
+        .await
+        .expect("answer within 10 s")
+        .ok();
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.contains("body_too_large"), "{text}");
+    text.split_whitespace().nth(1).unwrap().parse().unwrap()
 }

@@ -9,7 +9,6 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Serialize;
-use time::format_description::well_known::Rfc3339;
 
 use super::extract::{CameraIdParam, JsonBody};
 use super::urls::public_authority;
@@ -72,9 +71,16 @@ impl From<&Camera> for CameraInfo {
     }
 }
 
+/// RFC 3339 in UTC with exactly three fractional digits, so timestamps have one length and
+/// sort as text (`2026-11-22T00:37:44.790Z`).
 fn rfc3339(t: time::OffsetDateTime) -> String {
-    // Any UTC time from our own database (after 1970, before 9999) formats.
-    t.format(&Rfc3339).unwrap_or_default()
+    const FORMAT: &[time::format_description::FormatItem<'static>] = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    // Any time from our own database (Unix milliseconds, stored in UTC) formats.
+    t.to_offset(time::UtcOffset::UTC)
+        .format(FORMAT)
+        .unwrap_or_default()
 }
 
 async fn provision(
