@@ -8,6 +8,7 @@ use axum::http::{Request, StatusCode};
 use camgate::config::Config;
 use common::{TestApi, error_code};
 use serde_json::{Value, json};
+use tower::ServiceExt;
 
 const PASSWORD: &str = "s3cr3t-Pa55";
 
@@ -626,4 +627,54 @@ async fn racing_provisions_for_one_stream_path_have_one_winner() {
     }
     assert_eq!(created, 1);
     assert_eq!(api.get("/cameras").await.1.as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn metrics_in_prometheus_text_format() {
+    let api = TestApi::new();
+    api.post_json("/cameras/provision", &cam(json!("door")))
+        .await;
+    api.post_json(
+        "/cameras/provision",
+        &json!({"camera_id": 2, "rtsp_url": "rtsp://h/s", "stream_path": "yard"}),
+    )
+    .await;
+    let response = api
+        .router
+        .clone()
+        .oneshot(Request::get("/metrics").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
+    let text = String::from_utf8(
+        axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap()
+            .to_vec(),
+    )
+    .unwrap();
+    for line in [
+        "camgate_cameras 2",
+        "camgate_cameras_online 0",
+        "camgate_active_streams 0",
+        "camgate_camera_online{camera=\"door\",stream=\"cam_door\"} 0",
+        "camgate_camera_viewers{camera=\"2\",stream=\"yard\"} 0",
+        "camgate_camera_state{camera=\"2\",stream=\"yard\",state=\"idle\"} 1",
+        "# TYPE camgate_uptime_seconds gauge",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing `{line}` in\n{text}"
+        );
+    }
+    assert!(!text.contains(PASSWORD));
+    // Every sample line is `name{labels} value` with a numeric value.
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let value = line.rsplit(' ').next().unwrap();
+        assert!(value.parse::<f64>().is_ok(), "{line}");
+    }
 }

@@ -112,6 +112,9 @@ async fn walkthrough_over_a_socket() {
         .await
         .unwrap();
     assert_eq!(stats["cameras"], 1);
+    let metrics = http.get(format!("{base}/metrics")).send().await.unwrap();
+    assert_eq!(metrics.status(), StatusCode::OK);
+    assert!(metrics.text().await.unwrap().contains("camgate_cameras 1"));
 
     let bad = http
         .post(format!("{base}/cameras/provision"))

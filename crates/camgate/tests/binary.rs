@@ -264,6 +264,7 @@ async fn the_password_never_appears_in_answers_or_logs() {
         "/cameras/secret-cam/status",
         "/cameras/sep/info",
         "/stats",
+        "/metrics",
         "/health",
         "/api/health",
         "/cameras/nope/info",

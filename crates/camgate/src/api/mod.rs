@@ -9,6 +9,7 @@ mod cameras;
 mod error;
 pub mod extract;
 mod health;
+mod metrics;
 mod trace;
 pub mod urls;
 
@@ -64,6 +65,7 @@ pub fn router(state: AppState) -> Router {
     let mut app = Router::new()
         .merge(health::router(state.clone()))
         .merge(cameras::router(state.clone()))
+        .merge(metrics::router(state.clone()))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(extract::BODY_LIMIT))
