@@ -39,10 +39,9 @@ fn serve(config: Config) -> Result<(), String> {
     let runtime = tokio::runtime::Runtime::new()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
     runtime.block_on(async {
+        // Before binding, so a signal during start-up already means a clean stop.
+        let shutdown = server::shutdown_signal();
         let server = Server::bind(config).await.map_err(|e| e.to_string())?;
-        server
-            .run(server::shutdown_signal())
-            .await
-            .map_err(|e| e.to_string())
+        server.run(shutdown).await.map_err(|e| e.to_string())
     })
 }

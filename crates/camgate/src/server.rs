@@ -128,27 +128,40 @@ impl Server {
     }
 }
 
-/// Completes on SIGINT (Ctrl-C) or SIGTERM (what `docker stop` and systemd send).
-pub async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// Installs the SIGINT (Ctrl-C) and SIGTERM (`docker stop`, systemd) handlers now, and returns
+/// a future that completes when either arrives. Installing eagerly matters: a signal that
+/// arrives before the handlers exist kills the process without a clean shutdown, so call
+/// this before announcing that the server is listening. Must run inside a tokio runtime.
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = ctrl_c => tracing::info!("SIGINT received"),
-                    _ = term.recv() => tracing::info!("SIGTERM received"),
+        let interrupt = signal(SignalKind::interrupt());
+        let terminate = signal(SignalKind::terminate());
+        async move {
+            match (interrupt, terminate) {
+                (Ok(mut int), Ok(mut term)) => {
+                    tokio::select! {
+                        _ = int.recv() => tracing::info!("SIGINT received"),
+                        _ = term.recv() => tracing::info!("SIGTERM received"),
+                    }
                 }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops the server");
-                let _ = ctrl_c.await;
+                (int, term) => {
+                    let e = int
+                        .err()
+                        .or(term.err())
+                        .map(|e| e.to_string())
+                        .unwrap_or_default();
+                    tracing::warn!(error = %e, "cannot install signal handlers; falling back to Ctrl-C only");
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = ctrl_c.await;
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
