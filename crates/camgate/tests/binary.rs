@@ -20,6 +20,8 @@ struct Camgate {
     child: Child,
     addr: SocketAddr,
     output: Arc<Mutex<Vec<String>>>,
+    /// The threads copying stdout and stderr; they end at EOF, when the process has exited.
+    readers: Vec<std::thread::JoinHandle<()>>,
 }
 
 fn command(cwd: &Path) -> Command {
@@ -50,18 +52,19 @@ impl Camgate {
         let mut child = cmd.spawn().expect("spawn camgate");
         let output = Arc::new(Mutex::new(Vec::new()));
         let (tx, rx) = mpsc::channel::<String>();
+        let mut readers = Vec::new();
         for stream in [
             Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
             Box::new(child.stderr.take().unwrap()),
         ] {
             let output = Arc::clone(&output);
             let tx = tx.clone();
-            std::thread::spawn(move || {
+            readers.push(std::thread::spawn(move || {
                 for line in BufReader::new(stream).lines().map_while(Result::ok) {
                     output.lock().unwrap().push(line.clone());
                     let _ = tx.send(line);
                 }
-            });
+            }));
         }
         let deadline = Instant::now() + Duration::from_secs(30);
         let addr = loop {
@@ -80,6 +83,7 @@ impl Camgate {
             child,
             addr,
             output,
+            readers,
         }
     }
 
@@ -111,8 +115,9 @@ impl Camgate {
             }
             std::thread::sleep(Duration::from_millis(50));
         };
-        // Let the reader threads drain the pipes.
-        std::thread::sleep(Duration::from_millis(200));
+        for reader in self.readers.drain(..) {
+            let _ = reader.join();
+        }
         let output = self.output.lock().unwrap().clone();
         assert!(exit.success(), "exit {exit:?}: {output:?}");
         output
