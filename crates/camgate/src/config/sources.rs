@@ -99,7 +99,7 @@ pub fn load(
             .parse()
             .map_err(|e: toml::de::Error| ConfigError::Parse {
                 path: path.to_owned(),
-                message: e.to_string(),
+                message: syntax_error(&text, &e),
             })?;
         merge_file(&defaults, &mut merged, &mut origins, table, path)?;
     }
@@ -126,6 +126,20 @@ pub fn load(
     }
     validate(&config, &origins)?;
     Ok(config)
+}
+
+/// The position and message of a TOML syntax error, without the quoted source line that the
+/// error's own `Display` adds: that line may hold an API key.
+fn syntax_error(text: &str, e: &toml::de::Error) -> String {
+    match e.span() {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+            format!("line {line}, column {column}: {}", e.message())
+        }
+        None => e.message().to_owned(),
+    }
 }
 
 fn defaults_table() -> Table {
@@ -658,11 +672,31 @@ mod tests {
     }
 
     #[test]
-    fn syntax_errors_name_the_file() {
+    fn syntax_errors_name_the_file_and_line_but_never_quote_it() {
         let f = file("[http\n");
         let err = load(Some(f.path()), env(&[]), &Overrides::default()).unwrap_err();
         assert!(matches!(err, ConfigError::Parse { .. }));
         assert!(err.to_string().contains(&f.path().display().to_string()));
+        assert!(err.to_string().contains("line 1"), "{err}");
+
+        let f = file("[auth]\napi_keys = [\"sekrit-key\"\n");
+        let err = load(Some(f.path()), env(&[]), &Overrides::default()).unwrap_err();
+        assert!(!err.to_string().contains("sekrit"), "{err}");
+        assert!(
+            err.to_string().contains("line 2") || err.to_string().contains("line 3"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_missing_explicit_file_is_an_error() {
+        let err = load(
+            Some(Path::new("/nonexistent/camgate.toml")),
+            env(&[]),
+            &Overrides::default(),
+        )
+        .unwrap_err();
+        assert!(matches!(err, ConfigError::Read { .. }), "{err}");
     }
 
     #[test]
