@@ -3,13 +3,17 @@
 //!
 //! Modules: `config` (settings), `db` (SQLite registry), `cameras` (the camera model and its
 //! validation), `redact` (secrets out of everything printed), `api` (HTTP), `server` (listener
-//! and shutdown), `logging`, `cli`.
+//! and shutdown), `logging`, `cli`. The live path: `hub` (per-camera fan-out), `ingest`
+//! (sources: RTSP), `streams` (per-camera runtime: lifecycle, viewers, status).
 
 pub mod api;
 pub mod cameras;
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod hub;
+pub mod ingest;
 pub mod logging;
 pub mod redact;
 pub mod server;
+pub mod streams;

@@ -1,0 +1,543 @@
+//! RTSP cameras through `retina`: DESCRIBE, SETUP, PLAY, then frames converted to
+//! `media::Frame` (4-byte length-prefixed NAL units, 90 kHz timestamps, shared `CodecParams`).
+//!
+//! Transport `auto` tries TCP interleaved first and falls back to UDP only when the camera
+//! rejects the TCP SETUP. Why TCP first: it crosses NAT and firewalls, it needs no extra ports,
+//! and retina's UDP path has no reorder buffer (out-of-order packets are dropped), so TCP gives
+//! whole frames wherever the camera offers it. The transport that worked is remembered per
+//! camera so reconnects do not repeat the failed attempt.
+//!
+//! Keepalives are retina's: it sends GET_PARAMETER/OPTIONS within the session timeout while
+//! the stream is polled. Stale sessions: every camera has a retina `SessionGroup`; a dropped
+//! session is torn down in the background (`TeardownPolicy::Auto`: TEARDOWN on the open TCP
+//! connection, repeated TEARDOWNs for UDP), and before a reconnect we wait (bounded) for the
+//! previous session's TEARDOWN so the camera does not count two sessions from us.
+//!
+//! Credentials come from the URL's userinfo and go to retina as `Credentials` (Basic or
+//! Digest, whichever the camera asks for). Every message built here is redacted.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use futures::future::BoxFuture;
+use media::{CodecParams, Frame, TIMESCALE};
+use retina::client::{
+    Credentials, PlayOptions, Session, SessionGroup, SessionOptions, SetupOptions, TeardownPolicy,
+};
+use retina::codec::{CodecItem, FrameFormat, ParametersRef, VideoParameters, VideoParametersCodec};
+use url::Url;
+
+use super::{FailureKind, FrameStream, IngestError, Source, SourceSpec, Stage, Transport};
+
+/// Replaces the password of an `rtsp://user:pass@host/...` URL with `***`; returns the input
+/// unchanged when it has none or does not parse.
+pub fn redact_url(url: &str) -> String {
+    match Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            // set_password only fails for URLs that cannot have credentials, and this one has.
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Timeouts of the RTSP exchange.
+#[derive(Clone, Debug)]
+pub struct RtspTimeouts {
+    /// DNS, TCP connect and each of DESCRIBE, SETUP, PLAY.
+    pub request: Duration,
+    /// How long a reconnect waits for the previous session's TEARDOWN before going ahead.
+    pub teardown_wait: Duration,
+}
+
+impl Default for RtspTimeouts {
+    fn default() -> Self {
+        RtspTimeouts {
+            request: Duration::from_secs(10),
+            teardown_wait: Duration::from_secs(3),
+        }
+    }
+}
+
+/// Opens RTSP sessions with retina. One value serves every camera.
+#[derive(Default)]
+pub struct RtspSource {
+    timeouts: RtspTimeouts,
+    cameras: Mutex<HashMap<String, CameraMemory>>,
+}
+
+/// What we remember about a camera between sessions.
+#[derive(Clone)]
+struct CameraMemory {
+    group: Arc<SessionGroup>,
+    /// The transport `auto` settled on.
+    auto_choice: Option<Transport>,
+}
+
+impl RtspSource {
+    pub fn new(timeouts: RtspTimeouts) -> RtspSource {
+        RtspSource {
+            timeouts,
+            cameras: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn memory(&self, camera_id: &str) -> CameraMemory {
+        let mut map = self.cameras.lock().unwrap_or_else(|p| p.into_inner());
+        map.entry(camera_id.to_owned())
+            .or_insert_with(|| CameraMemory {
+                group: Arc::new(SessionGroup::default().named(camera_id.to_owned())),
+                auto_choice: None,
+            })
+            .clone()
+    }
+
+    fn remember_choice(&self, camera_id: &str, t: Transport) {
+        let mut map = self.cameras.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(m) = map.get_mut(camera_id) {
+            m.auto_choice = Some(t);
+        }
+    }
+}
+
+impl Source for Arc<RtspSource> {
+    fn open(&self, spec: &SourceSpec) -> BoxFuture<'static, Result<FrameStream, IngestError>> {
+        let this = self.clone();
+        let spec = spec.clone();
+        Box::pin(async move { this.open_session(&spec).await })
+    }
+}
+
+/// The parts of a camera URL retina wants separately.
+struct Target {
+    url: Url,
+    creds: Option<Credentials>,
+    redacted: String,
+    password: String,
+}
+
+fn parse_target(spec: &SourceSpec) -> Result<Target, IngestError> {
+    let redacted = redact_url(&spec.url);
+    let bad =
+        |msg: String| IngestError::new(FailureKind::Error, Stage::Connect, &spec.camera_id, msg);
+    let mut url = Url::parse(&spec.url).map_err(|e| bad(format!("invalid URL {redacted}: {e}")))?;
+    match url.scheme() {
+        "rtsp" => {}
+        "rtsps" => {
+            return Err(bad(format!(
+                "{redacted}: rtsps (RTSP over TLS) is not supported by the RTSP client yet; use rtsp://"
+            )));
+        }
+        other => return Err(bad(format!("{redacted}: scheme {other} is not rtsp"))),
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(bad(format!("{redacted}: no host")));
+    }
+    let decode = |s: &str| {
+        url::form_urlencoded::parse(format!("x={s}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default()
+    };
+    // Percent-decoding without turning '+' into ' ' (form decoding would).
+    let pct = |s: &str| decode(&s.replace('+', "%2B"));
+    let username = pct(url.username());
+    let password = url.password().map(pct).unwrap_or_default();
+    let creds = if username.is_empty() && password.is_empty() {
+        None
+    } else {
+        Some(Credentials {
+            username,
+            password: password.clone(),
+        })
+    };
+    // retina refuses URLs with userinfo; these setters cannot fail on an rtsp URL with a host.
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    Ok(Target {
+        url,
+        creds,
+        redacted,
+        password,
+    })
+}
+
+/// First line of a retina error (the rest is packet context for Wireshark), never the password.
+fn human(err: &retina::Error, password: &str) -> String {
+    let text = err.to_string();
+    let first = text.lines().next().unwrap_or("").trim().to_owned();
+    if password.len() >= 3 {
+        first.replace(password, "***")
+    } else {
+        first
+    }
+}
+
+fn classify(stage: Stage, target: &Target, camera_id: &str, err: &retina::Error) -> IngestError {
+    let msg = human(err, &target.password);
+    let (kind, message) = match err.status_code() {
+        Some(401) if target.creds.is_none() => (
+            FailureKind::Unauthorized,
+            format!(
+                "the camera requires credentials (RTSP 401) and {} has none",
+                target.redacted
+            ),
+        ),
+        Some(401) | Some(403) => (
+            FailureKind::Unauthorized,
+            format!(
+                "wrong username or password for {} (RTSP {})",
+                target.redacted,
+                err.status_code().unwrap_or(401)
+            ),
+        ),
+        Some(404) => (
+            FailureKind::Error,
+            format!("the camera has no stream at {} (RTSP 404)", target.redacted),
+        ),
+        _ if msg.starts_with("Unable to connect") => (
+            FailureKind::Unreachable,
+            format!("cannot connect to {}: {msg}", target.redacted),
+        ),
+        _ if msg == "Timeout" => (
+            FailureKind::Unreachable,
+            format!("{} did not answer in time", target.redacted),
+        ),
+        _ => (FailureKind::Error, format!("{msg} ({})", target.redacted)),
+    };
+    IngestError::new(kind, stage, camera_id, message)
+}
+
+impl RtspSource {
+    async fn open_session(&self, spec: &SourceSpec) -> Result<FrameStream, IngestError> {
+        let target = parse_target(spec)?;
+        let memory = self.memory(&spec.camera_id);
+        // A previous session of ours may still be tearing down; the camera may limit
+        // sessions, so give that a bounded moment.
+        let _ =
+            tokio::time::timeout(self.timeouts.teardown_wait, memory.group.await_teardown()).await;
+        self.resolve(spec, &target).await?;
+        match spec.transport {
+            Transport::Tcp | Transport::Udp => {
+                self.open_with(spec, &target, &memory, spec.transport).await
+            }
+            Transport::Auto => {
+                let first = memory.auto_choice.unwrap_or(Transport::Tcp);
+                match self.open_with(spec, &target, &memory, first).await {
+                    Ok(s) => {
+                        self.remember_choice(&spec.camera_id, first);
+                        Ok(s)
+                    }
+                    // Only a refused SETUP says "try the other transport"; auth and network
+                    // failures would fail the same way again.
+                    Err(e) if e.stage == Stage::Setup && e.kind == FailureKind::Error => {
+                        let other = if first == Transport::Tcp {
+                            Transport::Udp
+                        } else {
+                            Transport::Tcp
+                        };
+                        tracing::info!(camera = %spec.camera_id, error = %e, "SETUP over {first} refused; trying {other}");
+                        let s = self.open_with(spec, &target, &memory, other).await?;
+                        self.remember_choice(&spec.camera_id, other);
+                        Ok(s)
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+        }
+    }
+
+    /// Resolves the host first so a DNS failure reads as such, not as a connect error.
+    async fn resolve(&self, spec: &SourceSpec, target: &Target) -> Result<(), IngestError> {
+        let host = target.url.host_str().unwrap_or_default().to_owned();
+        let port = target.url.port().unwrap_or(554);
+        let unreachable = |m: String| {
+            IngestError::new(FailureKind::Unreachable, Stage::Connect, &spec.camera_id, m)
+        };
+        match tokio::time::timeout(
+            self.timeouts.request,
+            tokio::net::lookup_host((host.trim_matches(['[', ']']), port)),
+        )
+        .await
+        {
+            Ok(Ok(addrs)) => {
+                if addrs.count() > 0 {
+                    Ok(())
+                } else {
+                    Err(unreachable(format!("DNS: {host} has no address")))
+                }
+            }
+            Ok(Err(e)) => Err(unreachable(format!("DNS lookup of {host} failed: {e}"))),
+            Err(_) => Err(unreachable(format!("DNS lookup of {host} timed out"))),
+        }
+    }
+
+    async fn open_with(
+        &self,
+        spec: &SourceSpec,
+        target: &Target,
+        memory: &CameraMemory,
+        transport: Transport,
+    ) -> Result<FrameStream, IngestError> {
+        let id = spec.camera_id.as_str();
+        let limit = self.timeouts.request;
+        let timed_out = |stage: Stage| {
+            IngestError::new(
+                FailureKind::Unreachable,
+                stage,
+                id,
+                format!("{} did not answer within {limit:?}", target.redacted),
+            )
+        };
+        let options = SessionOptions::default()
+            .creds(target.creds.clone())
+            .session_group(memory.group.clone())
+            .teardown(TeardownPolicy::Auto)
+            .user_agent(format!("camgate/{}", env!("CARGO_PKG_VERSION")));
+        let mut session =
+            tokio::time::timeout(limit, Session::describe(target.url.clone(), options))
+                .await
+                .map_err(|_| timed_out(Stage::Describe))?
+                .map_err(|e| classify(Stage::Describe, target, id, &e))?;
+
+        let video = session
+            .streams()
+            .iter()
+            .position(|s| {
+                s.media() == "video"
+                    && matches!(
+                        s.encoding_name().to_ascii_lowercase().as_str(),
+                        "h264" | "h265"
+                    )
+            })
+            .ok_or_else(|| {
+                let found: Vec<String> = session
+                    .streams()
+                    .iter()
+                    .map(|s| format!("{}/{}", s.media(), s.encoding_name()))
+                    .collect();
+                IngestError::new(
+                    FailureKind::Error,
+                    Stage::Describe,
+                    id,
+                    format!(
+                        "no H.264 or H.265 video in the camera's SDP (it offers: {})",
+                        found.join(", ")
+                    ),
+                )
+            })?;
+
+        let setup = SetupOptions::default()
+            .frame_format(FrameFormat::MP4)
+            .transport(match transport {
+                Transport::Udp => retina::client::Transport::Udp(Default::default()),
+                _ => retina::client::Transport::Tcp(Default::default()),
+            });
+        tokio::time::timeout(limit, session.setup(video, setup))
+            .await
+            .map_err(|_| timed_out(Stage::Setup))?
+            .map_err(|e| classify(Stage::Setup, target, id, &e))?;
+        let playing = tokio::time::timeout(limit, session.play(PlayOptions::default()))
+            .await
+            .map_err(|_| timed_out(Stage::Play))?
+            .map_err(|e| classify(Stage::Play, target, id, &e))?;
+        let demuxed = playing
+            .demuxed()
+            .map_err(|e| classify(Stage::Play, target, id, &e))?;
+        tracing::info!(camera = id, url = %target.redacted, %transport, "RTSP session playing");
+
+        let state = FrameState {
+            demuxed,
+            video,
+            params: None,
+            camera_id: id.to_owned(),
+            redacted: target.redacted.clone(),
+            password: target.password.clone(),
+            ended: false,
+        };
+        Ok(futures::stream::unfold(state, next_frame).boxed())
+    }
+}
+
+struct FrameState {
+    demuxed: retina::client::Demuxed,
+    video: usize,
+    params: Option<Arc<CodecParams>>,
+    camera_id: String,
+    redacted: String,
+    password: String,
+    ended: bool,
+}
+
+async fn next_frame(mut st: FrameState) -> Option<(Result<Frame, IngestError>, FrameState)> {
+    if st.ended {
+        return None;
+    }
+    loop {
+        let item = st.demuxed.next().await;
+        let err = |st: &FrameState, kind, msg: String| {
+            IngestError::new(kind, Stage::Data, &st.camera_id, msg)
+        };
+        match item {
+            None => {
+                st.ended = true;
+                let e = err(
+                    &st,
+                    FailureKind::Error,
+                    format!("{} ended the session", st.redacted),
+                );
+                return Some((Err(e), st));
+            }
+            Some(Err(e)) => {
+                st.ended = true;
+                let msg = format!("{} ({})", human(&e, &st.password), st.redacted);
+                let e = err(&st, FailureKind::Error, msg);
+                return Some((Err(e), st));
+            }
+            Some(Ok(CodecItem::VideoFrame(vf))) if vf.stream_id() == st.video => {
+                if vf.has_new_parameters() || st.params.is_none() {
+                    let p = match st.demuxed.streams()[st.video].parameters() {
+                        Some(ParametersRef::Video(vp)) => codec_params(vp),
+                        _ => Err("the camera sent video before its parameter sets".to_owned()),
+                    };
+                    match p {
+                        // Keep the old Arc when nothing changed, so muxers see no discontinuity.
+                        Ok(p) if st.params.as_deref() == Some(&p) => {}
+                        Ok(p) => st.params = Some(Arc::new(p)),
+                        Err(m) => {
+                            st.ended = true;
+                            let e = err(&st, FailureKind::Error, m);
+                            return Some((Err(e), st));
+                        }
+                    }
+                }
+                let Some(params) = st.params.clone() else {
+                    continue;
+                };
+                let ts = vf.timestamp();
+                let pts = rescale(ts.elapsed(), ts.clock_rate().get());
+                let keyframe = vf.is_random_access_point();
+                let frame = Frame {
+                    data: Bytes::from(vf.into_data()),
+                    pts,
+                    // retina gives presentation times only; cameras on the live path do not
+                    // send B-frames, so decode order is presentation order.
+                    dts: pts,
+                    keyframe,
+                    params,
+                };
+                return Some((Ok(frame), st));
+            }
+            // Audio, metadata and RTCP are not carried on the live path yet.
+            Some(Ok(_)) => continue,
+        }
+    }
+}
+
+fn rescale(ticks: i64, clock_rate: u32) -> i64 {
+    if clock_rate == TIMESCALE {
+        ticks
+    } else {
+        (i128::from(ticks) * i128::from(TIMESCALE) / i128::from(clock_rate.max(1))) as i64
+    }
+}
+
+/// The camera's parameter sets as our `CodecParams`, parsed by the media crate (which also
+/// checks that they fit the avcC/hvcC record the muxers will write).
+fn codec_params(vp: &VideoParameters) -> Result<CodecParams, String> {
+    let parsed = match vp.codec_params() {
+        VideoParametersCodec::H264 { sps, pps } => CodecParams::h264(sps, pps),
+        VideoParametersCodec::H265 { vps, sps, pps } => CodecParams::h265(vps, sps, pps),
+        other => return Err(format!("unsupported video codec {other:?}")),
+    };
+    parsed.map_err(|e| format!("the camera's parameter sets are not usable: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(url: &str) -> SourceSpec {
+        SourceSpec {
+            camera_id: "cam1".into(),
+            url: url.into(),
+            transport: Transport::Auto,
+        }
+    }
+
+    #[test]
+    fn redacts_password_only() {
+        assert_eq!(
+            redact_url("rtsp://admin:s3cret@10.0.0.5:554/live"),
+            "rtsp://admin:***@10.0.0.5:554/live"
+        );
+        assert_eq!(redact_url("rtsp://10.0.0.5/live"), "rtsp://10.0.0.5/live");
+        assert_eq!(redact_url("not a url"), "not a url");
+    }
+
+    #[test]
+    fn credentials_leave_the_url_and_are_decoded() {
+        let t = parse_target(&spec("rtsp://ad%40min:p%3Ass+w@cam.local:8554/s")).unwrap();
+        assert_eq!(t.url.as_str(), "rtsp://cam.local:8554/s");
+        let c = t.creds.unwrap();
+        assert_eq!(c.username, "ad@min");
+        assert_eq!(c.password, "p:ss+w");
+        assert_eq!(t.redacted, "rtsp://ad%40min:***@cam.local:8554/s");
+    }
+
+    #[test]
+    fn bad_urls_are_errors_without_password() {
+        let e = parse_target(&spec("rtsps://u:topsecret@cam/s"))
+            .err()
+            .unwrap();
+        assert_eq!(e.stage, Stage::Connect);
+        assert!(!e.to_string().contains("topsecret"), "{e}");
+        assert!(e.to_string().contains("camera cam1"), "{e}");
+        assert!(parse_target(&spec("http://cam/s")).is_err());
+        assert!(parse_target(&spec("rtsp:///s")).is_err());
+    }
+
+    #[test]
+    fn rescales_to_90k() {
+        assert_eq!(rescale(3600, 90_000), 3600);
+        assert_eq!(rescale(1000, 1000), 90_000);
+    }
+
+    #[tokio::test]
+    async fn refused_connection_is_unreachable() {
+        // A port nothing listens on: bind, learn the port, close.
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let src = Arc::new(RtspSource::default());
+        let e = match src
+            .open(&spec(&format!("rtsp://u:pw123@127.0.0.1:{port}/x")))
+            .await
+        {
+            Err(e) => e,
+            Ok(_) => panic!("connected to a closed port"),
+        };
+        assert_eq!(e.kind, FailureKind::Unreachable, "{e}");
+        assert_eq!(e.stage, Stage::Describe);
+        assert!(!e.to_string().contains("pw123"));
+    }
+
+    #[tokio::test]
+    async fn unknown_host_is_unreachable() {
+        let src = Arc::new(RtspSource::new(RtspTimeouts {
+            request: Duration::from_secs(5),
+            ..Default::default()
+        }));
+        let e = match src.open(&spec("rtsp://no-such-host.invalid/x")).await {
+            Err(e) => e,
+            Ok(_) => panic!("resolved an .invalid host"),
+        };
+        assert_eq!(e.kind, FailureKind::Unreachable, "{e}");
+        assert_eq!(e.stage, Stage::Connect);
+    }
+}

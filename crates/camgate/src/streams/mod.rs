@@ -1,0 +1,412 @@
+//! The per-camera live runtime registry: which cameras exist on the live path, their
+//! lifecycle (on demand or always on, reconnect, stall, idle), their viewers and their status.
+//!
+//! It owns one `CameraRuntime` per camera: the camera's hub, its viewer counts and a
+//! supervisor task (runtime.rs) that connects the source when there is demand and keeps it
+//! connected. It does not own the camera records (the database and API do; they call
+//! `upsert`/`remove`) nor the output protocols (hls/, mse/ consume hubs and join viewers).
+
+mod runtime;
+mod viewers;
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
+use tokio::sync::watch;
+
+use crate::hub::{Hub, HubLimits};
+use crate::ingest::{Source, Transport};
+
+pub use viewers::{ByProtocol, Demand, Protocol, TooManyViewers, ViewerGuard, Viewers};
+
+/// The live path's settings (`[streams]` and `[hls]` of the config file).
+#[derive(Clone, Debug, PartialEq)]
+pub struct LiveSettings {
+    pub idle_timeout: Duration,
+    pub start_timeout: Duration,
+    pub stall_timeout: Duration,
+    pub reconnect_min: Duration,
+    pub reconnect_max: Duration,
+    pub max_viewers_per_stream: u32,
+    pub mse_max_lag: Duration,
+    pub segment_duration: Duration,
+    pub part_duration: Duration,
+    pub list_size: usize,
+}
+
+impl Default for LiveSettings {
+    fn default() -> Self {
+        LiveSettings {
+            idle_timeout: Duration::from_secs(30),
+            start_timeout: Duration::from_secs(10),
+            stall_timeout: Duration::from_secs(5),
+            reconnect_min: Duration::from_secs(1),
+            reconnect_max: Duration::from_secs(30),
+            max_viewers_per_stream: 100,
+            mse_max_lag: Duration::from_secs(1),
+            segment_duration: Duration::from_secs(1),
+            part_duration: Duration::from_millis(200),
+            list_size: 7,
+        }
+    }
+}
+
+/// What the live path needs of a camera record.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CameraSpec {
+    pub camera_id: String,
+    pub stream_path: String,
+    /// With credentials; never printed as-is.
+    pub rtsp_url: String,
+    pub on_demand: bool,
+    pub record: bool,
+    pub transport: Transport,
+    /// Per-camera override of `LiveSettings::idle_timeout`.
+    pub idle_timeout: Option<Duration>,
+}
+
+impl CameraSpec {
+    /// Connected regardless of viewers.
+    pub fn always_on(&self) -> bool {
+        !self.on_demand || self.record
+    }
+}
+
+/// Lifecycle states, exactly the API's `state` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StreamState {
+    /// On demand and nobody watching: not connected.
+    Idle,
+    /// Connecting, or connected and waiting for the first frame.
+    Starting,
+    /// Frames are flowing.
+    Live,
+    /// Was live, lost the camera, retrying (with backoff).
+    Reconnecting,
+    /// The camera rejected the credentials; retried slowly.
+    Unauthorized,
+    /// Never reached the camera (refused, timeout, DNS); retrying.
+    Unreachable,
+    /// Any other failure; retrying.
+    Error,
+}
+
+impl StreamState {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            StreamState::Idle => "idle",
+            StreamState::Starting => "starting",
+            StreamState::Live => "live",
+            StreamState::Reconnecting => "reconnecting",
+            StreamState::Unauthorized => "unauthorized",
+            StreamState::Unreachable => "unreachable",
+            StreamState::Error => "error",
+        }
+    }
+}
+
+/// State plus the last failure, as the supervisor publishes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RuntimeState {
+    pub state: StreamState,
+    /// Human, names the camera and the stage, never a password. Kept after recovery so an
+    /// operator can see what happened last.
+    pub last_error: Option<String>,
+}
+
+/// `GET /cameras/{id}/status`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CameraStatus {
+    pub camera_id: String,
+    pub stream_path: String,
+    pub state: StreamState,
+    pub online: bool,
+    pub fps: f64,
+    pub bitrate_kbps: f64,
+    pub dropped_frames: u64,
+    pub uptime_seconds: u64,
+    pub viewers: u32,
+    pub codec: Option<&'static str>,
+    pub resolution: Option<String>,
+    pub last_error: Option<String>,
+    /// RFC 3339.
+    pub last_frame_at: Option<String>,
+    pub bytes_received: u64,
+    pub frames_received: u64,
+}
+
+/// One entry of `GET /streams`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct StreamInfo {
+    pub stream_path: String,
+    pub camera_id: String,
+    pub state: StreamState,
+    pub viewers: u32,
+    pub codec: Option<&'static str>,
+    pub resolution: Option<String>,
+    pub bitrate_kbps: f64,
+}
+
+/// `GET /streams/{path}/viewers`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ViewersInfo {
+    pub stream_path: String,
+    pub viewers: u32,
+    pub by_protocol: ByProtocol,
+}
+
+/// One camera on the live path.
+pub struct CameraRuntime {
+    spec: RwLock<CameraSpec>,
+    hub: Hub,
+    viewers: Arc<Viewers>,
+    state: watch::Sender<RuntimeState>,
+    supervisor: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl CameraRuntime {
+    pub fn spec(&self) -> CameraSpec {
+        self.spec.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn camera_id(&self) -> String {
+        self.spec().camera_id
+    }
+
+    pub fn stream_path(&self) -> String {
+        self.spec().stream_path
+    }
+
+    pub fn hub(&self) -> &Hub {
+        &self.hub
+    }
+
+    pub fn viewers(&self) -> &Arc<Viewers> {
+        &self.viewers
+    }
+
+    pub fn state(&self) -> RuntimeState {
+        self.state.borrow().clone()
+    }
+
+    /// Follows state changes (for waiting on `live`, events, consumers that stop on idle).
+    pub fn watch_state(&self) -> watch::Receiver<RuntimeState> {
+        self.state.subscribe()
+    }
+
+    pub fn status(&self) -> CameraStatus {
+        let spec = self.spec();
+        let st = self.state();
+        let hs = self.hub.stats();
+        let live = st.state == StreamState::Live;
+        CameraStatus {
+            camera_id: spec.camera_id,
+            stream_path: spec.stream_path,
+            state: st.state,
+            online: live,
+            fps: if live { hs.fps } else { 0.0 },
+            bitrate_kbps: if live { hs.bitrate_kbps } else { 0.0 },
+            dropped_frames: hs.dropped_frames,
+            uptime_seconds: if live { hs.uptime_seconds } else { 0 },
+            viewers: self.viewers.counts().total(),
+            codec: hs.codec(),
+            resolution: hs.resolution(),
+            last_error: st.last_error,
+            last_frame_at: hs.last_frame_at.map(rfc3339),
+            bytes_received: hs.bytes_received,
+            frames_received: hs.frames_received,
+        }
+    }
+
+    fn stop(&self) {
+        if let Some(t) = self
+            .supervisor
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
+            // Aborting drops the open session, which tears it down at the camera.
+            t.abort();
+        }
+    }
+}
+
+fn rfc3339(t: SystemTime) -> String {
+    let odt = time::OffsetDateTime::from(t);
+    odt.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// All cameras on the live path. One per process, shared by the API and the output modules.
+pub struct Streams {
+    settings: RwLock<LiveSettings>,
+    source: Arc<dyn Source>,
+    cameras: RwLock<HashMap<String, Arc<CameraRuntime>>>,
+    hub_limits: HubLimits,
+}
+
+impl Streams {
+    pub fn new(settings: LiveSettings, source: Arc<dyn Source>) -> Arc<Streams> {
+        Arc::new(Streams {
+            settings: RwLock::new(settings),
+            source,
+            cameras: RwLock::new(HashMap::new()),
+            hub_limits: HubLimits::default(),
+        })
+    }
+
+    pub fn settings(&self) -> LiveSettings {
+        self.settings
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Adds a camera or applies new settings to it. A changed camera's runtime restarts (its
+    /// session is torn down and reopened); its hub and viewers stay, so players continue.
+    /// An unchanged camera is left alone.
+    pub fn upsert(&self, spec: CameraSpec) -> Arc<CameraRuntime> {
+        let settings = self.settings();
+        let mut map = self.cameras.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(rt) = map.get(&spec.camera_id) {
+            if rt.spec() == spec {
+                return rt.clone();
+            }
+            rt.stop();
+            *rt.spec.write().unwrap_or_else(|p| p.into_inner()) = spec.clone();
+            rt.hub.clear_cache();
+            runtime::spawn(rt, self.source.clone(), settings);
+            return rt.clone();
+        }
+        let rt = Arc::new(CameraRuntime {
+            spec: RwLock::new(spec.clone()),
+            hub: Hub::new(self.hub_limits.clone()),
+            viewers: Viewers::new(settings.max_viewers_per_stream),
+            state: watch::Sender::new(RuntimeState {
+                state: StreamState::Idle,
+                last_error: None,
+            }),
+            supervisor: std::sync::Mutex::new(None),
+        });
+        runtime::spawn(&rt, self.source.clone(), settings);
+        map.insert(spec.camera_id.clone(), rt.clone());
+        rt
+    }
+
+    /// Stops everything for a camera: the session closes, consumers see the end of the hub.
+    pub fn remove(&self, camera_id: &str) -> bool {
+        let rt = self
+            .cameras
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(camera_id);
+        match rt {
+            Some(rt) => {
+                rt.stop();
+                rt.hub.close();
+                rt.state.send_replace(RuntimeState {
+                    state: StreamState::Idle,
+                    last_error: None,
+                });
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub fn get(&self, camera_id: &str) -> Option<Arc<CameraRuntime>> {
+        self.cameras
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(camera_id)
+            .cloned()
+    }
+
+    /// By `stream_path`, or by `camera_id` (the API's alias).
+    pub fn by_path(&self, path: &str) -> Option<Arc<CameraRuntime>> {
+        let map = self.cameras.read().unwrap_or_else(|p| p.into_inner());
+        map.values()
+            .find(|rt| rt.stream_path() == path)
+            .or_else(|| map.get(path))
+            .cloned()
+    }
+
+    pub fn list(&self) -> Vec<Arc<CameraRuntime>> {
+        let mut v: Vec<_> = self
+            .cameras
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        v.sort_by_key(|rt| rt.camera_id());
+        v
+    }
+
+    /// `GET /streams`.
+    pub fn stream_infos(&self) -> Vec<StreamInfo> {
+        self.list()
+            .iter()
+            .map(|rt| {
+                let s = rt.status();
+                StreamInfo {
+                    stream_path: s.stream_path,
+                    camera_id: s.camera_id,
+                    state: s.state,
+                    viewers: s.viewers,
+                    codec: s.codec,
+                    resolution: s.resolution,
+                    bitrate_kbps: s.bitrate_kbps,
+                }
+            })
+            .collect()
+    }
+
+    /// `GET /streams/{path}/viewers`.
+    pub fn viewers_info(&self, path: &str) -> Option<ViewersInfo> {
+        self.by_path(path).map(|rt| {
+            let by = rt.viewers.counts();
+            ViewersInfo {
+                stream_path: rt.stream_path(),
+                viewers: by.total(),
+                by_protocol: by,
+            }
+        })
+    }
+
+    /// Cameras whose frames are flowing (`/health` and `/stats` `active_streams`).
+    pub fn active_streams(&self) -> usize {
+        self.list()
+            .iter()
+            .filter(|rt| rt.state().state == StreamState::Live)
+            .count()
+    }
+
+    pub fn total_viewers(&self) -> u32 {
+        self.list()
+            .iter()
+            .map(|rt| rt.viewers.counts().total())
+            .sum()
+    }
+
+    pub fn total_bytes_received(&self) -> u64 {
+        self.list()
+            .iter()
+            .map(|rt| rt.hub.stats().bytes_received)
+            .sum()
+    }
+
+    /// Stops every camera (shutdown).
+    pub fn shutdown(&self) {
+        let ids: Vec<String> = self.list().iter().map(|rt| rt.camera_id()).collect();
+        for id in ids {
+            self.remove(&id);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
