@@ -11,6 +11,7 @@ use tokio::net::TcpListener;
 use crate::api::{self, AppState};
 use crate::config::Config;
 use crate::db::{Db, DbError};
+use crate::streams::LiveCamera;
 
 /// How long requests in flight get to finish after a shutdown signal.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -88,6 +89,17 @@ impl Server {
                 );
             }
         }
+        // Every registered camera gets its runtime: always-on ones connect now, on-demand
+        // ones wait for their first viewer.
+        match self.state.db.cameras().await {
+            Ok(cameras) => {
+                for c in &cameras {
+                    self.state.streams.upsert(LiveCamera::from(c));
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "cannot read the cameras; none is streaming"),
+        }
+        let streams = self.state.streams.clone();
         let app = api::router(self.state.clone());
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let mut serve = tokio::spawn(async move {
@@ -117,6 +129,7 @@ impl Server {
                 }
             }
         };
+        streams.shutdown();
         match result {
             Ok(Ok(())) => {
                 tracing::info!("stopped");

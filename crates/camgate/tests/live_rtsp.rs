@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use camgate::ingest::Transport;
 use camgate::ingest::rtsp::RtspSource;
-use camgate::streams::{CameraSpec, LiveSettings, Protocol, StreamState, Streams};
+use camgate::streams::{LiveCamera, LiveSettings, Protocol, StreamState, Streams};
 use support::{Camera, PASSWORD, eventually};
 
 fn settings() -> LiveSettings {
@@ -21,8 +21,8 @@ fn settings() -> LiveSettings {
     }
 }
 
-fn spec(id: &str, url: String, on_demand: bool, transport: Transport) -> CameraSpec {
-    CameraSpec {
+fn spec(id: &str, url: String, on_demand: bool, transport: Transport) -> LiveCamera {
+    LiveCamera {
         camera_id: id.into(),
         stream_path: format!("cam_{id}"),
         rtsp_url: url,
@@ -37,17 +37,16 @@ fn streams() -> Arc<Streams> {
     Streams::new(settings(), Arc::new(Arc::new(RtspSource::default())))
 }
 
-async fn wait_for(
-    rt: &camgate::streams::CameraRuntime,
-    want: StreamState,
-    within: Duration,
-) {
+async fn wait_for(rt: &camgate::streams::CameraRuntime, want: StreamState, within: Duration) {
     let mut rx = rt.watch_state();
     if tokio::time::timeout(within, rx.wait_for(|s| s.state == want))
         .await
         .is_err()
     {
-        panic!("{want:?} not reached within {within:?}; state {:?}", rt.state());
+        panic!(
+            "{want:?} not reached within {within:?}; state {:?}",
+            rt.state()
+        );
     }
 }
 
@@ -58,7 +57,11 @@ async fn ten_viewers_share_one_session_and_idle_closes_it() {
     let rt = streams.upsert(spec("1", cam.good_url(), true, Transport::Auto));
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(rt.state().state, StreamState::Idle);
-    assert_eq!(cam.sessions(), (0, 0), "on demand: no session before a viewer");
+    assert_eq!(
+        cam.sessions(),
+        (0, 0),
+        "on demand: no session before a viewer"
+    );
 
     let viewers: Vec<_> = (0..10)
         .map(|_| rt.viewers().join(Protocol::Hls).unwrap())
@@ -73,7 +76,11 @@ async fn ten_viewers_share_one_session_and_idle_closes_it() {
             .expect("frames keep coming")
             .expect("hub open");
         assert_eq!((f.params.width, f.params.height), (320, 240));
-        assert!(f.params.rfc6381.starts_with("avc1."), "{}", f.params.rfc6381);
+        assert!(
+            f.params.rfc6381.starts_with("avc1."),
+            "{}",
+            f.params.rfc6381
+        );
         // 4-byte length prefixes that add up to the frame.
         let mut at = 0;
         while at < f.data.len() {
@@ -94,9 +101,11 @@ async fn ten_viewers_share_one_session_and_idle_closes_it() {
 
     drop(viewers);
     wait_for(&rt, StreamState::Idle, Duration::from_secs(10)).await;
-    eventually("the camera to see no session", Duration::from_secs(10), || {
-        (cam.sessions().0 == 0).then_some(())
-    })
+    eventually(
+        "the camera to see no session",
+        Duration::from_secs(10),
+        || (cam.sessions().0 == 0).then_some(()),
+    )
     .await;
     streams.shutdown();
 }
@@ -105,13 +114,21 @@ async fn ten_viewers_share_one_session_and_idle_closes_it() {
 async fn wrong_password_is_unauthorized_with_a_clear_error() {
     let cam = Camera::start();
     let streams = streams();
-    let rt = streams.upsert(spec("2", cam.url("viewer", "wrong-pw"), false, Transport::Tcp));
+    let rt = streams.upsert(spec(
+        "2",
+        cam.url("viewer", "wrong-pw"),
+        false,
+        Transport::Tcp,
+    ));
     wait_for(&rt, StreamState::Unauthorized, Duration::from_secs(20)).await;
     let err = rt.state().last_error.unwrap();
     assert!(err.contains("camera 2"), "{err}");
     assert!(err.contains("DESCRIBE"), "{err}");
     assert!(err.contains("wrong username or password"), "{err}");
-    assert!(!err.contains("wrong-pw") && !err.contains(PASSWORD), "{err}");
+    assert!(
+        !err.contains("wrong-pw") && !err.contains(PASSWORD),
+        "{err}"
+    );
     streams.shutdown();
 }
 
@@ -127,7 +144,12 @@ async fn stopped_camera_reconnects_and_a_stall_is_detected() {
     wait_for(&rt, StreamState::Reconnecting, Duration::from_secs(10)).await;
     let mut cam = Camera::start_on(port);
     // Bounded by the backoff cap plus 2 s, as the issue asks.
-    wait_for(&rt, StreamState::Live, settings().reconnect_max + Duration::from_secs(2)).await;
+    wait_for(
+        &rt,
+        StreamState::Live,
+        settings().reconnect_max + Duration::from_secs(2),
+    )
+    .await;
 
     cam.stall();
     wait_for(&rt, StreamState::Reconnecting, Duration::from_secs(10)).await;

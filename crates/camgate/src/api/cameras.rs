@@ -1,8 +1,7 @@
 //! The camera registry over HTTP: provision (upsert), list, info, status, delete.
 //!
-//! Handlers stay small: validate, call the registry, shape the answer. When the live path
-//! lands, provision/delete add one call each to start/replace/stop the camera's runtime and
-//! status reads the runtime instead of [`CameraStatus::idle`].
+//! Handlers stay small: validate, call the registry, shape the answer, and tell the live path
+//! (provision starts or restarts the camera's runtime, delete stops it, status reads it).
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -15,6 +14,7 @@ use super::urls::public_authority;
 use super::{AppError, AppState};
 use crate::cameras::{Camera, CameraStatus, parse_provision};
 use crate::db::Upserted;
+use crate::streams::LiveCamera;
 
 pub fn router(state: AppState) -> Router {
     Router::new()
@@ -98,6 +98,7 @@ async fn provision(
         "camera provisioned"
     );
     tracing::debug!(?camera, "provisioned camera record");
+    state.streams.upsert(LiveCamera::from(&camera));
     let host = public_authority(&headers, state.local_addr);
     let sp = &camera.stream_path;
     let answer = Provisioned {
@@ -142,7 +143,10 @@ async fn status(
     CameraIdParam(id): CameraIdParam,
 ) -> Result<Json<CameraStatus>, AppError> {
     let camera = find(&state, &id).await?;
-    Ok(Json(CameraStatus::idle(&camera)))
+    Ok(Json(match state.streams.get(&camera.camera_id) {
+        Some(rt) => rt.status(),
+        None => CameraStatus::idle(&camera),
+    }))
 }
 
 async fn delete(
@@ -152,6 +156,7 @@ async fn delete(
     if !state.db.delete_camera(&id).await? {
         return Err(AppError::camera_not_found(&id));
     }
+    state.streams.remove(&id);
     tracing::info!(camera_id = %id, "camera deleted");
     Ok(StatusCode::NO_CONTENT)
 }

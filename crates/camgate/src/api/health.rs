@@ -67,15 +67,15 @@ struct Stats {
 
 async fn stats(State(state): State<AppState>) -> Result<Json<Stats>, AppError> {
     let cameras = state.db.camera_count().await?;
-    // No camera runtime exists yet (the live path adds it): nothing is streaming, watched or
-    // transferred, so these zeros are the measured truth.
+    let streams = &state.streams;
     Ok(Json(Stats {
         active_streams: state.active_streams(),
-        total_viewers: 0,
-        total_bytes_sent: 0,
-        total_bytes_received: 0,
+        total_viewers: u64::from(streams.total_viewers()),
+        total_bytes_sent: streams.total_bytes_sent(),
+        total_bytes_received: streams.total_bytes_received(),
         uptime_seconds: state.uptime_seconds(),
         cameras,
-        cameras_online: 0,
+        // Online means video is flowing, the same as an active stream.
+        cameras_online: state.active_streams(),
     }))
 }

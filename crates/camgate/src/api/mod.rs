@@ -10,6 +10,7 @@ mod error;
 pub mod extract;
 mod health;
 mod metrics;
+mod streams;
 mod trace;
 pub mod urls;
 
@@ -28,6 +29,8 @@ pub use error::AppError;
 
 use crate::config::Config;
 use crate::db::Db;
+use crate::ingest::rtsp::RtspSource;
+use crate::streams::{LiveSettings, Streams};
 
 /// What every handler can reach. Cheap to clone (everything is shared).
 #[derive(Clone)]
@@ -38,15 +41,22 @@ pub struct AppState {
     /// URLs fall back to it when a request has no usable `Host`.
     pub local_addr: SocketAddr,
     pub started: Instant,
+    /// The live path: every camera's runtime (hub, lifecycle, viewers).
+    pub streams: Arc<Streams>,
 }
 
 impl AppState {
     pub fn new(config: Arc<Config>, db: Db, local_addr: SocketAddr) -> Self {
+        let streams = Streams::new(
+            LiveSettings::from_config(&config),
+            Arc::new(Arc::new(RtspSource::default())),
+        );
         AppState {
             config,
             db,
             local_addr,
             started: Instant::now(),
+            streams,
         }
     }
 
@@ -54,9 +64,9 @@ impl AppState {
         self.started.elapsed().as_secs()
     }
 
-    /// Cameras with a running source. None until the live path adds camera runtimes.
+    /// Cameras whose video is flowing.
     pub fn active_streams(&self) -> u64 {
-        0
+        self.streams.active_streams() as u64
     }
 }
 
@@ -66,6 +76,7 @@ pub fn router(state: AppState) -> Router {
         .merge(health::router(state.clone()))
         .merge(cameras::router(state.clone()))
         .merge(metrics::router(state.clone()))
+        .merge(streams::router(state.clone()))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(extract::BODY_LIMIT))

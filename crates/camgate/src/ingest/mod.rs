@@ -13,31 +13,13 @@ use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use media::Frame;
 
-/// How to ask the camera to carry RTP.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Transport {
-    /// TCP interleaved first, UDP if the camera refuses TCP (see `rtsp` for why this order).
-    #[default]
-    Auto,
-    Tcp,
-    Udp,
-}
-
-impl fmt::Display for Transport {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Transport::Auto => "auto",
-            Transport::Tcp => "tcp",
-            Transport::Udp => "udp",
-        })
-    }
-}
+pub use crate::cameras::Transport;
 
 /// What a source needs to know about its camera.
 #[derive(Clone, Debug)]
 pub struct SourceSpec {
     pub camera_id: String,
-    /// May carry credentials; never print it, print `rtsp::redact_url(&url)`.
+    /// May carry credentials; never print it, print `crate::redact::redact_url(&url)`.
     pub url: String,
     pub transport: Transport,
 }

@@ -31,19 +31,7 @@ use retina::codec::{CodecItem, FrameFormat, ParametersRef, VideoParameters, Vide
 use url::Url;
 
 use super::{FailureKind, FrameStream, IngestError, Source, SourceSpec, Stage, Transport};
-
-/// Replaces the password of an `rtsp://user:pass@host/...` URL with `***`; returns the input
-/// unchanged when it has none or does not parse.
-pub fn redact_url(url: &str) -> String {
-    match Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            // set_password only fails for URLs that cannot have credentials, and this one has.
-            let _ = u.set_password(Some("***"));
-            u.to_string()
-        }
-        _ => url.to_owned(),
-    }
-}
+use crate::redact::redact_url;
 
 /// Timeouts of the RTSP exchange.
 #[derive(Clone, Debug)]
@@ -467,16 +455,6 @@ mod tests {
             url: url.into(),
             transport: Transport::Auto,
         }
-    }
-
-    #[test]
-    fn redacts_password_only() {
-        assert_eq!(
-            redact_url("rtsp://admin:s3cret@10.0.0.5:554/live"),
-            "rtsp://admin:***@10.0.0.5:554/live"
-        );
-        assert_eq!(redact_url("rtsp://10.0.0.5/live"), "rtsp://10.0.0.5/live");
-        assert_eq!(redact_url("not a url"), "not a url");
     }
 
     #[test]

@@ -10,14 +10,18 @@ mod runtime;
 mod viewers;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 use tokio::sync::watch;
 
+use crate::cameras::{Camera, Transport};
+pub use crate::cameras::{CameraStatus, StreamState};
+use crate::config::Config;
 use crate::hub::{Hub, HubLimits};
-use crate::ingest::{Source, Transport};
+use crate::ingest::Source;
 
 pub use viewers::{ByProtocol, Demand, Protocol, TooManyViewers, ViewerGuard, Viewers};
 
@@ -53,9 +57,26 @@ impl Default for LiveSettings {
     }
 }
 
+impl LiveSettings {
+    pub fn from_config(c: &Config) -> LiveSettings {
+        LiveSettings {
+            idle_timeout: c.streams.idle_timeout,
+            start_timeout: c.streams.start_timeout,
+            stall_timeout: c.streams.stall_timeout,
+            reconnect_min: c.streams.reconnect_min,
+            reconnect_max: c.streams.reconnect_max,
+            max_viewers_per_stream: c.streams.max_viewers_per_stream,
+            mse_max_lag: c.streams.mse_max_lag,
+            segment_duration: c.hls.segment_duration,
+            part_duration: c.hls.part_duration,
+            list_size: c.hls.list_size as usize,
+        }
+    }
+}
+
 /// What the live path needs of a camera record.
-#[derive(Clone, Debug, PartialEq)]
-pub struct CameraSpec {
+#[derive(Clone, PartialEq)]
+pub struct LiveCamera {
     pub camera_id: String,
     pub stream_path: String,
     /// With credentials; never printed as-is.
@@ -67,44 +88,51 @@ pub struct CameraSpec {
     pub idle_timeout: Option<Duration>,
 }
 
-impl CameraSpec {
+impl std::fmt::Debug for LiveCamera {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveCamera")
+            .field("camera_id", &self.camera_id)
+            .field("stream_path", &self.stream_path)
+            .field("rtsp_url", &crate::redact::redact_url(&self.rtsp_url))
+            .field("on_demand", &self.on_demand)
+            .field("record", &self.record)
+            .field("transport", &self.transport)
+            .field("idle_timeout", &self.idle_timeout)
+            .finish()
+    }
+}
+
+impl From<&Camera> for LiveCamera {
+    fn from(c: &Camera) -> LiveCamera {
+        LiveCamera {
+            camera_id: c.camera_id.clone(),
+            stream_path: c.stream_path.clone(),
+            rtsp_url: c.rtsp_url.clone(),
+            on_demand: c.on_demand,
+            record: c.record,
+            transport: c.transport,
+            idle_timeout: c.idle_timeout,
+        }
+    }
+}
+
+impl LiveCamera {
     /// Connected regardless of viewers.
     pub fn always_on(&self) -> bool {
         !self.on_demand || self.record
     }
 }
 
-/// Lifecycle states, exactly the API's `state` values.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StreamState {
-    /// On demand and nobody watching: not connected.
-    Idle,
-    /// Connecting, or connected and waiting for the first frame.
-    Starting,
-    /// Frames are flowing.
-    Live,
-    /// Was live, lost the camera, retrying (with backoff).
-    Reconnecting,
-    /// The camera rejected the credentials; retried slowly.
-    Unauthorized,
-    /// Never reached the camera (refused, timeout, DNS); retrying.
-    Unreachable,
-    /// Any other failure; retrying.
-    Error,
-}
-
-impl StreamState {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            StreamState::Idle => "idle",
-            StreamState::Starting => "starting",
-            StreamState::Live => "live",
-            StreamState::Reconnecting => "reconnecting",
-            StreamState::Unauthorized => "unauthorized",
-            StreamState::Unreachable => "unreachable",
-            StreamState::Error => "error",
-        }
+/// The API's `state` value of a camera.
+pub fn state_name(s: StreamState) -> &'static str {
+    match s {
+        StreamState::Idle => "idle",
+        StreamState::Starting => "starting",
+        StreamState::Live => "live",
+        StreamState::Reconnecting => "reconnecting",
+        StreamState::Unauthorized => "unauthorized",
+        StreamState::Unreachable => "unreachable",
+        StreamState::Error => "error",
     }
 }
 
@@ -117,37 +145,16 @@ pub struct RuntimeState {
     pub last_error: Option<String>,
 }
 
-/// `GET /cameras/{id}/status`.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct CameraStatus {
-    pub camera_id: String,
-    pub stream_path: String,
-    pub state: StreamState,
-    pub online: bool,
-    pub fps: f64,
-    pub bitrate_kbps: f64,
-    pub dropped_frames: u64,
-    pub uptime_seconds: u64,
-    pub viewers: u32,
-    pub codec: Option<&'static str>,
-    pub resolution: Option<String>,
-    pub last_error: Option<String>,
-    /// RFC 3339.
-    pub last_frame_at: Option<String>,
-    pub bytes_received: u64,
-    pub frames_received: u64,
-}
-
 /// One entry of `GET /streams`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct StreamInfo {
     pub stream_path: String,
     pub camera_id: String,
     pub state: StreamState,
-    pub viewers: u32,
-    pub codec: Option<&'static str>,
+    pub viewers: u64,
+    pub codec: Option<String>,
     pub resolution: Option<String>,
-    pub bitrate_kbps: f64,
+    pub bitrate_kbps: u64,
 }
 
 /// `GET /streams/{path}/viewers`.
@@ -160,7 +167,7 @@ pub struct ViewersInfo {
 
 /// One camera on the live path.
 pub struct CameraRuntime {
-    spec: RwLock<CameraSpec>,
+    spec: RwLock<LiveCamera>,
     hub: Hub,
     viewers: Arc<Viewers>,
     state: watch::Sender<RuntimeState>,
@@ -168,7 +175,7 @@ pub struct CameraRuntime {
 }
 
 impl CameraRuntime {
-    pub fn spec(&self) -> CameraSpec {
+    pub fn spec(&self) -> LiveCamera {
         self.spec.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
@@ -208,16 +215,14 @@ impl CameraRuntime {
             state: st.state,
             online: live,
             fps: if live { hs.fps } else { 0.0 },
-            bitrate_kbps: if live { hs.bitrate_kbps } else { 0.0 },
+            bitrate_kbps: if live { hs.bitrate_kbps as u64 } else { 0 },
             dropped_frames: hs.dropped_frames,
             uptime_seconds: if live { hs.uptime_seconds } else { 0 },
-            viewers: self.viewers.counts().total(),
-            codec: hs.codec(),
+            viewers: u64::from(self.viewers.counts().total()),
+            codec: hs.codec().map(str::to_owned),
             resolution: hs.resolution(),
             last_error: st.last_error,
             last_frame_at: hs.last_frame_at.map(rfc3339),
-            bytes_received: hs.bytes_received,
-            frames_received: hs.frames_received,
         }
     }
 
@@ -246,6 +251,7 @@ pub struct Streams {
     source: Arc<dyn Source>,
     cameras: RwLock<HashMap<String, Arc<CameraRuntime>>>,
     hub_limits: HubLimits,
+    bytes_sent: AtomicU64,
 }
 
 impl Streams {
@@ -255,6 +261,7 @@ impl Streams {
             source,
             cameras: RwLock::new(HashMap::new()),
             hub_limits: HubLimits::default(),
+            bytes_sent: AtomicU64::new(0),
         })
     }
 
@@ -268,7 +275,7 @@ impl Streams {
     /// Adds a camera or applies new settings to it. A changed camera's runtime restarts (its
     /// session is torn down and reopened); its hub and viewers stay, so players continue.
     /// An unchanged camera is left alone.
-    pub fn upsert(&self, spec: CameraSpec) -> Arc<CameraRuntime> {
+    pub fn upsert(&self, spec: LiveCamera) -> Arc<CameraRuntime> {
         let settings = self.settings();
         let mut map = self.cameras.write().unwrap_or_else(|p| p.into_inner());
         if let Some(rt) = map.get(&spec.camera_id) {
@@ -397,6 +404,15 @@ impl Streams {
             .iter()
             .map(|rt| rt.hub.stats().bytes_received)
             .sum()
+    }
+
+    /// Counts bytes sent to viewers (any protocol), for `/stats`.
+    pub fn add_bytes_sent(&self, n: u64) {
+        self.bytes_sent.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub fn total_bytes_sent(&self) -> u64 {
+        self.bytes_sent.load(Ordering::Relaxed)
     }
 
     /// Stops every camera (shutdown).

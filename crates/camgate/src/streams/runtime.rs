@@ -125,7 +125,7 @@ async fn supervise(rt: Arc<CameraRuntime>, source: Arc<dyn Source>, settings: Li
                 let state = failure_state(e.kind, was_live);
                 let delay = backoff(failures, &settings, e.kind);
                 failures = failures.saturating_add(1);
-                tracing::warn!(camera = %id, error = %e, state = state.as_str(), retry_in = ?delay, "camera failed");
+                tracing::warn!(camera = %id, error = %e, state = super::state_name(state), retry_in = ?delay, "camera failed");
                 set_state(&rt, state, Some(e.to_string()));
                 let gone = demand_gone(&mut demand, idle_timeout, always_on);
                 tokio::select! {
@@ -215,12 +215,12 @@ impl Continuity {
 
     fn adjust(&mut self, mut f: Frame) -> Frame {
         let step = if self.step > 0 { self.step } else { 3000 };
-        if let Some(last) = self.last_dts {
-            if self.fresh || f.dts + self.offset <= last {
-                // A new session starts its clock anew; a camera clock going backwards is
-                // treated the same way: continue one frame interval after the last frame.
-                self.offset = last + step - f.dts;
-            }
+        if let Some(last) = self.last_dts
+            && (self.fresh || f.dts + self.offset <= last)
+        {
+            // A new session starts its clock anew; a camera clock going backwards is treated
+            // the same way: continue one frame interval after the last frame.
+            self.offset = last + step - f.dts;
         }
         self.fresh = false;
         f.dts += self.offset;

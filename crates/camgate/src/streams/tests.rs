@@ -123,8 +123,8 @@ fn settings() -> LiveSettings {
     }
 }
 
-fn spec(on_demand: bool) -> CameraSpec {
-    CameraSpec {
+fn spec(on_demand: bool) -> LiveCamera {
+    LiveCamera {
         camera_id: "1".into(),
         stream_path: "cam_1".into(),
         rtsp_url: "rtsp://u:secret@cam/s".into(),
@@ -165,7 +165,7 @@ async fn on_demand_connects_for_a_viewer_and_disconnects_after_idle_timeout() {
     assert!(st.online);
     assert!((st.fps - 25.0).abs() < 2.0, "{st:?}");
     assert_eq!(st.viewers, 1);
-    assert_eq!(st.codec, Some("h264"));
+    assert_eq!(st.codec.as_deref(), Some("h264"));
     assert_eq!(st.resolution.as_deref(), Some("320x240"));
     assert!(st.last_frame_at.is_some());
     assert_eq!(streams.active_streams(), 1);

@@ -28,7 +28,14 @@ impl Camera {
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/rtsp_camera.py");
         let mut child = Command::new("/usr/bin/python3")
             .arg(script)
-            .args(["--port", &port.to_string(), "--user", USER, "--password", PASSWORD])
+            .args([
+                "--port",
+                &port.to_string(),
+                "--user",
+                USER,
+                "--password",
+                PASSWORD,
+            ])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -119,11 +126,7 @@ impl Drop for Camera {
 }
 
 /// Polls `f` every 100 ms until it returns `Some`, or panics after `within` saying `what`.
-pub async fn eventually<T>(
-    what: &str,
-    within: Duration,
-    mut f: impl FnMut() -> Option<T>,
-) -> T {
+pub async fn eventually<T>(what: &str, within: Duration, mut f: impl FnMut() -> Option<T>) -> T {
     let deadline = tokio::time::Instant::now() + within;
     loop {
         if let Some(v) = f() {
