@@ -663,7 +663,6 @@ async fn metrics_in_prometheus_text_format() {
         "camgate_active_streams 0",
         "camgate_camera_online{camera=\"door\",stream=\"cam_door\"} 0",
         "camgate_camera_viewers{camera=\"2\",stream=\"yard\"} 0",
-        "camgate_camera_state{camera=\"2\",stream=\"yard\",state=\"idle\"} 1",
         "# TYPE camgate_uptime_seconds gauge",
     ] {
         assert!(
@@ -672,6 +671,23 @@ async fn metrics_in_prometheus_text_format() {
         );
     }
     assert!(!text.contains(PASSWORD));
+    assert!(
+        text.lines()
+            .any(|l| l == "# TYPE camgate_bytes_sent_total counter"),
+        "{text}"
+    );
+    // Per-camera state agrees with the status endpoint.
+    for (id, stream) in [("door", "cam_door"), ("2", "yard")] {
+        let (_, status) = api.get(&format!("/cameras/{id}/status")).await;
+        let line = format!(
+            "camgate_camera_state{{camera=\"{id}\",stream=\"{stream}\",state={}}} 1",
+            status["state"]
+        );
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing `{line}` in\n{text}"
+        );
+    }
     // Every sample line is `name{labels} value` with a numeric value.
     for line in text.lines().filter(|l| !l.starts_with('#')) {
         let value = line.rsplit(' ').next().unwrap();

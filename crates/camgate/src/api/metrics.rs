@@ -1,6 +1,6 @@
-//! `GET /metrics`: Prometheus text exposition (format 0.0.4) of what camgate knows today: the
-//! registry and each camera's state. Per-camera series carry the labels `camera` and `stream`.
-//! The live path adds its counters (frames, bytes, viewers by protocol) next to these.
+//! `GET /metrics`: Prometheus text exposition (format 0.0.4): the registry, the live totals,
+//! and each camera's state and viewers from its runtime. Per-camera series carry the labels
+//! `camera` and `stream`.
 
 use std::fmt::{Display, Write};
 
@@ -23,7 +23,17 @@ const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, AppError> {
     let cameras = state.db.cameras().await?;
-    let statuses: Vec<CameraStatus> = cameras.iter().map(CameraStatus::idle).collect();
+    // The live runtime's status where a camera has one; a camera without a runtime has no
+    // source and no viewers, which is what `idle` says.
+    let statuses: Vec<CameraStatus> = cameras
+        .iter()
+        .map(|c| {
+            state
+                .streams
+                .get(&c.camera_id)
+                .map_or_else(|| CameraStatus::idle(c), |rt| rt.status())
+        })
+        .collect();
     let online = statuses.iter().filter(|s| s.online).count();
 
     let mut m = Exposition::default();
@@ -48,6 +58,22 @@ async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, App
         "camgate_active_streams",
         "Cameras with a running source.",
         state.active_streams(),
+    );
+
+    m.gauge(
+        "camgate_viewers",
+        "Players watching, all cameras.",
+        state.streams.total_viewers(),
+    );
+    m.counter(
+        "camgate_bytes_sent_total",
+        "Media bytes sent to players.",
+        state.streams.total_bytes_sent(),
+    );
+    m.counter(
+        "camgate_bytes_received_total",
+        "Media bytes received from cameras.",
+        state.streams.total_bytes_received(),
     );
 
     m.family(
@@ -91,8 +117,17 @@ struct Exposition {
 
 impl Exposition {
     fn family(&mut self, name: &str, help: &str) {
+        self.family_of(name, help, "gauge");
+    }
+
+    fn family_of(&mut self, name: &str, help: &str, kind: &str) {
         // Writing to a String cannot fail.
-        let _ = write!(self.out, "# HELP {name} {help}\n# TYPE {name} gauge\n");
+        let _ = write!(self.out, "# HELP {name} {help}\n# TYPE {name} {kind}\n");
+    }
+
+    fn counter(&mut self, name: &str, help: &str, value: impl Display) {
+        self.family_of(name, help, "counter");
+        self.sample(name, &[], value);
     }
 
     fn gauge(&mut self, name: &str, help: &str, value: impl Display) {
