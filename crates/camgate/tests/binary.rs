@@ -284,6 +284,45 @@ async fn the_password_never_appears_in_answers_or_logs() {
         .await
         .unwrap();
     answers.push(format!("{} {}", r.status(), r.text().await.unwrap()));
+
+    // An always-on camera whose connection fails: the live path's errors (which quote the
+    // URL) reach the status answer, the stream list, metrics and the log, all redacted.
+    let failing = json!({
+        "camera_id": "always", "on_demand": false,
+        "rtsp_url": format!("rtsp://admin:{PASSWORD}@127.0.0.1:1/x"),
+    });
+    let r = http
+        .post(server.url("/cameras/provision"))
+        .json(&failing)
+        .send()
+        .await
+        .unwrap();
+    answers.push(format!("{} {}", r.status(), r.text().await.unwrap()));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let r = http
+            .get(server.url("/cameras/always/status"))
+            .send()
+            .await
+            .unwrap();
+        let text = r.text().await.unwrap();
+        answers.push(text.clone());
+        let status: Value = serde_json::from_str(&text).unwrap();
+        if !status["last_error"].is_null() {
+            // The failure path really ran and its message is shown, redacted.
+            assert!(status["last_error"].as_str().unwrap().len() > 3, "{status}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no connection error reported: {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for path in ["/streams", "/metrics", "/cameras"] {
+        let r = http.get(server.url(path)).send().await.unwrap();
+        answers.push(format!("{path} {} {}", r.status(), r.text().await.unwrap()));
+    }
     let logs = server.stop();
 
     for answer in &answers {
