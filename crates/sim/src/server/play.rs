@@ -1,0 +1,251 @@
+//! The paced sender of one playing session: takes frames from the shared source (looped clip
+//! or live feed), packetizes them with the session's own continuous sequence numbers and
+//! timestamps, sends them over TCP-interleaved or UDP, sends RTCP sender reports, and
+//! applies the configured faults. One task per playing session; no encoding here.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use tokio::sync::{broadcast, watch};
+
+use super::Shared;
+use super::session::{RtpPosition, Session, SessionTransport, lock};
+use super::source::VideoSource;
+use crate::encode::EncodedFrame;
+use crate::rtp::{Packetizer, garbage_packets};
+use crate::rtsp::framing::interleave;
+
+const SENDER_REPORT_EVERY: Duration = Duration::from_secs(5);
+
+/// Why a session's sender stopped.
+enum End {
+    Stopped,
+    ClientGone,
+    Dropped,
+}
+
+/// Runs until the session is stopped, its connection is gone, or the drop fault fires.
+pub(crate) async fn play(shared: Arc<Shared>, session: Arc<Session>) {
+    let mut stop = session.stop.subscribe();
+    let mut shutdown = shared.shutdown.subscribe();
+    let end = tokio::select! {
+        end = send_loop(&shared, &session) => end,
+        _ = super::stopped(&mut stop) => End::Stopped,
+        _ = super::stopped(&mut shutdown) => End::Stopped,
+    };
+    match end {
+        End::Stopped => {}
+        End::ClientGone => {
+            shared
+                .registry
+                .remove(&session.id, "client connection gone");
+        }
+        End::Dropped => {
+            tracing::info!(session = %session.id, "fault: dropping the connection");
+            session.kill_conn.notify_one();
+            shared.registry.remove(&session.id, "fault: drop");
+        }
+    }
+}
+
+/// Frames in presentation order with their RTP time offset from the start of play (90 kHz).
+enum Frames {
+    Clip {
+        clip: Arc<crate::encode::Clip>,
+        n: u64,
+        start: tokio::time::Instant,
+        fps: u64,
+    },
+    Live {
+        rx: broadcast::Receiver<Arc<EncodedFrame>>,
+        first_ms: Option<u64>,
+        skip_to_keyframe: bool,
+    },
+}
+
+impl Frames {
+    async fn next(&mut self) -> Option<(Arc<EncodedFrame>, u64)> {
+        match self {
+            Frames::Clip {
+                clip,
+                n,
+                start,
+                fps,
+            } => {
+                let at = *start + Duration::from_nanos(*n * 1_000_000_000 / *fps);
+                tokio::time::sleep_until(at).await;
+                let frame = &clip.frames[(*n % clip.frames.len() as u64) as usize];
+                let offset = *n * 90_000 / *fps;
+                *n += 1;
+                Some((Arc::new(frame.clone()), offset))
+            }
+            Frames::Live {
+                rx,
+                first_ms,
+                skip_to_keyframe,
+            } => loop {
+                let frame = match rx.recv().await {
+                    Ok(f) => f,
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                        // Frames were lost for this viewer: resume at the next IDR.
+                        *skip_to_keyframe = true;
+                        continue;
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                };
+                if *skip_to_keyframe && !frame.keyframe {
+                    continue;
+                }
+                *skip_to_keyframe = false;
+                let first = *first_ms.get_or_insert(frame.unix_ms);
+                // Live timestamps follow the capture clock, so gaps stay gaps.
+                let offset = frame.unix_ms.saturating_sub(first) * 90;
+                return Some((frame, offset));
+            },
+        }
+    }
+}
+
+async fn send_loop(shared: &Shared, session: &Session) -> End {
+    let faults = &shared.config.faults;
+    let start_pos = *lock(&session.position);
+    let mut packetizer = Packetizer::new(session.ssrc, start_pos.seq);
+    let mut frames = match &shared.source {
+        VideoSource::Clip(clip) => Frames::Clip {
+            clip: clip.clone(),
+            n: 0,
+            start: tokio::time::Instant::now(),
+            fps: u64::from(shared.config.fps),
+        },
+        VideoSource::Live(feed) => {
+            let rx = feed.frames.subscribe();
+            feed.want_keyframe
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+            Frames::Live {
+                rx,
+                first_ms: None,
+                skip_to_keyframe: true,
+            }
+        }
+    };
+    let started = Instant::now();
+    let mut jump_back: u64 = 0;
+    let mut next_jump = faults.jump_every;
+    let mut next_garbage = faults.garbage_every;
+    let mut last_report: Option<Instant> = None;
+    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::from_rng(&mut rand::rng());
+    let mut packets = Vec::new();
+    loop {
+        let Some((frame, offset)) = frames.next().await else {
+            return End::ClientGone;
+        };
+        let elapsed = started.elapsed();
+        if faults.drop_every.is_some_and(|d| elapsed >= d) {
+            return End::Dropped;
+        }
+        if let Some(every) = faults.jump_every {
+            while next_jump.is_some_and(|t| elapsed >= t) {
+                jump_back += faults.jump_by.as_millis() as u64 * 90;
+                next_jump = next_jump.map(|t| t + every);
+                tracing::info!(session = %session.id, "fault: timestamps jump back");
+            }
+        }
+        let rtp_ts = start_pos
+            .rtptime
+            .wrapping_add(offset as u32)
+            .wrapping_sub(jump_back as u32);
+        if let (Some(every), Some(len)) = (faults.stall_every, faults.stall_for) {
+            let period = (every + len).as_nanos();
+            if elapsed.as_nanos() % period >= every.as_nanos() {
+                continue;
+            }
+        }
+        packets.clear();
+        if let Some(every) = faults.garbage_every {
+            if next_garbage.is_some_and(|t| elapsed >= t) {
+                next_garbage = Some(elapsed + every);
+                packets.extend(garbage_packets(&mut rng, session.ssrc, packetizer.seq));
+            }
+        }
+        packetizer.packetize(&frame.nals, rtp_ts, &mut packets);
+        // Where the next packet stands, for the RTP-Info of a repeated PLAY.
+        *lock(&session.position) = RtpPosition {
+            seq: packetizer.seq,
+            rtptime: rtp_ts.wrapping_add(90_000 / shared.config.fps.max(1)),
+        };
+        if send_rtp(session, &packets).await.is_err() {
+            return End::ClientGone;
+        }
+        if last_report.is_none_or(|t| t.elapsed() >= SENDER_REPORT_EVERY) {
+            last_report = Some(Instant::now());
+            let now_ns = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0);
+            let sr = packetizer.sender_report(now_ns, rtp_ts);
+            if send_rtcp(session, sr).await.is_err() {
+                return End::ClientGone;
+            }
+        }
+    }
+}
+
+async fn send_rtp(session: &Session, packets: &[Bytes]) -> Result<(), ()> {
+    match &session.transport {
+        SessionTransport::Tcp {
+            out, rtp_channel, ..
+        } => {
+            for p in packets {
+                out.send(interleave(*rtp_channel, p))
+                    .await
+                    .map_err(|_| ())?;
+            }
+        }
+        SessionTransport::Udp {
+            rtp, client_rtp, ..
+        } => {
+            for p in packets {
+                // A lost datagram (client not listening yet, ICMP unreachable) is what UDP
+                // does; the session times out if the client is really gone.
+                let _ = rtp.send_to(p, *client_rtp).await;
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn send_rtcp(session: &Session, packet: Bytes) -> Result<(), ()> {
+    match &session.transport {
+        SessionTransport::Tcp {
+            out, rtcp_channel, ..
+        } => out
+            .send(interleave(*rtcp_channel, &packet))
+            .await
+            .map_err(|_| ()),
+        SessionTransport::Udp {
+            rtcp, client_rtcp, ..
+        } => {
+            let _ = rtcp.send_to(&packet, *client_rtcp).await;
+            Ok(())
+        }
+    }
+}
+
+/// Reads what the client sends to our RTCP port (receiver reports) as a sign of life, so a
+/// UDP client that only sends RTCP keeps its session.
+pub(crate) async fn watch_udp_rtcp(session: Arc<Session>, mut stop: watch::Receiver<bool>) {
+    let SessionTransport::Udp { rtcp, rtp, .. } = &session.transport else {
+        return;
+    };
+    let mut buf = vec![0u8; 2048];
+    let mut buf2 = vec![0u8; 2048];
+    loop {
+        tokio::select! {
+            r = rtcp.recv_from(&mut buf) => if r.is_ok() { session.touch() },
+            // Clients also punch NAT holes with packets to our RTP port; drain them.
+            r = rtp.recv_from(&mut buf2) => if r.is_ok() { session.touch() },
+            _ = super::stopped(&mut stop) => return,
+        }
+    }
+}
