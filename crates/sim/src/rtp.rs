@@ -109,49 +109,18 @@ impl Packetizer {
     }
 }
 
-/// Bytes that look like RTP to a demultiplexer but are not valid video: wrong version,
-/// truncated headers, FU-A fragments without a start, random payloads.
-pub fn garbage_packets(rng: &mut impl rand::Rng, ssrc: u32, seq: u16) -> Vec<Bytes> {
-    let mut out = Vec::new();
-    // Wrong RTP version.
+/// Packets that a demultiplexer must reject rather than decode: a wrong RTP version with
+/// random contents, and a header cut short. They never carry a plausible sequence number, so
+/// a client that drops them (ffmpeg does) keeps playing; a strict client (retina) reports a
+/// corrupt packet and must reconnect.
+pub fn garbage_packets(rng: &mut impl rand::Rng) -> Vec<Bytes> {
     let mut v0 = vec![0u8; 40];
     rng.fill(&mut v0[..]);
     v0[0] &= 0x3F;
-    out.push(Bytes::from(v0));
-    // A header cut short.
-    out.push(Bytes::from_static(&[0x80, PAYLOAD_TYPE, 0x00]));
-    // Valid header, random payload (a made-up NAL of some type), the stream's own SSRC.
-    let mut p = BytesMut::with_capacity(12 + 200);
-    p.put_u8(0x80);
-    p.put_u8(PAYLOAD_TYPE);
-    p.put_u16(seq);
-    p.put_u32(rng.random());
-    p.put_u32(ssrc);
-    let mut payload = [0u8; 200];
-    rng.fill(&mut payload[..]);
-    p.put_slice(&payload);
-    out.push(p.freeze());
-    // An FU-A middle fragment with no start.
-    out.push(Bytes::from_static(&[
-        0x80,
-        PAYLOAD_TYPE,
-        0,
-        0,
-        0,
-        0,
-        0,
-        0,
-        0,
-        0,
-        0,
-        0,
-        0x7C,
-        0x05,
-        1,
-        2,
-        3,
-    ]));
-    out
+    vec![
+        Bytes::from(v0),
+        Bytes::from_static(&[0x80, PAYLOAD_TYPE, 0x00]),
+    ]
 }
 
 #[cfg(test)]

@@ -32,7 +32,10 @@ impl Request {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Message {
     Request(Request),
-    Response { status: u16 },
+    Response {
+        status: u16,
+        headers: Vec<(String, String)>,
+    },
 }
 
 /// Why bytes are not an RTSP message. Each maps to a 400-class answer, then the connection
@@ -107,7 +110,7 @@ pub fn parse_message(buf: &[u8]) -> Result<Option<(Message, usize)>, ParseError>
             .get(1)
             .and_then(|s| s.parse::<u16>().ok())
             .ok_or_else(|| ParseError::BadStartLine(truncate(start)))?;
-        Message::Response { status }
+        Message::Response { status, headers }
     } else {
         let [method, uri, version] = parts[..] else {
             return Err(ParseError::BadStartLine(truncate(start)));
@@ -286,7 +289,13 @@ mod tests {
         let (m, _) = parse_message(b"RTSP/1.0 200 OK\r\nCSeq: 1\r\n\r\n")
             .unwrap()
             .unwrap();
-        assert_eq!(m, Message::Response { status: 200 });
+        assert_eq!(
+            m,
+            Message::Response {
+                status: 200,
+                headers: vec![("CSeq".into(), "1".into())]
+            }
+        );
     }
 
     #[test]

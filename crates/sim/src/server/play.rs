@@ -17,6 +17,8 @@ use crate::rtp::{Packetizer, garbage_packets};
 use crate::rtsp::framing::interleave;
 
 const SENDER_REPORT_EVERY: Duration = Duration::from_secs(5);
+/// Interleaved channel the garbage fault scribbles on; SETUP hands out channels from 0 up.
+const GARBAGE_CHANNEL: u8 = 250;
 
 /// Why a session's sender stopped.
 enum End {
@@ -165,7 +167,15 @@ async fn send_loop(shared: &Shared, session: &Session) -> End {
         if let Some(every) = faults.garbage_every {
             if next_garbage.is_some_and(|t| elapsed >= t) {
                 next_garbage = Some(elapsed + every);
-                packets.extend(garbage_packets(&mut rng, session.ssrc, packetizer.seq));
+                packets.extend(garbage_packets(&mut rng));
+                if let SessionTransport::Tcp { out, .. } = &session.transport {
+                    // Random bytes on an interleaved channel nobody set up.
+                    let mut junk = [0u8; 64];
+                    rand::Rng::fill(&mut rng, &mut junk[..]);
+                    if out.send(interleave(GARBAGE_CHANNEL, &junk)).await.is_err() {
+                        return End::ClientGone;
+                    }
+                }
             }
         }
         packetizer.packetize(&frame.nals, rtp_ts, &mut packets);
