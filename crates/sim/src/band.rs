@@ -11,6 +11,7 @@
 //!   30,31 = black, white (end guard).
 //! - the decoder averages the middle half (both ways) of each cell, thresholds at the midpoint
 //!   of the start guard's white and black, and checks both guards and the CRC.
+//!
 //! docs/sim.md repeats this for the browser-side port.
 
 /// Cells in the band.

@@ -82,7 +82,7 @@ impl SimConfig {
                 self.width, self.height
             ));
         }
-        if self.width % 2 != 0 || self.height % 2 != 0 {
+        if !self.width.is_multiple_of(2) || !self.height.is_multiple_of(2) {
             return bad(format!(
                 "width and height must be even (4:2:0 video), got {}x{}",
                 self.width, self.height

@@ -95,7 +95,7 @@ impl VideoEncoder {
         self.frame_no += 1;
         self.picture.draw(frame_no, unix_ms);
         let (w, h) = (self.picture.width, self.picture.height);
-        if frame_no % self.gop_frames == 0 || self.keyframe_requested {
+        if frame_no.is_multiple_of(self.gop_frames) || self.keyframe_requested {
             self.encoder.force_intra_frame();
             self.keyframe_requested = false;
         }
@@ -128,10 +128,11 @@ impl VideoEncoder {
             }
         }
         // Every IDR carries SPS and PPS in-band, so a client joining there needs nothing else.
-        if keyframe && !nals.iter().any(|n| n[0] & 0x1F == NAL_SPS) {
-            if let Some((sps, pps)) = self.parameter_sets() {
-                nals.splice(0..0, [sps, pps]);
-            }
+        if keyframe
+            && !nals.iter().any(|n| n[0] & 0x1F == NAL_SPS)
+            && let Some((sps, pps)) = self.parameter_sets()
+        {
+            nals.splice(0..0, [sps, pps]);
         }
         Ok(EncodedFrame {
             nals,

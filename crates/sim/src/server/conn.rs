@@ -98,21 +98,21 @@ impl Conn {
         if req.version != "RTSP/1.0" {
             return Response::new(505);
         }
-        if let Some(auth) = &self.shared.auth {
-            if req.method != "OPTIONS" {
-                match auth.check(&req.method, req.header("Authorization"), &self.nonce) {
-                    AuthOutcome::Accepted => {}
-                    outcome => {
-                        if outcome == AuthOutcome::Rejected {
-                            tracing::info!(peer = %self.peer, method = %req.method,
+        if let Some(auth) = &self.shared.auth
+            && req.method != "OPTIONS"
+        {
+            match auth.check(&req.method, req.header("Authorization"), &self.nonce) {
+                AuthOutcome::Accepted => {}
+                outcome => {
+                    if outcome == AuthOutcome::Rejected {
+                        tracing::info!(peer = %self.peer, method = %req.method,
                                 "sim: wrong credentials");
-                        }
-                        let mut r = Response::new(401);
-                        for c in auth.challenges(&self.nonce) {
-                            r = r.header("WWW-Authenticate", c);
-                        }
-                        return r;
                     }
+                    let mut r = Response::new(401);
+                    for c in auth.challenges(&self.nonce) {
+                        r = r.header("WWW-Authenticate", c);
+                    }
+                    return r;
                 }
             }
         }
@@ -208,13 +208,13 @@ impl Conn {
         else {
             return Response::new(404);
         };
-        if let Some(accept) = req.header("Accept") {
-            if !accept.split(',').any(|a| {
+        if let Some(accept) = req.header("Accept")
+            && !accept.split(',').any(|a| {
                 let a = a.split(';').next().unwrap_or_default().trim();
                 a.eq_ignore_ascii_case("application/sdp") || a == "*/*"
-            }) {
-                return Response::new(406);
-            }
+            })
+        {
+            return Response::new(406);
         }
         let (sps, pps) = self.shared.source.parameter_sets();
         let c = &self.shared.config;
@@ -393,10 +393,10 @@ impl Conn {
     /// Interleaved data from the client (RTCP receiver reports): a sign of life.
     fn on_data(&self, channel: u8) {
         for s in self.shared.registry.of_connection(self.id) {
-            if let SessionTransport::Tcp { rtcp_channel, .. } = &s.transport {
-                if *rtcp_channel == channel {
-                    s.touch();
-                }
+            if let SessionTransport::Tcp { rtcp_channel, .. } = &s.transport
+                && *rtcp_channel == channel
+            {
+                s.touch();
             }
         }
     }
@@ -418,10 +418,11 @@ async fn bind_udp_pair(ip: std::net::IpAddr) -> std::io::Result<(UdpSocket, UdpS
     for _ in 0..20 {
         let rtp = UdpSocket::bind(SocketAddr::new(ip, 0)).await?;
         let port = rtp.local_addr()?.port();
-        if port % 2 == 0 && port < u16::MAX {
-            if let Ok(rtcp) = UdpSocket::bind(SocketAddr::new(ip, port + 1)).await {
-                return Ok((rtp, rtcp));
-            }
+        if port % 2 == 0
+            && port < u16::MAX
+            && let Ok(rtcp) = UdpSocket::bind(SocketAddr::new(ip, port + 1)).await
+        {
+            return Ok((rtp, rtcp));
         }
     }
     let rtp = UdpSocket::bind(SocketAddr::new(ip, 0)).await?;
@@ -792,11 +793,7 @@ mod tests {
         .await;
         assert_eq!(r.status, 200);
         // Auth is checked before anything else, so an unauthenticated client learns nothing.
-        let r = send(
-            &mut c,
-            &format!("DESCRIBE rtsp://h/cam99 RTSP/1.0\r\nCSeq: 6"),
-        )
-        .await;
+        let r = send(&mut c, "DESCRIBE rtsp://h/cam99 RTSP/1.0\r\nCSeq: 6").await;
         assert_eq!(r.status, 401);
     }
 }

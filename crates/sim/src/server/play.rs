@@ -164,17 +164,17 @@ async fn send_loop(shared: &Shared, session: &Session) -> End {
             }
         }
         packets.clear();
-        if let Some(every) = faults.garbage_every {
-            if next_garbage.is_some_and(|t| elapsed >= t) {
-                next_garbage = Some(elapsed + every);
-                packets.extend(garbage_packets(&mut rng));
-                if let SessionTransport::Tcp { out, .. } = &session.transport {
-                    // Random bytes on an interleaved channel nobody set up.
-                    let mut junk = [0u8; 64];
-                    rand::Rng::fill(&mut rng, &mut junk[..]);
-                    if out.send(interleave(GARBAGE_CHANNEL, &junk)).await.is_err() {
-                        return End::ClientGone;
-                    }
+        if let Some(every) = faults.garbage_every
+            && next_garbage.is_some_and(|t| elapsed >= t)
+        {
+            next_garbage = Some(elapsed + every);
+            packets.extend(garbage_packets(&mut rng));
+            if let SessionTransport::Tcp { out, .. } = &session.transport {
+                // Random bytes on an interleaved channel nobody set up.
+                let mut junk = [0u8; 64];
+                rand::Rng::fill(&mut rng, &mut junk[..]);
+                if out.send(interleave(GARBAGE_CHANNEL, &junk)).await.is_err() {
+                    return End::ClientGone;
                 }
             }
         }
