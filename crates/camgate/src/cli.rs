@@ -31,7 +31,8 @@ pub struct GlobalArgs {
     /// Directory for the database (and later recordings). Default: ./data
     #[arg(long, global = true, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
-    /// Address for the HTTP listener. Default: 127.0.0.1:8080
+    /// Address for the HTTP listener (default 127.0.0.1:8080); for `sim`, the RTSP listener
+    /// (default 127.0.0.1:8555).
     #[arg(long, global = true, value_name = "ADDR:PORT")]
     pub listen: Option<SocketAddr>,
     /// Log line format.
@@ -59,6 +60,10 @@ pub enum Command {
     Serve,
     /// Print the effective configuration (file + environment + flags) as TOML, secrets as ***.
     Config,
+    /// Serve simulated RTSP cameras rtsp://ADDR/cam1 ... /camN (synthetic H.264 with the
+    /// wall clock burned in) until SIGINT or SIGTERM. `--listen` sets the RTSP address here
+    /// (default 127.0.0.1:8555). See docs/sim.md.
+    Sim(sim::SimArgs),
 }
 
 #[cfg(test)]

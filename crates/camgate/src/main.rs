@@ -24,6 +24,7 @@ fn main() -> ExitCode {
             print!("{}", config.to_redacted_toml());
             Ok(())
         }
+        Command::Sim(args) => simulate(config, args, cli.global.listen),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -44,4 +45,22 @@ fn serve(config: Config) -> Result<(), String> {
         let server = Server::bind(config).await.map_err(|e| e.to_string())?;
         server.run(shutdown).await.map_err(|e| e.to_string())
     })
+}
+
+/// `camgate sim`: the global `--listen` is the RTSP address here.
+fn simulate(
+    config: Config,
+    args: sim::SimArgs,
+    listen: Option<std::net::SocketAddr>,
+) -> Result<(), String> {
+    camgate::logging::init(&config.log)?;
+    let args = sim::SimArgs {
+        listen: listen.unwrap_or(sim::DEFAULT_LISTEN),
+        ..args
+    };
+    let runtime = tokio::runtime::Runtime::new()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    runtime
+        .block_on(sim::run(args, server::shutdown_signal()))
+        .map_err(|e| e.to_string())
 }

@@ -162,14 +162,19 @@ pub struct Faults {
     pub jump_by: Duration,
 }
 
+/// Where `camgate sim` listens unless `--listen` says otherwise.
+pub const DEFAULT_LISTEN: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 8555);
+
 /// `camgate sim` options. Embedded with `#[command(flatten)]` or as a subcommand's args.
 #[derive(Clone, Debug, clap::Args)]
 pub struct SimArgs {
     /// Number of cameras, served as /cam1 ... /camN.
     #[arg(long, default_value_t = 4)]
     pub cameras: u32,
-    /// Address the RTSP server listens on.
-    #[arg(long, default_value = "127.0.0.1:8555")]
+    /// Address the RTSP server listens on. Not a flag of its own: `camgate` has a global
+    /// `--listen` that it copies here for `camgate sim`, so the two cannot clash.
+    #[arg(skip = DEFAULT_LISTEN)]
     pub listen: SocketAddr,
     /// Picture size, WIDTHxHEIGHT (even numbers).
     #[arg(long, default_value = "1920x1080", value_parser = parse_size)]
@@ -193,12 +198,7 @@ pub struct SimArgs {
     #[arg(long, requires = "password")]
     pub user: Option<String>,
     /// Password for --user. Prefer the environment variable to keep it out of `ps`.
-    #[arg(
-        long,
-        env = "CAMGATE_SIM_PASSWORD",
-        requires = "user",
-        hide_env_values = true
-    )]
+    #[arg(long, env = "SIM_PASSWORD", requires = "user", hide_env_values = true)]
     pub password: Option<String>,
     /// Authentication schemes offered when --user is set.
     #[arg(long, value_enum, default_value_t = AuthScheme::Any)]

@@ -21,7 +21,7 @@ pub mod rtsp;
 mod server;
 
 pub use band::{BAND_PERIOD_MS, band_age_ms, decode_band};
-pub use config::{AuthScheme, Credentials, Faults, SimArgs, SimConfig};
+pub use config::{AuthScheme, Credentials, DEFAULT_LISTEN, Faults, SimArgs, SimConfig};
 pub use server::{SimHandle, SimServer};
 
 /// Why the simulator could not start or run.
@@ -35,8 +35,12 @@ pub enum SimError {
     Io(#[from] std::io::Error),
 }
 
-/// `camgate sim`: serves the cameras until Ctrl-C, printing their URLs.
-pub async fn run(args: SimArgs) -> Result<(), SimError> {
+/// `camgate sim`: serves the cameras until `shutdown` resolves (the CLI passes its
+/// SIGINT/SIGTERM future), printing their URLs.
+pub async fn run(
+    args: SimArgs,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), SimError> {
     let config = args.to_config();
     config.validate()?;
     let handle = SimServer::start(config).await?;
@@ -55,7 +59,7 @@ pub async fn run(args: SimArgs) -> Result<(), SimError> {
     if c.cameras > 8 {
         println!("  ... {}", handle.url(c.cameras));
     }
-    tokio::signal::ctrl_c().await.map_err(SimError::Io)?;
+    shutdown.await;
     handle.shutdown();
     Ok(())
 }
