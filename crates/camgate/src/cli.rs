@@ -63,7 +63,7 @@ pub enum Command {
     /// Serve simulated RTSP cameras rtsp://ADDR/cam1 ... /camN (synthetic H.264 with the
     /// wall clock burned in) until SIGINT or SIGTERM. `--listen` sets the RTSP address here
     /// (default 127.0.0.1:8555). See docs/sim.md.
-    Sim(sim::SimArgs),
+    Sim(Box<sim::SimArgs>),
 }
 
 #[cfg(test)]

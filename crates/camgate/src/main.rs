@@ -24,7 +24,7 @@ fn main() -> ExitCode {
             print!("{}", config.to_redacted_toml());
             Ok(())
         }
-        Command::Sim(args) => simulate(config, args, cli.global.listen),
+        Command::Sim(args) => simulate(config, *args, cli.global.listen),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
