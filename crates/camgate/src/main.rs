@@ -60,7 +60,9 @@ fn simulate(
     };
     let runtime = tokio::runtime::Runtime::new()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
-    runtime
-        .block_on(sim::run(args, server::shutdown_signal()))
-        .map_err(|e| e.to_string())
+    runtime.block_on(async {
+        // Handlers first, so a signal during start-up already means a clean stop.
+        let shutdown = server::shutdown_signal();
+        sim::run(args, shutdown).await.map_err(|e| e.to_string())
+    })
 }
