@@ -110,7 +110,7 @@ impl Packetizer {
 }
 
 /// Packets that a demultiplexer must reject rather than decode: a wrong RTP version with
-/// random contents, and a header cut short. They never carry a plausible sequence number, so
+/// random contents, and a header cut short (8 of its 12 bytes). They never carry a plausible sequence number, so
 /// a client that drops them (ffmpeg does) keeps playing; a strict client (retina) reports a
 /// corrupt packet and must reconnect.
 pub fn garbage_packets(rng: &mut impl rand::Rng) -> Vec<Bytes> {
@@ -119,7 +119,9 @@ pub fn garbage_packets(rng: &mut impl rand::Rng) -> Vec<Bytes> {
     v0[0] &= 0x3F;
     vec![
         Bytes::from(v0),
-        Bytes::from_static(&[0x80, PAYLOAD_TYPE, 0x00]),
+        // 8 bytes, not fewer: ffmpeg 5 does not consume interleaved frames shorter than 8
+        // bytes and loses the framing, which would test ffmpeg rather than the gateway.
+        Bytes::from_static(&[0x80, PAYLOAD_TYPE, 0, 0, 0, 0, 0, 0]),
     ]
 }
 

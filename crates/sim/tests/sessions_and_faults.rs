@@ -292,13 +292,15 @@ async fn ffmpeg_survives_garbage() {
         ..small_config()
     })
     .await;
-    let out = ffmpeg_frames(&sim.url(1), "tcp", 25, "gray").await;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(out.stdout.len(), 25 * 320 * 240);
+    for transport in ["tcp", "udp"] {
+        let out = ffmpeg_frames(&sim.url(1), transport, 25, "gray").await;
+        assert!(
+            out.status.success(),
+            "{transport}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.stdout.len(), 25 * 320 * 240, "{transport}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
