@@ -89,6 +89,15 @@ impl Conn {
         let mut out = Response::new(resp.status)
             .header("CSeq", cseq)
             .header("Server", SERVER);
+        // A successful request on a live session names it in the answer (RFC 2326 12.37).
+        if resp.status == 200 && resp.get("Session").is_none() {
+            if let Some(id) = req.header("Session").and_then(|v| v.split(';').next()) {
+                let id = id.trim();
+                if self.shared.registry.get(id).is_some() {
+                    out = out.header("Session", self.session_header(id));
+                }
+            }
+        }
         out.headers.extend(resp.headers);
         out.body = resp.body;
         out
@@ -115,6 +124,10 @@ impl Conn {
                     return r;
                 }
             }
+        }
+        if let Some(options) = req.header("Require") {
+            // We implement no RTSP extensions (RFC 2326 12.32).
+            return Response::new(551).header("Unsupported", options.to_string());
         }
         // Any request naming a live session keeps it alive.
         let session = match req.header("Session") {

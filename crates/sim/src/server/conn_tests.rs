@@ -305,3 +305,110 @@ async fn authentication_is_enforced() {
     let r = send(&mut c, "DESCRIBE rtsp://h/cam99 RTSP/1.0\r\nCSeq: 6").await;
     assert_eq!(r.status, 401);
 }
+
+#[tokio::test]
+async fn require_is_refused_and_sessions_are_named_in_answers() {
+    let (mut c, _rx) = conn_with(tiny()).await;
+    let r = send(
+        &mut c,
+        &format!("DESCRIBE {URL} RTSP/1.0\r\nCSeq: 1\r\nRequire: play.basic"),
+    )
+    .await;
+    assert_eq!((r.status, r.get("Unsupported")), (551, Some("play.basic")));
+    let r = send(
+        &mut c,
+        &format!("SETUP {URL} RTSP/1.0\r\nCSeq: 2\r\nTransport: RTP/AVP/TCP;unicast"),
+    )
+    .await;
+    let id = session_id(&r);
+    let r = send(
+        &mut c,
+        &format!("GET_PARAMETER {URL} RTSP/1.0\r\nCSeq: 3\r\nSession: {id}"),
+    )
+    .await;
+    assert_eq!(r.get("Session"), Some(format!("{id};timeout=60").as_str()));
+}
+
+/// Requests built from the pieces clients really send, in any combination, always get an
+/// RTSP status and never a panic.
+#[test]
+fn arbitrary_requests_never_panic() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+    use std::cell::RefCell;
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (c, _rx) = rt.block_on(conn_with(SimConfig {
+        credentials: Some(Credentials {
+            user: "u".into(),
+            password: "p".into(),
+        }),
+        ..tiny()
+    }));
+    let c = RefCell::new(c);
+    let method = prop_oneof![
+        Just("OPTIONS".to_string()),
+        Just("DESCRIBE".to_string()),
+        Just("SETUP".to_string()),
+        Just("PLAY".to_string()),
+        Just("TEARDOWN".to_string()),
+        Just("GET_PARAMETER".to_string()),
+        Just("SET_PARAMETER".to_string()),
+        "[A-Z_]{1,12}",
+    ];
+    let uri = prop_oneof![
+        Just("*".to_string()),
+        Just(URL.to_string()),
+        Just(format!("{URL}/trackID=0")),
+        "rtsp://[a-z0-9.:]{0,20}/[a-zA-Z0-9=/%?#]{0,30}",
+        "\\PC{0,40}",
+    ];
+    let value = prop_oneof![
+        Just("RTP/AVP/TCP;unicast;interleaved=0-1".to_string()),
+        Just("RTP/AVP;unicast;client_port=5000-5001".to_string()),
+        Just("Basic dTpw".to_string()),
+        Just("Digest username=\"u\", nonce=\"x\", response=\"y\"".to_string()),
+        "[0-9]{1,12}",
+        "[ -~]{0,60}",
+    ];
+    let name = prop_oneof![
+        Just("CSeq"),
+        Just("Session"),
+        Just("Transport"),
+        Just("Authorization"),
+        Just("Accept"),
+        Just("Range"),
+        Just("X-Other"),
+    ];
+    let headers = proptest::collection::vec((name, value), 0..6);
+    let body = proptest::collection::vec(any::<u8>(), 0..16);
+    let mut runner = TestRunner::new(Config {
+        cases: 300,
+        ..Config::default()
+    });
+    runner
+        .run(
+            &(method, uri, headers, body),
+            |(method, uri, headers, body)| {
+                let req = Request {
+                    method,
+                    uri,
+                    version: "RTSP/1.0".into(),
+                    headers: headers
+                        .into_iter()
+                        .map(|(k, v)| (k.to_string(), v))
+                        .collect(),
+                    body: body.into(),
+                };
+                let r = rt.block_on(c.borrow_mut().handle(&req));
+                prop_assert!((200..600).contains(&r.status));
+                let bytes = r.to_bytes();
+                prop_assert!(bytes.starts_with(b"RTSP/1.0 "));
+                Ok(())
+            },
+        )
+        .unwrap();
+}
