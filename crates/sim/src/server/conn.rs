@@ -90,12 +90,13 @@ impl Conn {
             .header("CSeq", cseq)
             .header("Server", SERVER);
         // A successful request on a live session names it in the answer (RFC 2326 12.37).
-        if resp.status == 200 && resp.get("Session").is_none() {
-            if let Some(id) = req.header("Session").and_then(|v| v.split(';').next()) {
-                let id = id.trim();
-                if self.shared.registry.get(id).is_some() {
-                    out = out.header("Session", self.session_header(id));
-                }
+        if resp.status == 200
+            && resp.get("Session").is_none()
+            && let Some(id) = req.header("Session").and_then(|v| v.split(';').next())
+        {
+            let id = id.trim();
+            if self.shared.registry.get(id).is_some() {
+                out = out.header("Session", self.session_header(id));
             }
         }
         out.headers.extend(resp.headers);
