@@ -58,11 +58,14 @@ enum Frames {
         n: u64,
         start: tokio::time::Instant,
         fps: u64,
+        /// Frames per GOP: clip frame `n % len` is an IDR when `n % gop == 0`.
+        gop: u64,
     },
     Live {
         rx: broadcast::Receiver<Arc<EncodedFrame>>,
         first_ms: Option<u64>,
         skip_to_keyframe: bool,
+        want_keyframe: Arc<std::sync::atomic::AtomicBool>,
     },
 }
 
@@ -74,7 +77,15 @@ impl Frames {
                 n,
                 start,
                 fps,
+                gop,
             } => {
+                // A session that fell more than a second behind (a client that stopped reading
+                // over TCP) resumes at the next GOP on the clock, as a camera would, rather
+                // than bursting every late frame.
+                let due = (start.elapsed().as_nanos() * u128::from(*fps) / 1_000_000_000) as u64;
+                if due > *n + *fps {
+                    *n = due.div_ceil(*gop) * *gop;
+                }
                 let at = *start + Duration::from_nanos(*n * 1_000_000_000 / *fps);
                 tokio::time::sleep_until(at).await;
                 let frame = &clip.frames[(*n % clip.frames.len() as u64) as usize];
@@ -86,12 +97,15 @@ impl Frames {
                 rx,
                 first_ms,
                 skip_to_keyframe,
+                want_keyframe,
             } => loop {
                 let frame = match rx.recv().await {
                     Ok(f) => f,
                     Err(broadcast::error::RecvError::Lagged(_)) => {
-                        // Frames were lost for this viewer: resume at the next IDR.
+                        // Frames were lost for this viewer: resume at the next IDR, and ask
+                        // for one so the gap stays short.
                         *skip_to_keyframe = true;
+                        want_keyframe.store(true, std::sync::atomic::Ordering::Relaxed);
                         continue;
                     }
                     Err(broadcast::error::RecvError::Closed) => return None,
@@ -119,6 +133,7 @@ async fn send_loop(shared: &Shared, session: &Session) -> End {
             n: 0,
             start: tokio::time::Instant::now(),
             fps: u64::from(shared.config.fps),
+            gop: u64::from(shared.config.gop_frames()),
         },
         VideoSource::Live(feed) => {
             let rx = feed.frames.subscribe();
@@ -128,6 +143,7 @@ async fn send_loop(shared: &Shared, session: &Session) -> End {
                 rx,
                 first_ms: None,
                 skip_to_keyframe: true,
+                want_keyframe: feed.want_keyframe.clone(),
             }
         }
     };
@@ -257,5 +273,40 @@ pub(crate) async fn watch_udp_rtcp(session: Arc<Session>, mut stop: watch::Recei
             r = rtp.recv_from(&mut buf2) => if r.is_ok() { session.touch() },
             _ = super::stopped(&mut stop) => return,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::encode::encode_clip;
+
+    #[tokio::test(start_paused = true)]
+    async fn clip_frames_are_paced_and_a_late_session_resumes_at_the_next_gop() {
+        let clip = Arc::new(encode_clip(64, 48, 10, 5, 50_000, 10, 0).unwrap());
+        let start = tokio::time::Instant::now();
+        let mut frames = Frames::Clip {
+            clip,
+            n: 0,
+            start,
+            fps: 10,
+            gop: 5,
+        };
+        for i in 0..3u64 {
+            let (f, offset) = frames.next().await.unwrap();
+            assert_eq!(offset, i * 9_000);
+            assert_eq!(f.keyframe, i == 0);
+            assert_eq!(start.elapsed(), Duration::from_millis(i * 100));
+        }
+        // The client stopped reading for 3 s: no burst of 30 late frames, but the next IDR
+        // at its place on the clock (frame 35 of the timeline, clip frame 5).
+        tokio::time::advance(Duration::from_secs(3)).await;
+        let (f, offset) = frames.next().await.unwrap();
+        assert!(f.keyframe);
+        assert_eq!(offset, 35 * 9_000);
+        assert_eq!(start.elapsed(), Duration::from_millis(3_500));
+        let (f, offset) = frames.next().await.unwrap();
+        assert!(!f.keyframe);
+        assert_eq!(offset, 36 * 9_000);
     }
 }
