@@ -41,8 +41,20 @@ async fn ffprobe_and_ffmpeg_read_every_transport() {
             .collect();
         for pair in bands.windows(2) {
             let step = band_age_ms(pair[0], pair[1]);
-            // Consecutive frames, or the loop back to the start of the 2 s clip.
-            assert!(step == 100 || step == BAND_PERIOD_MS - 1900, "{bands:?}");
+            if transport == "tcp" {
+                // Consecutive frames, or the loop back to the start of the 2 s clip.
+                assert!(step == 100 || step == BAND_PERIOD_MS - 1900, "{bands:?}");
+            } else {
+                // UDP on a busy machine may lose a frame: still frames of the clip, in order
+                // or looping, never a band that is not one of the clip's.
+                let back = BAND_PERIOD_MS - step;
+                assert!(
+                    step > 0
+                        && (step % 100 == 0 || back % 100 == 0)
+                        && (step < 2000 || back < 2000),
+                    "{bands:?}"
+                );
+            }
         }
     }
     // ffmpeg tears its sessions down when it is done.
