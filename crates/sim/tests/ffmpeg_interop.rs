@@ -50,7 +50,7 @@ async fn ffprobe_and_ffmpeg_read_every_transport() {
                 let back = BAND_PERIOD_MS - step;
                 assert!(
                     step > 0
-                        && (step % 100 == 0 || back % 100 == 0)
+                        && (step.is_multiple_of(100) || back.is_multiple_of(100))
                         && (step < 2000 || back < 2000),
                     "{bands:?}"
                 );
