@@ -15,6 +15,7 @@ pub mod fmp4;
 pub mod frame;
 pub mod h264;
 pub mod h265;
+pub mod hls;
 
 pub use bits::strip_emulation_prevention;
 pub use error::MediaError;

@@ -2,6 +2,8 @@
 //! ffmpeg/ffprobe are required (CI installs them); a missing tool fails the test loudly.
 #![allow(dead_code)]
 
+pub mod synth;
+
 use std::collections::HashMap;
 use std::path::Path;
 use std::process::Command;

@@ -1,0 +1,463 @@
+//! The segmenter's state and its push path: frames in, parts and segments out.
+//! Rendering lives in playlist.rs, lookups and reload decisions in access.rs.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::SegmenterConfig;
+use crate::{CodecParams, Frame, TIMESCALE, fmp4};
+
+const TICKS_PER_SEC: u64 = TIMESCALE as u64;
+/// Timestamps beyond this magnitude (about 1.6 million years at 90 kHz) are refused, so the
+/// timeline arithmetic below can never overflow an i64.
+const MAX_TIMESTAMP: i64 = 1 << 62;
+/// Frame duration assumed when none is known yet (a lone frame before a discontinuity).
+const DEFAULT_FRAME_TICKS: u64 = TICKS_PER_SEC / 30;
+/// |pts - dts| beyond this is not a plausible reorder delay; such a pts is replaced by dts.
+const MAX_COMPOSITION_OFFSET: i64 = 10 * TIMESCALE as i64;
+
+/// A finished part: one moof+mdat fragment.
+#[derive(Clone, Debug)]
+pub(super) struct Part {
+    pub id: u64,
+    pub chunks: Vec<Bytes>,
+    pub duration: u64,
+    pub frames: usize,
+    /// Starts with a keyframe.
+    pub independent: bool,
+}
+
+/// A segment: finished once it is in `Segmenter::segments`, growing while it is `open`.
+#[derive(Clone, Debug)]
+pub(super) struct Segment {
+    pub msn: u64,
+    pub generation: u64,
+    /// Preceded by EXT-X-DISCONTINUITY.
+    pub discontinuity: bool,
+    pub program_date_time_ms: i64,
+    /// Sum of its frames' durations, in ticks (parts included once they close).
+    pub duration: u64,
+    pub parts: Vec<Part>,
+    pub starts_with_keyframe: bool,
+    /// Cut at the ceiling rather than on a keyframe.
+    pub forced_cut: bool,
+    pub first_frame_duration: u64,
+}
+
+/// An init segment in use by some segment of the window (or the current generation).
+#[derive(Clone, Debug)]
+pub(super) struct Generation {
+    pub number: u64,
+    pub params: Arc<CodecParams>,
+    pub init: Bytes,
+}
+
+/// Frames of the part being filled, already on the internal timeline.
+#[derive(Default)]
+struct OpenPart {
+    frames: Vec<Frame>,
+    end_dts: i64,
+    duration: u64,
+}
+
+/// The newest frame, waiting for the next one to know its duration.
+struct Pending {
+    frame: Frame,
+    source_dts: i64,
+    wallclock_ms: i64,
+}
+
+/// What one `push` changed, so a server knows whether to wake waiting requests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PushOutcome {
+    pub parts_completed: u32,
+    pub segments_completed: u32,
+    /// The frame started a discontinuity (codec change or timestamp jump).
+    pub discontinuity: bool,
+    /// The frame was dropped (waiting for a keyframe, absurd timestamps, bad parameters).
+    pub dropped: bool,
+}
+
+impl PushOutcome {
+    /// True when the playlist changed (new parts or segments).
+    pub fn changed(&self) -> bool {
+        self.parts_completed > 0 || self.segments_completed > 0
+    }
+}
+
+/// Public view of a segment, for tests, metrics and property checks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SegmentInfo {
+    pub msn: u64,
+    /// Ticks of `TIMESCALE`.
+    pub duration: u64,
+    pub part_durations: Vec<u64>,
+    pub part_frames: Vec<usize>,
+    pub starts_with_keyframe: bool,
+    pub forced_cut: bool,
+    pub first_frame_duration: u64,
+    pub discontinuity: bool,
+    /// Still growing (the last one, after the complete ones).
+    pub open: bool,
+}
+
+/// The LL-HLS segmenter; see the module docs for the rules it follows.
+pub struct Segmenter {
+    pub(super) config: SegmenterConfig,
+    pub(super) part_target: u64,
+    segment_target: u64,
+    /// Ceiling of a segment (ticks) = target_duration_secs * TIMESCALE.
+    pub(super) ceiling: u64,
+    pub(super) target_duration_secs: u64,
+    /// Complete segments, oldest first.
+    pub(super) segments: VecDeque<Segment>,
+    pub(super) open: Option<Segment>,
+    part: OpenPart,
+    /// Msn the next opened segment gets.
+    pub(super) next_msn: u64,
+    pub(super) next_part_id: u64,
+    /// Init segments referenced by the window, oldest first; the last is the current one.
+    pub(super) generations: VecDeque<Generation>,
+    pending: Option<Pending>,
+    /// Added to source timestamps in the current run to get the internal timeline.
+    offset: i64,
+    /// Internal decode time just after the last committed frame.
+    timeline_end: i64,
+    last_duration: Option<u64>,
+    last_keyframe_dts: Option<i64>,
+    /// The next segment opened gets EXT-X-DISCONTINUITY.
+    discontinuity_next: bool,
+    pub(super) discontinuity_sequence: u64,
+    need_keyframe: bool,
+    new_run: bool,
+    dropped_frames: u64,
+    fragment_sequence: u32,
+}
+
+fn ticks(d: Duration) -> u64 {
+    u64::try_from(d.as_micros().saturating_mul(u128::from(TICKS_PER_SEC)) / 1_000_000)
+        .unwrap_or(u64::MAX)
+}
+
+impl Segmenter {
+    /// A segmenter with `config`, normalized: the part target is at least 10 ms, the segment
+    /// target at least the part target, the window at least 2, the ceiling a whole number of
+    /// seconds (1..=60) no smaller than the segment target.
+    pub fn new(config: SegmenterConfig) -> Segmenter {
+        let part_target = ticks(config.part_target).max(ticks(Duration::from_millis(10)));
+        let segment_target = ticks(config.segment_target)
+            .max(part_target)
+            .min(60 * TICKS_PER_SEC);
+        let requested = config
+            .max_segment
+            .map_or(4 * TICKS_PER_SEC, ticks)
+            .max(segment_target);
+        let target_duration_secs = requested.div_ceil(TICKS_PER_SEC).clamp(1, 60);
+        let mut config = config;
+        config.window = config.window.max(2);
+        Segmenter {
+            config,
+            part_target,
+            segment_target,
+            ceiling: target_duration_secs * TICKS_PER_SEC,
+            target_duration_secs,
+            segments: VecDeque::new(),
+            open: None,
+            part: OpenPart::default(),
+            next_msn: 0,
+            next_part_id: 0,
+            generations: VecDeque::new(),
+            pending: None,
+            offset: 0,
+            timeline_end: 0,
+            last_duration: None,
+            last_keyframe_dts: None,
+            discontinuity_next: false,
+            discontinuity_sequence: 0,
+            need_keyframe: true,
+            new_run: true,
+            dropped_frames: 0,
+            fragment_sequence: 1,
+        }
+    }
+
+    /// Adds the next frame in decode order, seen at `wallclock_unix_ms`.
+    pub fn push(&mut self, frame: &Frame, wallclock_unix_ms: i64) -> PushOutcome {
+        let mut out = PushOutcome::default();
+        let before = (self.next_part_id, self.segment_count_total());
+        if frame.dts.abs() > MAX_TIMESTAMP || frame.pts.abs() > MAX_TIMESTAMP {
+            self.dropped_frames += 1;
+            out.dropped = true;
+            return out;
+        }
+        let params_changed = self
+            .generations
+            .back()
+            .is_none_or(|g| !(Arc::ptr_eq(&g.params, &frame.params) || *g.params == *frame.params));
+        if let Some(prev) = self.pending.take() {
+            let gap = frame.dts - prev.source_dts;
+            if params_changed || gap <= 0 || gap as u64 > self.ceiling {
+                let estimate = self.last_duration.unwrap_or(DEFAULT_FRAME_TICKS);
+                self.commit(prev.frame, estimate, prev.wallclock_ms);
+                self.close_segment();
+                self.discontinuity_next = true;
+                self.need_keyframe = true;
+                self.new_run = true;
+                out.discontinuity = true;
+            } else {
+                self.commit(prev.frame, gap as u64, prev.wallclock_ms);
+                let next = self.last_duration.unwrap_or(0);
+                if frame.keyframe && self.keyframe_starts_segment(next) {
+                    self.close_segment();
+                } else if self.part.duration + next > self.part_target {
+                    self.close_part();
+                }
+            }
+        }
+        if self.need_keyframe && !frame.keyframe {
+            self.dropped_frames += 1;
+            out.dropped = true;
+        } else {
+            if params_changed && !self.start_generation(&frame.params) {
+                self.dropped_frames += 1;
+                out.dropped = true;
+            } else {
+                if self.new_run {
+                    self.offset = self.timeline_end - frame.dts;
+                    self.new_run = false;
+                    self.need_keyframe = false;
+                }
+                let mut mapped = frame.clone();
+                let composition = frame.pts - frame.dts;
+                mapped.dts = frame.dts + self.offset;
+                mapped.pts = mapped.dts
+                    + if composition.abs() > MAX_COMPOSITION_OFFSET {
+                        0
+                    } else {
+                        composition
+                    };
+                self.pending = Some(Pending {
+                    frame: mapped,
+                    source_dts: frame.dts,
+                    wallclock_ms: wallclock_unix_ms,
+                });
+            }
+        }
+        out.parts_completed = (self.next_part_id - before.0) as u32;
+        out.segments_completed = (self.segment_count_total() - before.1) as u32;
+        out
+    }
+
+    /// Ends the stream: the held-back frame gets the last known frame duration and the open
+    /// part and segment are completed. Pushing again later continues after a discontinuity.
+    pub fn flush(&mut self) -> PushOutcome {
+        let before = (self.next_part_id, self.segment_count_total());
+        if let Some(prev) = self.pending.take() {
+            let estimate = self.last_duration.unwrap_or(DEFAULT_FRAME_TICKS);
+            self.commit(prev.frame, estimate, prev.wallclock_ms);
+        }
+        self.close_segment();
+        self.discontinuity_next = self.next_msn > 0;
+        self.need_keyframe = true;
+        self.new_run = true;
+        PushOutcome {
+            parts_completed: (self.next_part_id - before.0) as u32,
+            segments_completed: (self.segment_count_total() - before.1) as u32,
+            ..PushOutcome::default()
+        }
+    }
+
+    /// Frames dropped so far (before a keyframe, with absurd timestamps, or unusable params).
+    pub fn dropped_frames(&self) -> u64 {
+        self.dropped_frames
+    }
+
+    /// Segments of the window (complete ones, then the open one), oldest first.
+    pub fn segment_infos(&self) -> Vec<SegmentInfo> {
+        let info = |s: &Segment, open: bool| SegmentInfo {
+            msn: s.msn,
+            duration: s.duration,
+            part_durations: s.parts.iter().map(|p| p.duration).collect(),
+            part_frames: s.parts.iter().map(|p| p.frames).collect(),
+            starts_with_keyframe: s.starts_with_keyframe,
+            forced_cut: s.forced_cut,
+            first_frame_duration: s.first_frame_duration,
+            discontinuity: s.discontinuity,
+            open,
+        };
+        self.segments
+            .iter()
+            .map(|s| info(s, false))
+            .chain(self.open.iter().map(|s| info(s, true)))
+            .collect()
+    }
+
+    /// Completed segments over the stream's life (msn of the next one to complete).
+    fn segment_count_total(&self) -> u64 {
+        self.segments.back().map_or(0, |s| s.msn + 1)
+    }
+
+    /// Should a keyframe arriving now (at `timeline_end`) start a new segment? `next` is the
+    /// expected duration of a frame (the last one's). Yes once the segment has reached the
+    /// target (within half a frame), or when another GOP as long as the one just ended would
+    /// take it past the target.
+    fn keyframe_starts_segment(&self, next: u64) -> bool {
+        let Some(seg) = &self.open else {
+            return false;
+        };
+        let tolerance = next / 2;
+        let gop = self
+            .last_keyframe_dts
+            .and_then(|k| u64::try_from(self.timeline_end - k).ok());
+        seg.duration + tolerance >= self.segment_target
+            || gop.is_some_and(|gop| seg.duration + gop > self.segment_target + tolerance)
+    }
+
+    /// Makes `params` the current generation; false if no init segment can be built.
+    fn start_generation(&mut self, params: &Arc<CodecParams>) -> bool {
+        let Ok(init) = fmp4::init_segment(params) else {
+            return false;
+        };
+        let number = self.generations.back().map_or(0, |g| g.number + 1);
+        self.generations.push_back(Generation {
+            number,
+            params: params.clone(),
+            init,
+        });
+        if self.next_msn > 0 || self.open.is_some() {
+            self.discontinuity_next = true;
+        }
+        self.prune_generations();
+        true
+    }
+
+    /// Appends a frame whose duration is now known to the open part and segment.
+    fn commit(&mut self, frame: Frame, duration: u64, wallclock_ms: i64) {
+        let duration = duration.clamp(1, self.ceiling);
+        let forced = match &self.open {
+            None => None,
+            Some(seg) if seg.duration + duration > self.ceiling => Some(true),
+            Some(_) => Some(false),
+        };
+        match forced {
+            None => self.open_segment(&frame, duration, wallclock_ms, false),
+            Some(true) => {
+                self.close_segment();
+                self.open_segment(&frame, duration, wallclock_ms, true);
+            }
+            Some(false) => {}
+        }
+        if self.part.duration > 0 && self.part.duration + duration > self.part_target {
+            self.close_part();
+        }
+        if frame.keyframe {
+            self.last_keyframe_dts = Some(frame.dts);
+        }
+        let dts = frame.dts;
+        self.part.frames.push(frame);
+        self.part.duration += duration;
+        self.part.end_dts = dts + duration as i64;
+        if let Some(seg) = &mut self.open {
+            seg.duration += duration;
+        }
+        self.timeline_end = dts + duration as i64;
+        self.last_duration = Some(duration);
+    }
+
+    fn open_segment(&mut self, first: &Frame, duration: u64, wallclock_ms: i64, forced: bool) {
+        let continued = self
+            .segments
+            .back()
+            .filter(|_| !self.discontinuity_next)
+            .map(|s| s.program_date_time_ms + (s.duration * 1000 / TICKS_PER_SEC) as i64)
+            .filter(|&t| (t - wallclock_ms).abs() <= 1000);
+        let generation = self.generations.back().map_or(0, |g| g.number);
+        self.open = Some(Segment {
+            msn: self.next_msn,
+            generation,
+            discontinuity: std::mem::take(&mut self.discontinuity_next),
+            program_date_time_ms: continued.unwrap_or(wallclock_ms),
+            duration: 0,
+            parts: Vec::new(),
+            starts_with_keyframe: first.keyframe,
+            forced_cut: forced,
+            first_frame_duration: duration,
+        });
+        self.next_msn += 1;
+    }
+
+    /// Turns the frames collected so far into a part of the open segment.
+    fn close_part(&mut self) {
+        let part = std::mem::take(&mut self.part);
+        if part.frames.is_empty() {
+            return;
+        }
+        let Some(seg) = &mut self.open else {
+            return;
+        };
+        match fmp4::fragment(self.fragment_sequence, &part.frames, part.end_dts) {
+            Ok(chunks) => {
+                seg.parts.push(Part {
+                    id: self.next_part_id,
+                    chunks,
+                    duration: part.duration,
+                    frames: part.frames.len(),
+                    independent: part.frames[0].keyframe,
+                });
+                self.next_part_id += 1;
+                self.fragment_sequence = self.fragment_sequence.wrapping_add(1);
+            }
+            Err(_) => {
+                // Cannot happen with the timeline kept here (increasing, non-negative, bounded
+                // offsets); if it does, losing these frames beats a broken fragment.
+                seg.duration -= part.duration.min(seg.duration);
+                self.dropped_frames += part.frames.len() as u64;
+            }
+        }
+    }
+
+    /// Completes the open segment (closing its part) and slides the window.
+    fn close_segment(&mut self) {
+        self.close_part();
+        let Some(seg) = self.open.take() else {
+            return;
+        };
+        if seg.parts.is_empty() {
+            // Nothing survived; give its msn to the next segment so numbers stay contiguous.
+            self.next_msn = seg.msn;
+            self.discontinuity_next |= seg.discontinuity;
+            return;
+        }
+        self.segments.push_back(seg);
+        let min_duration = 3 * self.ceiling;
+        while self.segments.len() > self.config.window {
+            let total: u64 = self.segments.iter().map(|s| s.duration).sum();
+            let front = &self.segments[0];
+            if total - front.duration < min_duration {
+                break;
+            }
+            if front.discontinuity {
+                self.discontinuity_sequence += 1;
+            }
+            self.segments.pop_front();
+        }
+        self.prune_generations();
+    }
+
+    /// Drops init segments no segment of the window uses any more (keeping the current one).
+    fn prune_generations(&mut self) {
+        let oldest_used = self
+            .segments
+            .front()
+            .or(self.open.as_ref())
+            .map(|s| s.generation);
+        while self.generations.len() > 1
+            && oldest_used.is_none_or(|g| self.generations[0].number < g)
+        {
+            self.generations.pop_front();
+        }
+    }
+}
