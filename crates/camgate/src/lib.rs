@@ -4,13 +4,15 @@
 //! Modules: `config` (settings), `db` (SQLite registry), `cameras` (the camera model and its
 //! validation), `redact` (secrets out of everything printed), `api` (HTTP), `server` (listener
 //! and shutdown), `logging`, `cli`. The live path: `hub` (per-camera fan-out), `ingest`
-//! (sources: RTSP), `streams` (per-camera runtime: lifecycle, viewers, status).
+//! (sources: RTSP), `streams` (per-camera runtime: lifecycle, viewers, status). `events`: the
+//! event bus, WebSocket event feeds, NATS publisher and metrics counters.
 
 pub mod api;
 pub mod cameras;
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod events;
 pub mod hub;
 pub mod ingest;
 pub mod logging;

@@ -100,6 +100,8 @@ impl Server {
             Err(e) => tracing::error!(error = %e, "cannot read the cameras; none is streaming"),
         }
         let streams = self.state.streams.clone();
+        // The periodic status and the NATS publisher run until the server stops.
+        let event_tasks = crate::events::start(&self.state);
         let app = api::router(self.state.clone());
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let mut serve = tokio::spawn(async move {
@@ -130,6 +132,7 @@ impl Server {
             }
         };
         streams.shutdown();
+        drop(event_tasks);
         match result {
             Ok(Ok(())) => {
                 tracing::info!("stopped");

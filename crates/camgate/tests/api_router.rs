@@ -661,7 +661,7 @@ async fn metrics_in_prometheus_text_format() {
         "camgate_cameras 2",
         "camgate_cameras_online 0",
         "camgate_active_streams 0",
-        "camgate_camera_online{camera=\"door\",stream=\"cam_door\"} 0",
+        "camgate_camera_up{camera=\"door\",stream=\"cam_door\"} 0",
         "camgate_camera_viewers{camera=\"2\",stream=\"yard\"} 0",
         "# TYPE camgate_uptime_seconds gauge",
     ] {
@@ -673,7 +673,7 @@ async fn metrics_in_prometheus_text_format() {
     assert!(!text.contains(PASSWORD));
     assert!(
         text.lines()
-            .any(|l| l == "# TYPE camgate_bytes_sent_total counter"),
+            .any(|l| l == "# TYPE camgate_sent_bytes_total counter"),
         "{text}"
     );
     // Per-camera state agrees with the status endpoint.

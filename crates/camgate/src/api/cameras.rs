@@ -14,6 +14,7 @@ use super::urls::public_authority;
 use super::{AppError, AppState};
 use crate::cameras::{Camera, CameraStatus, parse_provision};
 use crate::db::Upserted;
+use crate::events::{CameraAction, CameraEvent, Event, now};
 use crate::streams::LiveCamera;
 
 pub fn router(state: AppState) -> Router {
@@ -99,6 +100,15 @@ async fn provision(
     );
     tracing::debug!(?camera, "provisioned camera record");
     state.streams.upsert(LiveCamera::from(&camera));
+    state.streams.events().publish(Event::Camera(CameraEvent {
+        action: match how {
+            Upserted::Created => CameraAction::Provisioned,
+            Upserted::Updated => CameraAction::Updated,
+        },
+        camera_id: camera.camera_id.clone(),
+        stream_path: camera.stream_path.clone(),
+        ts: now(),
+    }));
     let host = public_authority(&headers, state.local_addr);
     let sp = &camera.stream_path;
     let answer = Provisioned {
@@ -153,10 +163,17 @@ async fn delete(
     State(state): State<AppState>,
     CameraIdParam(id): CameraIdParam,
 ) -> Result<StatusCode, AppError> {
+    let stream_path = state.streams.get(&id).map(|rt| rt.stream_path());
     if !state.db.delete_camera(&id).await? {
         return Err(AppError::camera_not_found(&id));
     }
     state.streams.remove(&id);
+    state.streams.events().publish(Event::Camera(CameraEvent {
+        action: CameraAction::Deleted,
+        stream_path: stream_path.unwrap_or_else(|| crate::cameras::default_stream_path(&id)),
+        camera_id: id.clone(),
+        ts: now(),
+    }));
     tracing::info!(camera_id = %id, "camera deleted");
     Ok(StatusCode::NO_CONTENT)
 }

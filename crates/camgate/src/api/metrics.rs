@@ -1,6 +1,7 @@
 //! `GET /metrics`: Prometheus text exposition (format 0.0.4): the registry, the live totals,
-//! and each camera's state and viewers from its runtime. Per-camera series carry the labels
-//! `camera` and `stream`.
+//! each camera's figures from its runtime and hub (labels `camera` and `stream`), HLS
+//! serving, the event feeds, NATS and the process. Names follow Prometheus conventions (unit
+//! suffixes, `_total` counters). The full list is in docs/events.md.
 
 use std::fmt::{Display, Write};
 
@@ -11,7 +12,10 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 
 use super::{AppError, AppState};
-use crate::cameras::CameraStatus;
+use crate::cameras::{CameraStatus, StreamState};
+use crate::events::metrics::WsEndpoint;
+use crate::events::{HlsRequestKind, NatsStatus, process};
+use crate::streams::{ByProtocol, state_name};
 
 pub fn router(state: AppState) -> Router {
     Router::new()
@@ -23,18 +27,32 @@ const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, AppError> {
     let cameras = state.db.cameras().await?;
-    // The live runtime's status where a camera has one; a camera without a runtime has no
-    // source and no viewers, which is what `idle` says.
-    let statuses: Vec<CameraStatus> = cameras
+    // One reading per camera: status (state, rates) and hub counters from the same runtime.
+    // A camera without a runtime has no source and no viewers, which is what `idle` says.
+    let rows: Vec<CameraRow> = cameras
         .iter()
-        .map(|c| {
-            state
-                .streams
-                .get(&c.camera_id)
-                .map_or_else(|| CameraStatus::idle(c), |rt| rt.status())
+        .map(|c| match state.streams.get(&c.camera_id) {
+            Some(rt) => {
+                let hub = rt.hub().stats();
+                CameraRow {
+                    status: rt.status(),
+                    by_protocol: rt.viewers().counts(),
+                    frames: hub.frames_received,
+                    bytes: hub.bytes_received,
+                    reconnects: rt.reconnects(),
+                }
+            }
+            None => CameraRow {
+                status: CameraStatus::idle(c),
+                by_protocol: ByProtocol::default(),
+                frames: 0,
+                bytes: 0,
+                reconnects: 0,
+            },
         })
         .collect();
-    let online = statuses.iter().filter(|s| s.online).count();
+    // The totals are /stats's own numbers, so the two always agree.
+    let stats = super::collect_stats(&state).await?;
 
     let mut m = Exposition::default();
     m.family("camgate_build_info", "Always 1; the version is the label.");
@@ -48,59 +66,289 @@ async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, App
         "Seconds since the server started.",
         state.uptime_seconds(),
     );
-    m.gauge("camgate_cameras", "Cameras in the registry.", cameras.len());
+    m.gauge("camgate_cameras", "Cameras in the registry.", stats.cameras);
     m.gauge(
         "camgate_cameras_online",
         "Cameras currently receiving video.",
-        online,
+        stats.cameras_online,
     );
     m.gauge(
         "camgate_active_streams",
-        "Cameras with a running source.",
-        state.active_streams(),
+        "Cameras whose video is flowing.",
+        stats.active_streams,
     );
-
-    m.gauge(
-        "camgate_viewers",
-        "Players watching, all cameras.",
-        state.streams.total_viewers(),
-    );
-    m.counter(
-        "camgate_bytes_sent_total",
-        "Media bytes sent to players.",
-        state.streams.total_bytes_sent(),
-    );
-    m.counter(
-        "camgate_bytes_received_total",
-        "Media bytes received from cameras.",
-        state.streams.total_bytes_received(),
-    );
-
+    let total = stats.viewers_by_protocol;
     m.family(
-        "camgate_camera_online",
-        "1 while the camera delivers video.",
+        "camgate_viewers",
+        "Players watching, all cameras, by protocol.",
     );
-    for s in &statuses {
-        m.sample("camgate_camera_online", &labels(s), u8::from(s.online));
+    for (p, n) in protocols(&total) {
+        m.sample("camgate_viewers", &[("protocol", p)], n);
     }
-    m.family("camgate_camera_viewers", "Players watching the camera.");
-    for s in &statuses {
-        m.sample("camgate_camera_viewers", &labels(s), s.viewers);
+    m.counter(
+        "camgate_sent_bytes_total",
+        "Media bytes sent to players (all protocols).",
+        stats.total_bytes_sent,
+    );
+    m.counter(
+        "camgate_received_bytes_total",
+        "Media bytes received from the cameras configured now.",
+        stats.total_bytes_received,
+    );
+
+    // Per camera.
+    let per_camera: [PerCamera; 9] = [
+        (
+            "camgate_camera_up",
+            "gauge",
+            "1 while the camera delivers video.",
+            |r| u8::from(r.status.online).to_string(),
+        ),
+        (
+            "camgate_camera_fps",
+            "gauge",
+            "Frames per second over the last seconds.",
+            |r| r.status.fps.to_string(),
+        ),
+        (
+            "camgate_camera_bitrate_kbps",
+            "gauge",
+            "Received video bitrate, kilobits per second.",
+            |r| r.status.bitrate_kbps.to_string(),
+        ),
+        (
+            "camgate_camera_received_bytes_total",
+            "counter",
+            "Video bytes received from the camera.",
+            |r| r.bytes.to_string(),
+        ),
+        (
+            "camgate_camera_frames_total",
+            "counter",
+            "Frames received from the camera.",
+            |r| r.frames.to_string(),
+        ),
+        (
+            "camgate_camera_dropped_frames_total",
+            "counter",
+            "Frames consumers skipped because they fell behind.",
+            |r| r.status.dropped_frames.to_string(),
+        ),
+        (
+            "camgate_camera_reconnects_total",
+            "counter",
+            "Source failures, each followed by a reconnect attempt.",
+            |r| r.reconnects.to_string(),
+        ),
+        (
+            "camgate_camera_uptime_seconds",
+            "gauge",
+            "Seconds since the current session's first frame (0 when not live).",
+            |r| r.status.uptime_seconds.to_string(),
+        ),
+        (
+            "camgate_camera_viewers",
+            "gauge",
+            "Players watching the camera, all protocols.",
+            |r| r.status.viewers.to_string(),
+        ),
+    ];
+    for (name, kind, help, value) in per_camera {
+        m.family_of(name, help, kind);
+        for r in &rows {
+            m.sample(name, &labels(&r.status), value(r));
+        }
+    }
+    m.family(
+        "camgate_camera_viewers_by_protocol",
+        "Players watching the camera, by protocol.",
+    );
+    for r in &rows {
+        for (p, n) in protocols(&r.by_protocol) {
+            let mut l = labels(&r.status).to_vec();
+            l.push(("protocol", p));
+            m.sample("camgate_camera_viewers_by_protocol", &l, n);
+        }
     }
     m.family(
         "camgate_camera_state",
-        "1 for the camera's current state (label `state`).",
+        "1 for the camera's current state, 0 for the others (label `state`).",
     );
-    for s in &statuses {
-        let state = serde_json::to_value(s.state)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default();
-        let mut l = labels(s).to_vec();
-        l.push(("state", &state));
-        m.sample("camgate_camera_state", &l, 1);
+    for r in &rows {
+        for s in ALL_STATES {
+            let mut l = labels(&r.status).to_vec();
+            l.push(("state", state_name(s)));
+            m.sample("camgate_camera_state", &l, u8::from(r.status.state == s));
+        }
+    }
+
+    // HLS serving.
+    let metrics = &state.metrics;
+    m.family_of(
+        "camgate_hls_requests_total",
+        "HLS requests by what they asked for.",
+        "counter",
+    );
+    for kind in HlsRequestKind::ALL {
+        m.sample(
+            "camgate_hls_requests_total",
+            &[("kind", kind.as_str())],
+            metrics.hls_requests(kind),
+        );
+    }
+    m.counter(
+        "camgate_hls_blocking_reload_waits_total",
+        "Playlist requests that waited for a part to appear (LL-HLS blocking reload).",
+        metrics.hls_blocking_reload_waits(),
+    );
+    m.counter(
+        "camgate_hls_sent_bytes_total",
+        "Bytes of HLS playlists, init segments, segments and parts sent.",
+        metrics.hls_sent_bytes(),
+    );
+
+    // Event feeds.
+    m.family(
+        "camgate_websocket_clients",
+        "Connected WebSocket event clients.",
+    );
+    for (endpoint, e) in [
+        ("events", WsEndpoint::Events),
+        ("dashboard", WsEndpoint::Dashboard),
+    ] {
+        m.sample(
+            "camgate_websocket_clients",
+            &[("endpoint", endpoint)],
+            metrics.ws_clients(e),
+        );
+    }
+    m.counter(
+        "camgate_websocket_messages_sent_total",
+        "Messages sent to WebSocket event clients.",
+        metrics.ws_messages_sent(),
+    );
+    let bus = state.streams.events();
+    m.counter(
+        "camgate_events_published_total",
+        "Events published on the in-process bus.",
+        bus.published_total(),
+    );
+    m.counter(
+        "camgate_events_lagged_total",
+        "Events lost by subscribers that fell behind (each told with a lagged message).",
+        bus.lagged_total(),
+    );
+
+    // NATS.
+    let nats = metrics.nats_status();
+    m.gauge(
+        "camgate_nats_enabled",
+        "1 when [nats] url is set.",
+        u8::from(nats != NatsStatus::Disabled),
+    );
+    m.gauge(
+        "camgate_nats_up",
+        "1 while connected to NATS.",
+        u8::from(nats == NatsStatus::Connected),
+    );
+    let counts = metrics.nats_counts();
+    m.counter(
+        "camgate_nats_published_messages_total",
+        "Messages published to NATS.",
+        counts.published,
+    );
+    m.counter(
+        "camgate_nats_skipped_messages_total",
+        "Messages not published because NATS was unreachable or slow (current state is republished on reconnect).",
+        counts.skipped,
+    );
+    m.counter(
+        "camgate_nats_errors_total",
+        "NATS connection and publish errors.",
+        counts.errors,
+    );
+    m.counter(
+        "camgate_nats_connects_total",
+        "Successful connections to NATS (the first and every reconnect).",
+        counts.connects,
+    );
+
+    // The process (Linux /proc; absent elsewhere).
+    let p = process::read();
+    if let Some(v) = p.cpu_seconds {
+        m.counter(
+            "process_cpu_seconds_total",
+            "User and system CPU time spent, seconds.",
+            v,
+        );
+    }
+    if let Some(v) = p.resident_memory_bytes {
+        m.gauge(
+            "process_resident_memory_bytes",
+            "Resident memory size, bytes.",
+            v,
+        );
+    }
+    if let Some(v) = p.virtual_memory_bytes {
+        m.gauge(
+            "process_virtual_memory_bytes",
+            "Virtual memory size, bytes.",
+            v,
+        );
+    }
+    if let Some(v) = p.open_fds {
+        m.gauge("process_open_fds", "Open file descriptors.", v);
+    }
+    if let Some(v) = p.max_fds {
+        m.gauge("process_max_fds", "Limit of open file descriptors.", v);
+    }
+    if let Some(v) = p.threads {
+        m.gauge("process_threads", "OS threads.", v);
+    }
+    if let Some(v) = p.start_time_seconds {
+        m.gauge(
+            "process_start_time_seconds",
+            "Start time of the process since the Unix epoch, seconds.",
+            v,
+        );
     }
     Ok(([(header::CONTENT_TYPE, CONTENT_TYPE)], m.out))
+}
+
+/// A per-camera family: name, type, help, and how to read the value.
+type PerCamera = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&CameraRow) -> String,
+);
+
+/// What `/metrics` shows of one camera, read once per scrape.
+struct CameraRow {
+    status: CameraStatus,
+    by_protocol: ByProtocol,
+    frames: u64,
+    bytes: u64,
+    reconnects: u64,
+}
+
+const ALL_STATES: [StreamState; 7] = [
+    StreamState::Idle,
+    StreamState::Starting,
+    StreamState::Live,
+    StreamState::Reconnecting,
+    StreamState::Unauthorized,
+    StreamState::Unreachable,
+    StreamState::Error,
+];
+
+fn protocols(b: &ByProtocol) -> [(&'static str, u32); 4] {
+    [
+        ("hls", b.hls),
+        ("webrtc", b.webrtc),
+        ("mse", b.mse),
+        ("rtsp", b.rtsp),
+    ]
 }
 
 fn labels(s: &CameraStatus) -> [(&'static str, &str); 2] {

@@ -8,7 +8,7 @@ pub mod auth;
 mod cameras;
 mod error;
 pub mod extract;
-mod health;
+pub(crate) mod health;
 mod metrics;
 mod streams;
 mod trace;
@@ -26,9 +26,11 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 pub use error::AppError;
+pub use health::{Stats, collect_stats};
 
 use crate::config::Config;
 use crate::db::Db;
+use crate::events::Metrics;
 use crate::ingest::rtsp::RtspSource;
 use crate::streams::{LiveSettings, Streams};
 
@@ -43,6 +45,9 @@ pub struct AppState {
     pub started: Instant,
     /// The live path: every camera's runtime (hub, lifecycle, viewers).
     pub streams: Arc<Streams>,
+    /// Counters of the HTTP-side outputs (HLS requests, WebSocket clients, NATS) for
+    /// `/metrics`; the per-camera figures come from `streams`.
+    pub metrics: Arc<Metrics>,
 }
 
 impl AppState {
@@ -51,12 +56,14 @@ impl AppState {
             LiveSettings::from_config(&config),
             Arc::new(Arc::new(RtspSource::default())),
         );
+        let metrics = Arc::new(Metrics::new(config.nats.enabled()));
         AppState {
             config,
             db,
             local_addr,
             started: Instant::now(),
             streams,
+            metrics,
         }
     }
 
@@ -77,6 +84,7 @@ pub fn router(state: AppState) -> Router {
         .merge(cameras::router(state.clone()))
         .merge(metrics::router(state.clone()))
         .merge(streams::router(state.clone()))
+        .merge(crate::events::ws::router(state.clone()))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(extract::BODY_LIMIT))

@@ -35,6 +35,8 @@ pub struct Config {
     pub log: LogConfig,
     pub streams: StreamsConfig,
     pub hls: HlsConfig,
+    pub events: EventsConfig,
+    pub nats: NatsConfig,
 }
 
 impl Default for Config {
@@ -46,6 +48,8 @@ impl Default for Config {
             log: LogConfig::default(),
             streams: StreamsConfig::default(),
             hls: HlsConfig::default(),
+            events: EventsConfig::default(),
+            nats: NatsConfig::default(),
         }
     }
 }
@@ -60,6 +64,7 @@ impl Config {
             .iter()
             .map(|_| REDACTED.to_owned())
             .collect();
+        shown.nats = shown.nats.redacted();
         // A config of plain strings, numbers and tables always serializes; say so if not.
         toml::to_string_pretty(&shown)
             .unwrap_or_else(|e| format!("# the configuration cannot be shown as TOML: {e}\n"))
@@ -188,5 +193,94 @@ impl Default for HlsConfig {
             part_duration: Duration::from_millis(200),
             list_size: 7,
         }
+    }
+}
+
+/// The event feeds: WebSocket endpoints and the periodic status (see docs/events.md).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EventsConfig {
+    /// `WS /ws/dashboard` sends a `stats` message this often.
+    #[serde(with = "duration")]
+    pub dashboard_interval: Duration,
+    /// Every camera's full `status` goes to the bus (and so to NATS and event sockets) this
+    /// often, besides every state change.
+    #[serde(with = "duration")]
+    pub status_interval: Duration,
+    /// Event sockets get a WebSocket ping this often; a client that answers nothing for two
+    /// intervals is taken for dead and closed.
+    #[serde(with = "duration")]
+    pub ws_ping_interval: Duration,
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        EventsConfig {
+            dashboard_interval: Duration::from_secs(2),
+            status_interval: Duration::from_secs(10),
+            ws_ping_interval: Duration::from_secs(15),
+        }
+    }
+}
+
+/// Publishing events to NATS. An empty `url` turns it off.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NatsConfig {
+    /// `nats://host:4222` (several servers separated by commas); empty = no NATS.
+    pub url: String,
+    /// Subjects are `{subject_prefix}.camera.status`, ...
+    pub subject_prefix: String,
+    /// A NATS token (secret; empty = none).
+    pub token: String,
+    /// A NATS `.creds` file (JWT + NKey seed); empty = none.
+    pub credentials_file: String,
+}
+
+impl Default for NatsConfig {
+    fn default() -> Self {
+        NatsConfig {
+            url: String::new(),
+            subject_prefix: "camgate".to_owned(),
+            token: String::new(),
+            credentials_file: String::new(),
+        }
+    }
+}
+
+impl NatsConfig {
+    pub fn enabled(&self) -> bool {
+        !self.url.trim().is_empty()
+    }
+
+    /// The same settings with the token and any password in the URL replaced by `***`.
+    pub fn redacted(&self) -> NatsConfig {
+        NatsConfig {
+            url: self
+                .url
+                .split(',')
+                .map(crate::redact::redact_url)
+                .collect::<Vec<_>>()
+                .join(","),
+            subject_prefix: self.subject_prefix.clone(),
+            token: if self.token.is_empty() {
+                String::new()
+            } else {
+                REDACTED.to_owned()
+            },
+            credentials_file: self.credentials_file.clone(),
+        }
+    }
+}
+
+impl fmt::Debug for NatsConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let shown = self.redacted();
+        f.debug_struct("NatsConfig")
+            .field("url", &shown.url)
+            .field("subject_prefix", &shown.subject_prefix)
+            .field("token", &shown.token)
+            .field("credentials_file", &shown.credentials_file)
+            .finish()
     }
 }

@@ -27,7 +27,7 @@ const LEGACY_ALIASES: &[(&str, &str)] = &[
 const NOT_KEYS: &[&str] = &["CAMGATE_CONFIG"];
 
 /// Keys whose values must never appear in an error message.
-const SECRET_KEYS: &[&str] = &["auth.api_keys"];
+const SECRET_KEYS: &[&str] = &["auth.api_keys", "nats.token", "nats.url"];
 
 /// The file used when `--config` is not given, if it exists.
 pub const DEFAULT_FILE: &str = "camgate.toml";
@@ -366,7 +366,7 @@ fn deserialize(
         set(&mut probe, &key, value.clone());
         if let Err(e) = Value::Table(probe).try_into::<Config>() {
             let message = if SECRET_KEYS.contains(&key.as_str()) {
-                "expected a list of strings".to_owned()
+                format!("expected {}", secret_shape(&key))
             } else {
                 e.to_string()
             };
@@ -457,6 +457,55 @@ fn validate(config: &Config, origins: &BTreeMap<String, String>) -> Result<(), C
             "must not be longer than hls.segment_duration".into(),
         ));
     }
+    for (key, d) in [
+        (
+            "events.dashboard_interval",
+            config.events.dashboard_interval,
+        ),
+        ("events.status_interval", config.events.status_interval),
+        ("events.ws_ping_interval", config.events.ws_ping_interval),
+    ] {
+        if d < std::time::Duration::from_millis(10) {
+            return Err(fail(key, "must be at least 10ms".into()));
+        }
+    }
+    let nats = &config.nats;
+    if nats.enabled() {
+        for server in nats.url.split(',') {
+            let server = server.trim();
+            let scheme_ok = ["nats://", "tls://", "ws://", "wss://"]
+                .iter()
+                .any(|s| server.starts_with(s))
+                || !server.contains("://");
+            if server.is_empty() || !scheme_ok || server.contains(char::is_whitespace) {
+                return Err(fail(
+                    "nats.url",
+                    format!(
+                        "`{}` is not a NATS server address; write nats://host:4222 (several separated by commas)",
+                        crate::redact::redact_url(server)
+                    ),
+                ));
+            }
+        }
+    }
+    let prefix_ok = !nats.subject_prefix.is_empty()
+        && nats.subject_prefix.split('.').all(|t| {
+            !t.is_empty()
+                && t.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        });
+    if !prefix_ok {
+        return Err(fail(
+            "nats.subject_prefix",
+            "must be dot-separated tokens of letters, digits, '_' and '-' (e.g. camgate or site1.camgate)".into(),
+        ));
+    }
+    if !nats.token.is_empty() && !nats.credentials_file.is_empty() {
+        return Err(fail(
+            "nats.token",
+            "set either nats.token or nats.credentials_file, not both".into(),
+        ));
+    }
     if config.hls.list_size < 3 {
         return Err(fail(
             "hls.list_size",
@@ -464,6 +513,15 @@ fn validate(config: &Config, origins: &BTreeMap<String, String>) -> Result<(), C
         ));
     }
     Ok(())
+}
+
+/// What a secret key's value must look like, for an error message that cannot quote it.
+fn secret_shape(key: &str) -> &'static str {
+    if key == "auth.api_keys" {
+        "a list of strings"
+    } else {
+        "a string"
+    }
 }
 
 /// A level name, or a tracing filter whose directives each name a level (`target=level`).
@@ -711,5 +769,58 @@ mod tests {
         let f = file(&Config::default().to_redacted_toml());
         let back = load(Some(f.path()), env(&[]), &Overrides::default()).unwrap();
         assert_eq!(back, Config::default());
+    }
+
+    #[test]
+    fn nats_and_events_settings_load_validate_and_stay_secret() {
+        let c = load(
+            None,
+            env(&[
+                ("CAMGATE_NATS_URL", "nats://svc:natspw99@10.0.0.5:4222"),
+                ("CAMGATE_NATS_TOKEN", "tok-secret-42"),
+                ("CAMGATE_NATS_SUBJECT_PREFIX", "site1.camgate"),
+                ("CAMGATE_EVENTS_DASHBOARD_INTERVAL", "500ms"),
+            ]),
+            &Overrides::default(),
+        )
+        .unwrap();
+        assert!(c.nats.enabled());
+        assert_eq!(c.nats.subject_prefix, "site1.camgate");
+        assert_eq!(c.events.dashboard_interval, Duration::from_millis(500));
+        let shown = c.to_redacted_toml();
+        let debug = format!("{c:?}");
+        for secret in ["natspw99", "tok-secret-42"] {
+            assert!(!shown.contains(secret), "{shown}");
+            assert!(!debug.contains(secret), "{debug}");
+        }
+        assert!(shown.contains("nats://svc:***@10.0.0.5:4222"), "{shown}");
+
+        for (var, value, key) in [
+            (
+                "CAMGATE_NATS_SUBJECT_PREFIX",
+                "bad prefix.*",
+                "nats.subject_prefix",
+            ),
+            ("CAMGATE_NATS_URL", "http://x:pw-in-url@h", "nats.url"),
+            (
+                "CAMGATE_EVENTS_STATUS_INTERVAL",
+                "0s",
+                "events.status_interval",
+            ),
+        ] {
+            let err = load(None, env(&[(var, value)]), &Overrides::default()).unwrap_err();
+            assert_eq!(err.key(), Some(key), "{err}");
+            assert!(!err.to_string().contains("pw-in-url"), "{err}");
+        }
+        let both = load(
+            None,
+            env(&[
+                ("CAMGATE_NATS_TOKEN", "t"),
+                ("CAMGATE_NATS_CREDENTIALS_FILE", "/etc/x.creds"),
+            ]),
+            &Overrides::default(),
+        )
+        .unwrap_err();
+        assert_eq!(both.key(), Some("nats.token"));
     }
 }

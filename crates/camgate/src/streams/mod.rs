@@ -20,6 +20,7 @@ use tokio::sync::watch;
 use crate::cameras::{Camera, Transport};
 pub use crate::cameras::{CameraStatus, StreamState};
 use crate::config::Config;
+use crate::events::EventBus;
 use crate::hub::{Hub, HubLimits};
 use crate::ingest::Source;
 
@@ -172,6 +173,10 @@ pub struct CameraRuntime {
     viewers: Arc<Viewers>,
     state: watch::Sender<RuntimeState>,
     supervisor: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// State changes go here (events/: WebSockets, NATS).
+    events: EventBus,
+    /// Source failures, each followed by a reconnect attempt (`/metrics`).
+    reconnects: AtomicU64,
 }
 
 impl CameraRuntime {
@@ -197,6 +202,24 @@ impl CameraRuntime {
 
     pub fn state(&self) -> RuntimeState {
         self.state.borrow().clone()
+    }
+
+    /// Source failures so far, each followed by a reconnect attempt.
+    pub fn reconnects(&self) -> u64 {
+        self.reconnects.load(Ordering::Relaxed)
+    }
+
+    /// Tells the event bus about a state change; `cause` is the failure or other reason.
+    fn announce_state(&self, previous: StreamState, state: StreamState, cause: Option<&str>) {
+        let spec = self.spec();
+        self.events.publish(crate::events::state_event(
+            &spec.camera_id,
+            &spec.stream_path,
+            previous,
+            state,
+            cause,
+            spec.always_on(),
+        ));
     }
 
     /// Follows state changes (for waiting on `live`, events, consumers that stop on idle).
@@ -252,6 +275,7 @@ pub struct Streams {
     cameras: RwLock<HashMap<String, Arc<CameraRuntime>>>,
     hub_limits: HubLimits,
     bytes_sent: AtomicU64,
+    events: EventBus,
 }
 
 impl Streams {
@@ -262,7 +286,13 @@ impl Streams {
             cameras: RwLock::new(HashMap::new()),
             hub_limits: HubLimits::default(),
             bytes_sent: AtomicU64::new(0),
+            events: EventBus::default(),
         })
+    }
+
+    /// Where every camera's state and viewer changes are published.
+    pub fn events(&self) -> &EventBus {
+        &self.events
     }
 
     pub fn settings(&self) -> LiveSettings {
@@ -297,7 +327,10 @@ impl Streams {
                 last_error: None,
             }),
             supervisor: std::sync::Mutex::new(None),
+            events: self.events.clone(),
+            reconnects: AtomicU64::new(0),
         });
+        crate::events::follow_viewers(&rt, self.events.clone());
         runtime::spawn(&rt, self.source.clone(), settings);
         map.insert(spec.camera_id.clone(), rt.clone());
         rt
@@ -314,10 +347,13 @@ impl Streams {
             Some(rt) => {
                 rt.stop();
                 rt.hub.close();
-                rt.state.send_replace(RuntimeState {
+                let previous = rt.state.send_replace(RuntimeState {
                     state: StreamState::Idle,
                     last_error: None,
                 });
+                if previous.state != StreamState::Idle {
+                    rt.announce_state(previous.state, StreamState::Idle, Some("camera deleted"));
+                }
                 true
             }
             None => false,

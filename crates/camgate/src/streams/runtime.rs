@@ -139,7 +139,14 @@ async fn supervise(rt: Arc<CameraRuntime>, source: Arc<dyn Source>, settings: Li
 
 /// Sets the state; `last_error` replaces the previous one when given, else the previous one
 /// stays (it is history: what went wrong last).
+/// Every change of state is announced on the event bus; every failure counts a reconnect.
 fn set_state(rt: &CameraRuntime, state: StreamState, last_error: Option<String>) {
+    if last_error.is_some() {
+        rt.reconnects
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+    let cause = last_error.clone();
+    let mut previous = None;
     rt.state.send_if_modified(|s| {
         let next = RuntimeState {
             state,
@@ -148,10 +155,16 @@ fn set_state(rt: &CameraRuntime, state: StreamState, last_error: Option<String>)
         if *s == next {
             false
         } else {
+            if s.state != next.state {
+                previous = Some(s.state);
+            }
             *s = next;
             true
         }
     });
+    if let Some(previous) = previous {
+        rt.announce_state(previous, state, cause.as_deref());
+    }
 }
 
 fn failure_state(kind: FailureKind, was_live: bool) -> StreamState {
