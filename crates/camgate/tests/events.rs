@@ -454,3 +454,37 @@ async fn metrics_parse_and_move_with_the_camera() {
     drop(viewer);
     reader.abort();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_answers_pings_is_closed() {
+    let cam = Camera::start();
+    let gw = Gateway::start(|_| {}).await;
+    gw.provision("p1", &cam.good_url(), true).await;
+    let metrics = gw.state.metrics.clone();
+    let counted = |n: u64| {
+        let m = metrics.clone();
+        move || (m.ws_clients(camgate::events::metrics::WsEndpoint::Events) == n).then_some(())
+    };
+    // Connected, then silent: the library answers pings only while it is read, and this
+    // client is never read, like a peer whose network went away.
+    let silent = gw.ws("/ws/events/cam_p1").await;
+    support::eventually("the client counted", WAIT, counted(1)).await;
+    // Two ping intervals (1 s each in this gateway) without an answer close it.
+    support::eventually("the silent client closed", WAIT, counted(0)).await;
+    drop(silent);
+
+    // A client that reads (and so answers pings) stays connected past those intervals.
+    let mut alive = gw.ws("/ws/events/cam_p1").await;
+    let mut pings = 0;
+    while pings < 4 {
+        match tokio::time::timeout(WAIT, alive.next()).await {
+            Ok(Some(Ok(Message::Ping(_)))) => pings += 1,
+            Ok(Some(Ok(_))) => {}
+            other => panic!("the live client lost its socket: {other:?}"),
+        }
+    }
+    assert_eq!(
+        metrics.ws_clients(camgate::events::metrics::WsEndpoint::Events),
+        1
+    );
+}
