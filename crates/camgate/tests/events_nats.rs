@@ -204,5 +204,20 @@ async fn status_reaches_nats_and_resumes_after_nats_restarts_while_video_flows()
     assert!(state.metrics.nats_counts().connects >= 2);
     let (_, h) = health(&base).await;
     assert_eq!(h["nats"]["status"], "connected");
+
+    // The camera drops: the change is published at once, offline with zero rates.
+    cam.stop();
+    let offline = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            let v = next_status(&mut sub, "n1", Duration::from_secs(20)).await;
+            if v["online"] == false {
+                return v;
+            }
+        }
+    })
+    .await
+    .expect("camera offline on NATS");
+    assert_eq!(offline["fps"], 0.0);
+    assert_eq!(offline["bitrate_kbps"], 0);
     let _ = stop.send(());
 }

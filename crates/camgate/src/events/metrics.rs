@@ -25,6 +25,17 @@ impl HlsRequestKind {
         HlsRequestKind::Part,
     ];
 
+    /// The kind of a media file request, by the name the playlist gave it (`None` for a
+    /// name no segmenter makes).
+    pub fn of_file(file: &str) -> Option<HlsRequestKind> {
+        use media::hls::names::{Name, parse};
+        parse(file).map(|(_, name)| match name {
+            Name::Init { .. } => HlsRequestKind::Init,
+            Name::Segment { .. } => HlsRequestKind::Segment,
+            Name::Part { .. } => HlsRequestKind::Part,
+        })
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             HlsRequestKind::Playlist => "playlist",
@@ -72,6 +83,34 @@ impl NatsStatus {
 pub enum WsEndpoint {
     Events,
     Dashboard,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_kinds_follow_the_segmenter_names() {
+        assert_eq!(
+            HlsRequestKind::of_file("init-3-0.mp4"),
+            Some(HlsRequestKind::Init)
+        );
+        assert_eq!(
+            HlsRequestKind::of_file("seg-3-17.m4s"),
+            Some(HlsRequestKind::Segment)
+        );
+        assert_eq!(
+            HlsRequestKind::of_file("part-3-90.m4s"),
+            Some(HlsRequestKind::Part)
+        );
+        assert_eq!(HlsRequestKind::of_file("../etc/passwd"), None);
+        let m = Metrics::new(false);
+        m.hls_request(HlsRequestKind::Part);
+        m.hls_request(HlsRequestKind::Part);
+        assert_eq!(m.hls_requests(HlsRequestKind::Part), 2);
+        assert_eq!(m.hls_requests(HlsRequestKind::Init), 0);
+        assert_eq!(m.nats_status(), NatsStatus::Disabled);
+    }
 }
 
 #[derive(Default)]
