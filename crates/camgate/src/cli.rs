@@ -64,6 +64,10 @@ pub enum Command {
     /// wall clock burned in) until SIGINT or SIGTERM. `--listen` sets the RTSP address here
     /// (default 127.0.0.1:8555). See docs/sim.md.
     Sim(Box<sim::SimArgs>),
+    /// Try camgate with nothing installed: the simulator (4 cameras, 640x360 at 25 fps) and the
+    /// gateway in one process, cameras provisioned in the registry, data in ./demo-data unless
+    /// --data-dir (or a configured data_dir) says otherwise. Prints the dashboard's URL.
+    Demo(crate::demo::DemoArgs),
 }
 
 #[cfg(test)]

@@ -6,12 +6,16 @@
 //! and shutdown), `logging`, `cli`. The live path: `hub` (per-camera fan-out), `ingest`
 //! (sources: RTSP), `streams` (per-camera runtime: lifecycle, viewers, status). `events`: the
 //! event bus, WebSocket event feeds, NATS publisher and metrics counters.
+//!
+//! `demo` wires the simulator and the server together for `camgate demo`; `web` serves the
+//! embedded dashboard.
 
 pub mod api;
 pub mod cameras;
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod demo;
 pub mod events;
 pub mod hub;
 pub mod ingest;

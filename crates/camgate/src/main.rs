@@ -25,6 +25,7 @@ fn main() -> ExitCode {
             Ok(())
         }
         Command::Sim(args) => simulate(config, *args, cli.global.listen),
+        Command::Demo(args) => demo(config, args, cli.global.data_dir.as_deref()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -64,5 +65,24 @@ fn simulate(
         // Handlers first, so a signal during start-up already means a clean stop.
         let shutdown = server::shutdown_signal();
         sim::run(args, shutdown).await.map_err(|e| e.to_string())
+    })
+}
+
+/// `camgate demo`: the simulator and the server in one process.
+fn demo(
+    mut config: Config,
+    args: camgate::demo::DemoArgs,
+    data_dir_flag: Option<&std::path::Path>,
+) -> Result<(), String> {
+    camgate::logging::init(&config.log)?;
+    config.data_dir = camgate::demo::data_dir(&config, data_dir_flag);
+    let runtime = tokio::runtime::Runtime::new()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    runtime.block_on(async {
+        // Handlers first, so a signal during start-up already means a clean stop.
+        let shutdown = server::shutdown_signal();
+        camgate::demo::run(config, args, shutdown)
+            .await
+            .map_err(|e| e.to_string())
     })
 }
