@@ -23,3 +23,4 @@ pub mod logging;
 pub mod redact;
 pub mod server;
 pub mod streams;
+pub mod web;

@@ -88,7 +88,10 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(extract::BODY_LIMIT))
-        .layer(from_fn_with_state(state.clone(), auth::require_access));
+        .layer(from_fn_with_state(state.clone(), auth::require_access))
+        // The dashboard's static files hold no data, and the page must load before it can
+        // ask for an API key: outside access control.
+        .merge(crate::web::router());
     // Outside access control so that browsers' preflight requests (which carry no key) get
     // their CORS answer.
     if let Some(cors) = cors_layer(&state.config.http.cors_origins) {
