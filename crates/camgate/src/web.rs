@@ -166,17 +166,44 @@ mod tests {
         assert_eq!(js.status(), 200);
         assert_eq!(js.headers()[header::CONTENT_TYPE], JS);
         let css = get("/ui/style.css", None).await;
-        assert_eq!(css.headers()[header::CONTENT_TYPE], "text/css; charset=utf-8");
+        assert_eq!(
+            css.headers()[header::CONTENT_TYPE],
+            "text/css; charset=utf-8"
+        );
         for missing in ["/ui/nope.js", "/ui/..%2fCargo.toml", "/ui/"] {
             assert_eq!(get(missing, None).await.status(), 404, "{missing}");
         }
+    }
+
+    #[tokio::test]
+    async fn the_page_loads_without_a_key_but_the_api_does_not() {
+        use axum::extract::connect_info::MockConnectInfo;
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = crate::config::Config::default();
+        config.auth.api_keys = vec!["k".into()];
+        let db = crate::db::Db::open(dir.path()).unwrap();
+        let addr: std::net::SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        let state = crate::api::AppState::new(std::sync::Arc::new(config), db, addr);
+        let app = crate::api::router(state).layer(MockConnectInfo(addr));
+        let call = |path: &str| {
+            app.clone()
+                .oneshot(Request::get(path).body(Body::empty()).unwrap())
+        };
+        assert_eq!(call("/").await.unwrap().status(), 200);
+        assert_eq!(call("/ui/app.js").await.unwrap().status(), 200);
+        assert_eq!(call("/cameras").await.unwrap().status(), 401);
     }
 
     #[test]
     fn modules_never_use_inner_html() {
         for a in ASSETS.iter().filter(|a| a.name.ends_with(".js")) {
             let text = std::str::from_utf8(a.body).unwrap();
-            for banned in ["innerHTML", "outerHTML", "insertAdjacentHTML", "document.write"] {
+            for banned in [
+                "innerHTML",
+                "outerHTML",
+                "insertAdjacentHTML",
+                "document.write",
+            ] {
                 assert!(!text.contains(banned), "{} uses {banned}", a.name);
             }
         }
