@@ -1,5 +1,6 @@
-//! camgate's media core: what a frame is, what the codec parameters are, NAL unit framing,
-//! and (filled in by the media work) the fMP4 muxer and the Low-Latency HLS segmenter.
+//! camgate's media core: what a frame is, what the codec parameters are (H.264/H.265 parameter
+//! sets), NAL unit framing (`annexb`), the fMP4 muxer (`fmp4`) and the Low-Latency HLS
+//! segmenter and playlist renderer (`hls`). docs/media.md gives the overview.
 //!
 //! This crate owns bytes and timestamps only. It must not touch sockets, files, threads or
 //! the clock: every time comes in as an argument, which is what makes it testable to the
