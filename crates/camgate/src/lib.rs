@@ -4,8 +4,9 @@
 //! Modules: `config` (settings), `db` (SQLite registry), `cameras` (the camera model and its
 //! validation), `redact` (secrets out of everything printed), `api` (HTTP), `server` (listener
 //! and shutdown), `logging`, `cli`. The live path: `hub` (per-camera fan-out), `ingest`
-//! (sources: RTSP), `streams` (per-camera runtime: lifecycle, viewers, status). `events`: the
-//! event bus, WebSocket event feeds, NATS publisher and metrics counters.
+//! (sources: RTSP), `streams` (per-camera runtime: lifecycle, viewers, status), `hls` (LL-HLS
+//! serving) and `mse` (fMP4 over WebSocket). `events`: the event bus, WebSocket event feeds,
+//! NATS publisher and metrics counters.
 //!
 //! `demo` wires the simulator and the server together for `camgate demo`; `web` serves the
 //! embedded dashboard.
@@ -17,9 +18,11 @@ pub mod config;
 pub mod db;
 pub mod demo;
 pub mod events;
+pub mod hls;
 pub mod hub;
 pub mod ingest;
 pub mod logging;
+pub mod mse;
 pub mod redact;
 pub mod server;
 pub mod streams;

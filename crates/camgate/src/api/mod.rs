@@ -48,6 +48,8 @@ pub struct AppState {
     /// Counters of the HTTP-side outputs (HLS requests, WebSocket clients, NATS) for
     /// `/metrics`; the per-camera figures come from `streams`.
     pub metrics: Arc<Metrics>,
+    /// Every camera's LL-HLS output that currently exists.
+    pub hls: Arc<crate::hls::Hls>,
 }
 
 impl AppState {
@@ -62,8 +64,9 @@ impl AppState {
             db,
             local_addr,
             started: Instant::now(),
-            streams,
+            streams: streams.clone(),
             metrics,
+            hls: crate::hls::Hls::new(streams.clone()),
         }
     }
 
@@ -85,6 +88,8 @@ pub fn router(state: AppState) -> Router {
         .merge(metrics::router(state.clone()))
         .merge(streams::router(state.clone()))
         .merge(crate::events::ws::router(state.clone()))
+        .merge(crate::mse::router(state.clone()))
+        .merge(crate::hls::router(state.clone()))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(extract::BODY_LIMIT))

@@ -25,6 +25,15 @@ impl Camera {
 
     /// On a given port (0: any free one), e.g. to restart a stopped camera where it was.
     pub fn start_on(port: u16) -> Camera {
+        Camera::spawn(port, "h264")
+    }
+
+    /// An H.265 camera (x265enc, rtph265pay).
+    pub fn start_h265() -> Camera {
+        Camera::spawn(0, "h265")
+    }
+
+    fn spawn(port: u16, codec: &str) -> Camera {
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/rtsp_camera.py");
         let mut child = Command::new("/usr/bin/python3")
             .arg(script)
@@ -36,6 +45,7 @@ impl Camera {
                 "--password",
                 PASSWORD,
             ])
+            .args(["--codec", codec])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -137,4 +147,105 @@ pub async fn eventually<T>(what: &str, within: Duration, mut f: impl FnMut() -> 
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// camgate itself, in-process on a free 127.0.0.1 port, over a fresh data directory.
+pub struct Gateway {
+    pub base: String,
+    pub state: camgate::api::AppState,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Gateway {
+    /// Short live-path timeouts so tests stay fast; `tweak` adjusts the rest.
+    pub async fn start(tweak: impl FnOnce(&mut camgate::config::Config)) -> Gateway {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = camgate::config::Config {
+            data_dir: dir.path().join("data"),
+            ..Default::default()
+        };
+        config.http.listen = "127.0.0.1:0".parse().unwrap();
+        config.streams.idle_timeout = Duration::from_secs(2);
+        config.streams.start_timeout = Duration::from_secs(10);
+        config.streams.stall_timeout = Duration::from_secs(3);
+        config.streams.reconnect_min = Duration::from_millis(500);
+        config.streams.reconnect_max = Duration::from_secs(2);
+        tweak(&mut config);
+        let server = camgate::server::Server::bind(config).await.unwrap();
+        let base = format!("http://{}", server.local_addr());
+        let state = server.state().clone();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(server.run(async move {
+            let _ = rx.await;
+        }));
+        Gateway {
+            base,
+            state,
+            stop: Some(tx),
+            _dir: dir,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Provisions a camera through the API.
+    pub async fn provision(&self, camera_id: &str, rtsp_url: &str, on_demand: bool) {
+        let r = reqwest::Client::new()
+            .post(self.url("/cameras/provision"))
+            .json(&serde_json::json!({
+                "camera_id": camera_id,
+                "rtsp_url": rtsp_url,
+                "on_demand": on_demand,
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "provision: {}", r.status());
+    }
+
+    pub async fn get_json(&self, path: &str) -> serde_json::Value {
+        let r = reqwest::get(self.url(path)).await.unwrap();
+        assert!(r.status().is_success(), "{path}: {}", r.status());
+        r.json().await.unwrap()
+    }
+
+    /// The camera's `state` from `/cameras/{id}/status`.
+    pub async fn state_of(&self, camera_id: &str) -> String {
+        self.get_json(&format!("/cameras/{camera_id}/status")).await["state"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// Waits (polling the API) until the camera's state is `want`.
+    pub async fn wait_state(&self, camera_id: &str, want: &str, within: Duration) {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let s = self.state_of(camera_id).await;
+            if s == want {
+                return;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                panic!("camera {camera_id} is {s}, not {want}, after {within:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// A free TCP port on 127.0.0.1 with nothing listening (bound, then released).
+pub fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
 }

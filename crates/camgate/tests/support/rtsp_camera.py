@@ -2,7 +2,7 @@
 """A camera that is not ours: GStreamer's RTSP server serving H.264 for camgate's tests.
 
 Usage: rtsp_camera.py [--port N] [--user U --password P] [--auth digest|basic|none]
-                      [--mount /cam] [--width 320 --height 240 --fps 25]
+                      [--mount /cam] [--width 320 --height 240 --fps 25] [--codec h264|h265]
 
 Prints "PORT <n>" once listening (with --port 0 the OS picks a free port), then one line
 per event ("CLIENT_CONNECTED", "SESSION_NEW", "SESSION_REMOVED").
@@ -38,6 +38,7 @@ def main():
     ap.add_argument("--width", type=int, default=320)
     ap.add_argument("--height", type=int, default=240)
     ap.add_argument("--fps", type=int, default=25)
+    ap.add_argument("--codec", default="h264", choices=["h264", "h265"])
     args = ap.parse_args()
 
     Gst.init(None)
@@ -47,11 +48,19 @@ def main():
 
     factory = GstRtspServer.RTSPMediaFactory()
     factory.set_launch(
-        "( videotestsrc is-live=true pattern=ball ! "
+        "( videotestsrc is-live=true ! "
         f"video/x-raw,width={args.width},height={args.height},framerate={args.fps}/1 ! "
         "valve name=v drop=false ! "
-        f"x264enc tune=zerolatency speed-preset=ultrafast key-int-max={args.fps} ! "
-        "video/x-h264,profile=constrained-baseline ! rtph264pay name=pay0 pt=96 config-interval=1 )"
+        + (
+            f"x264enc tune=zerolatency speed-preset=ultrafast key-int-max={args.fps} ! "
+            "video/x-h264,profile=constrained-baseline ! rtph264pay name=pay0 pt=96 config-interval=1 )"
+            if args.codec == "h264"
+            # Closed GOPs (an IDR every second), as cameras send: x265 defaults to open GOPs
+            # whose CRA pictures retina does not mark as random access points.
+            else f"x265enc tune=zerolatency speed-preset=ultrafast key-int-max={args.fps} "
+            "option-string=open-gop=0 ! "
+            "video/x-h265,profile=main ! rtph265pay name=pay0 pt=96 config-interval=1 )"
+        )
     )
     # One pipeline for all clients, as a camera has one encoder.
     factory.set_shared(True)

@@ -1,0 +1,410 @@
+//! LL-HLS over HTTP: `GET /hls/{path}/index.m3u8` and the files it names (plus the compat
+//! `GET /streams/{path}/stream.m3u8`). The segmenter itself is `media::hls`; this module owns
+//! the serving side: one `HlsStream` per camera, starting on-demand cameras from the first
+//! playlist request, blocking reloads, preload-hint waits, caching headers and HLS viewer
+//! sessions (see docs/live.md "Viewers").
+//!
+//! Bodies are the segmenter's `Bytes` chunks streamed as they are: serving a segment to a
+//! thousand players copies no video.
+
+mod stream;
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use bytes::Bytes;
+use media::hls::{PLAYLIST_CONTENT_TYPE, ReloadDecision, names};
+
+pub use stream::{HlsStream, SESSION_IDLE};
+
+use crate::api::{AppError, AppState};
+use crate::cameras::validate_stream_path;
+use crate::streams::{
+    CameraRuntime, LiveSettings, StreamState, Streams, TooManyViewers, state_name,
+};
+
+/// Complete segments a plain playlist request waits for (see `playlist`).
+const MIN_SEGMENTS_AT_START: u64 = 3;
+
+/// Every camera's HLS output that currently exists.
+#[derive(Default)]
+pub struct Hls {
+    streams: Arc<Mutex<HashMap<String, Arc<HlsStream>>>>,
+}
+
+impl Hls {
+    /// The registry, and (inside a tokio runtime) a task that starts the HLS output of every
+    /// camera that is live, so a player arriving at a streaming camera finds segments ready.
+    pub fn new(streams: Arc<Streams>) -> Arc<Hls> {
+        let hls = Arc::new(Hls::default());
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(follow_live_cameras(Arc::downgrade(&hls), streams));
+        }
+        hls
+    }
+
+    /// The camera's HLS output, if it exists.
+    pub fn get(&self, rt: &Arc<CameraRuntime>) -> Option<Arc<HlsStream>> {
+        let map = self.streams.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(&rt.camera_id())
+            .filter(|s| Arc::ptr_eq(&s.camera, rt))
+            .cloned()
+    }
+
+    /// The camera's HLS output, created (with its feeder) if needed.
+    pub fn get_or_start(&self, rt: &Arc<CameraRuntime>, settings: &LiveSettings) -> Arc<HlsStream> {
+        let mut map = self.streams.lock().unwrap_or_else(|p| p.into_inner());
+        let id = rt.camera_id();
+        if let Some(s) = map.get(&id).filter(|s| Arc::ptr_eq(&s.camera, rt)) {
+            return s.clone();
+        }
+        let registry = Arc::downgrade(&self.streams);
+        let key = id.clone();
+        let s = HlsStream::start(rt.clone(), settings, move |ended| {
+            if let Some(reg) = registry.upgrade() {
+                let mut map = reg.lock().unwrap_or_else(|p| p.into_inner());
+                if map.get(&key).is_some_and(|s| Arc::ptr_eq(s, ended)) {
+                    map.remove(&key);
+                }
+            }
+        });
+        map.insert(id, s.clone());
+        s
+    }
+}
+
+/// How often live cameras are checked for a missing HLS output.
+const FOLLOW_INTERVAL: Duration = Duration::from_millis(250);
+
+/// Keeps an HLS output running for every live camera (until the registry is dropped). Polling
+/// a few in-memory states is cheaper and simpler than threading a notification through every
+/// runtime; a camera that just went live gets its segmenter within FOLLOW_INTERVAL, and the
+/// hub's GOP cache gives that segmenter the frames it missed.
+async fn follow_live_cameras(hls: std::sync::Weak<Hls>, streams: Arc<Streams>) {
+    let mut tick = tokio::time::interval(FOLLOW_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(hls) = hls.upgrade() else { return };
+        let settings = streams.settings();
+        for rt in streams.list() {
+            if rt.state().state == StreamState::Live && hls.get(&rt).is_none() {
+                hls.get_or_start(&rt, &settings);
+            }
+        }
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/hls/{path}/index.m3u8", get(playlist))
+        .route("/hls/{path}/{file}", get(media_file))
+        .route("/streams/{path}/stream.m3u8", get(playlist))
+        .route("/streams/{path}/{file}", get(media_file))
+        .with_state(state)
+}
+
+/// Query parameters of a playlist request.
+#[derive(Default)]
+struct PlaylistQuery {
+    msn: Option<u64>,
+    part: Option<u64>,
+    skip: bool,
+    session: Option<String>,
+    token: Option<String>,
+}
+
+fn bad_param(name: &str) -> AppError {
+    AppError::bad_request(
+        "invalid_hls_param",
+        format!("{name} must be a non-negative integer"),
+    )
+}
+
+fn parse_query(uri: &Uri) -> Result<PlaylistQuery, AppError> {
+    let mut q = PlaylistQuery::default();
+    let Some(raw) = uri.query() else {
+        return Ok(q);
+    };
+    for (k, v) in url::form_urlencoded::parse(raw.as_bytes()) {
+        match k.as_ref() {
+            "_HLS_msn" => q.msn = Some(v.parse().map_err(|_| bad_param("_HLS_msn"))?),
+            "_HLS_part" => q.part = Some(v.parse().map_err(|_| bad_param("_HLS_part"))?),
+            "_HLS_skip" => q.skip = v == "YES" || v == "v2",
+            "hls_session" if stream::valid_session_id(&v) => q.session = Some(v.into_owned()),
+            // Viewer tokens travel on every URI so they work in <video> tags.
+            "token" if v.len() <= 512 => q.token = Some(v.into_owned()),
+            _ => {}
+        }
+    }
+    Ok(q)
+}
+
+fn cookie_name(path: &str) -> String {
+    format!("cg_hls_{path}")
+}
+
+fn session_from_cookie(headers: &HeaderMap, path: &str) -> Option<String> {
+    let name = cookie_name(path);
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, v)| *k == name && stream::valid_session_id(v))
+        .map(|(_, v)| v.to_owned())
+}
+
+fn stream_not_found(path: &str) -> AppError {
+    AppError::new(
+        StatusCode::NOT_FOUND,
+        "stream_not_found",
+        format!("no camera has stream path or id {path:?}; see GET /streams"),
+    )
+}
+
+fn too_many(path: &str, e: TooManyViewers) -> AppError {
+    AppError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "too_many_viewers",
+        format!(
+            "stream {path} already has {} viewers (max_viewers_per_stream); try again later",
+            e.max
+        ),
+    )
+}
+
+fn check_path(path: &str) -> Result<(), AppError> {
+    validate_stream_path(path).map_err(|e| AppError::bad_request("invalid_stream_path", e.message))
+}
+
+/// Resolves (or creates) the player's session: the `hls_session` query (URIs of our
+/// playlists carry it), else the cookie, else a new one. Returns the id and whether it is new.
+fn session(
+    hls: &HlsStream,
+    query: Option<&str>,
+    cookie: Option<String>,
+    path: &str,
+    may_create: bool,
+) -> Result<Option<(String, bool)>, AppError> {
+    if let Some(id) = query.map(str::to_owned).or(cookie) {
+        if !hls.touch(&id) {
+            hls.revive_session(&id).map_err(|e| too_many(path, e))?;
+        }
+        return Ok(Some((id, false)));
+    }
+    if !may_create {
+        return Ok(None);
+    }
+    let id = hls.new_session().map_err(|e| too_many(path, e))?;
+    Ok(Some((id, true)))
+}
+
+/// Waits for the segmenter's next change, up to `deadline`; false on timeout.
+async fn changed_before(
+    rx: &mut tokio::sync::watch::Receiver<u64>,
+    deadline: tokio::time::Instant,
+) -> bool {
+    matches!(
+        tokio::time::timeout_at(deadline, rx.changed()).await,
+        Ok(Ok(()))
+    )
+}
+
+async fn playlist(
+    State(app): State<AppState>,
+    Path(path): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    check_path(&path)?;
+    let q = parse_query(&uri)?;
+    let rt = app
+        .streams
+        .by_path(&path)
+        .ok_or_else(|| stream_not_found(&path))?;
+    let hls = app.hls.get_or_start(&rt, &app.streams.settings());
+    let cookie = session_from_cookie(&headers, &path);
+    // With may_create, `session` returns a session or an error, never None.
+    let Some((session_id, fresh)) = session(&hls, q.session.as_deref(), cookie, &path, true)?
+    else {
+        return Err(AppError::internal(
+            "hls_session",
+            "no HLS session could be made",
+        ));
+    };
+    let settings = app.streams.settings();
+
+    // An on-demand camera is starting now: wait for its first part instead of failing. A
+    // plain request (no blocking reload) waits for MIN_SEGMENTS_AT_START complete segments:
+    // players without LL-HLS give up on a playlist with no segment (ffmpeg), and Chromium's
+    // native player never starts on one with fewer than three (it reloads once, then stalls).
+    // A warm stream has them already, so this only delays cold starts.
+    let mut version = hls.watch_version();
+    let start_deadline = tokio::time::Instant::now() + settings.start_timeout;
+    let ready = |hls: &HlsStream| {
+        let seg = hls.segmenter();
+        seg.is_playable() && (q.msn.is_some() || seg.next_msn() >= MIN_SEGMENTS_AT_START)
+    };
+    while !ready(&hls) {
+        let state = rt.state();
+        if state.state == StreamState::Unauthorized
+            || !changed_before(&mut version, start_deadline).await
+        {
+            let state = rt.state();
+            let why = match (&state.last_error, state.state) {
+                (Some(e), s) if s != StreamState::Live => format!("{} ({e})", state_name(s)),
+                (_, s) => format!("state {}", state_name(s)),
+            };
+            return Err(AppError::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                "stream_start_timeout",
+                format!(
+                    "camera {} sent no playable video within {:?}: {why}",
+                    rt.camera_id(),
+                    settings.start_timeout
+                ),
+            ));
+        }
+    }
+
+    // Blocking reload (RFC 8216bis §6.2.5.2): hold the request until the asked-for part
+    // exists, at most three target durations (then 503, as the spec says).
+    let target = Duration::from_secs(hls.segmenter().target_duration_secs().max(1));
+    let reload_deadline = tokio::time::Instant::now() + 3 * target;
+    loop {
+        let decision = hls.segmenter().blocking_reload(q.msn, q.part);
+        match decision {
+            ReloadDecision::Ready => break,
+            ReloadDecision::BadRequest(why) => {
+                return Err(AppError::bad_request("invalid_hls_param", why));
+            }
+            ReloadDecision::Wait => {
+                if !changed_before(&mut version, reload_deadline).await {
+                    return Err(AppError::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "hls_part_not_ready",
+                        "the requested part did not appear within three target durations",
+                    ));
+                }
+            }
+        }
+    }
+
+    let mut suffix = format!("hls_session={session_id}");
+    if let Some(t) = &q.token {
+        let enc: String = url::form_urlencoded::byte_serialize(t.as_bytes()).collect();
+        suffix.push_str("&token=");
+        suffix.push_str(&enc);
+    }
+    let text = hls.segmenter().playlist_with_query(q.skip, &suffix);
+    app.streams.add_bytes_sent(text.len() as u64);
+    let mut resp = (
+        [
+            (header::CONTENT_TYPE, PLAYLIST_CONTENT_TYPE),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        text,
+    )
+        .into_response();
+    if fresh {
+        let cookie = format!(
+            "{}={session_id}; Path=/; HttpOnly; SameSite=Lax",
+            cookie_name(&path)
+        );
+        if let Ok(v) = HeaderValue::from_str(&cookie) {
+            resp.headers_mut().insert(header::SET_COOKIE, v);
+        }
+    }
+    Ok(resp)
+}
+
+fn file_not_found(file: &str) -> AppError {
+    AppError::new(
+        StatusCode::NOT_FOUND,
+        "hls_file_not_found",
+        format!("{file} is not (or no longer) in the playlist; reload index.m3u8"),
+    )
+}
+
+async fn media_file(
+    State(app): State<AppState>,
+    Path((path, file)): Path<(String, String)>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    check_path(&path)?;
+    if file.len() > 64
+        || !file
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_')
+    {
+        return Err(AppError::bad_request(
+            "invalid_hls_file",
+            "HLS file names are letters, digits, '-', '_' and '.'",
+        ));
+    }
+    let q = parse_query(&uri)?;
+    let rt = app
+        .streams
+        .by_path(&path)
+        .ok_or_else(|| stream_not_found(&path))?;
+    let hls = app.hls.get(&rt).ok_or_else(|| file_not_found(&file))?;
+    session(
+        &hls,
+        q.session.as_deref(),
+        session_from_cookie(&headers, &path),
+        &path,
+        false,
+    )?;
+
+    let mut found = hls.segmenter().lookup(&file);
+    if found.is_none() {
+        // A preload hint names the next part before it exists; players request it at once
+        // and expect the answer when it is ready. Only names of this segmenter can appear.
+        let (instance, _) = names::parse(&file).ok_or_else(|| file_not_found(&file))?;
+        let mut version = hls.watch_version();
+        let target = Duration::from_secs(hls.segmenter().target_duration_secs().max(1));
+        let deadline = tokio::time::Instant::now() + 2 * target;
+        let ours = hls
+            .segmenter()
+            .init_segment()
+            .and_then(|(name, _)| names::parse(&name))
+            .is_some_and(|(i, _)| i == instance);
+        if !ours {
+            return Err(file_not_found(&file));
+        }
+        while found.is_none() && changed_before(&mut version, deadline).await {
+            found = hls.segmenter().lookup(&file);
+        }
+    }
+    let res = found.ok_or_else(|| file_not_found(&file))?;
+    let len = res.len();
+    app.streams.add_bytes_sent(len as u64);
+    let cache = if res.immutable {
+        "public, max-age=31536000, immutable"
+    } else {
+        "no-cache"
+    };
+    let body = Body::from_stream(futures::stream::iter(
+        res.chunks.into_iter().map(Ok::<Bytes, Infallible>),
+    ));
+    Ok((
+        [
+            (header::CONTENT_TYPE, res.content_type.to_owned()),
+            (header::CACHE_CONTROL, cache.to_owned()),
+            (header::CONTENT_LENGTH, len.to_string()),
+        ],
+        body,
+    )
+        .into_response())
+}

@@ -1,0 +1,181 @@
+//! `WS /mse/{path}`: fMP4 over a WebSocket for Media Source Extensions players.
+//!
+//! Protocol (server to client): a text message with the MIME type for
+//! `MediaSource.addSourceBuffer` (`video/mp4; codecs="avc1.640028"`), a binary init segment,
+//! then media fragments as binary messages, starting at the hub's cached keyframe. A fragment
+//! is split over several messages (its `moof`+`mdat` header, then each frame's own bytes, so
+//! no video is copied per viewer); the client appends every binary message to its
+//! SourceBuffer in order (MSE parses a byte stream, so splits are fine). When the codec
+//! parameters change, the text message and an init segment are sent again.
+//! A client that falls more than `mse_max_lag` behind the camera skips to the next keyframe and
+//! receives the text message `{"type":"skip"}`.
+//! Client messages are ignored; the socket counts as one MSE viewer while it is open.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::get;
+use bytes::Bytes;
+use media::{CodecParams, Frame, TIMESCALE, fmp4};
+
+use crate::api::{AppError, AppState};
+use crate::cameras::validate_stream_path;
+use crate::hub::Consumer;
+use crate::streams::{CameraRuntime, Protocol, ViewerGuard};
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/mse/{path}", get(upgrade))
+        .with_state(state)
+}
+
+async fn upgrade(
+    State(app): State<AppState>,
+    Path(path): Path<String>,
+    ws: WebSocketUpgrade,
+) -> Result<Response, AppError> {
+    validate_stream_path(&path)
+        .map_err(|e| AppError::bad_request("invalid_stream_path", e.message))?;
+    let rt = app.streams.by_path(&path).ok_or_else(|| {
+        AppError::new(
+            StatusCode::NOT_FOUND,
+            "stream_not_found",
+            format!("no camera has stream path or id {path:?}; see GET /streams"),
+        )
+    })?;
+    // Counted (and limited) before the upgrade, so a refused viewer gets a plain 429.
+    let viewer = rt.viewers().join(Protocol::Mse).map_err(|e| {
+        AppError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_viewers",
+            format!(
+                "stream {path} already has {} viewers (max_viewers_per_stream)",
+                e.max
+            ),
+        )
+    })?;
+    Ok(ws.on_upgrade(move |socket| serve(socket, rt, app, viewer)))
+}
+
+/// The MIME type a client passes to `addSourceBuffer`.
+pub fn mime_type(p: &CodecParams) -> String {
+    format!("video/mp4; codecs=\"{}\"", p.rfc6381)
+}
+
+async fn serve(mut socket: WebSocket, rt: Arc<CameraRuntime>, app: AppState, _viewer: ViewerGuard) {
+    let settings = app.streams.settings();
+    let max_lag = (settings.mse_max_lag.as_secs_f64() * f64::from(TIMESCALE)) as i64;
+    let mut consumer = rt.hub().subscribe();
+    let mut out = Sender {
+        socket: &mut socket,
+        app: &app,
+    };
+    let mut params: Option<Arc<CodecParams>> = None;
+    let mut held: Option<Frame> = None;
+    let mut seq: u32 = 0;
+    // The cached GOP arrives as a burst of older frames; they are the instant start, not lag.
+    let mut catching_up = true;
+    loop {
+        let frame = tokio::select! {
+            f = consumer.recv() => match f {
+                Some(f) => f,
+                None => break, // camera deleted
+            },
+            msg = out.socket.recv() => match msg {
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                Some(Ok(_)) => continue,
+            },
+        };
+        let lag = !catching_up && lagging(&consumer, &frame, max_lag);
+        if consumer.queued() == 0 {
+            catching_up = false;
+        }
+        if consumer.take_skips() > 0 || lag {
+            if !frame.keyframe {
+                consumer.skip_to_next_keyframe();
+                consumer.take_skips();
+            }
+            held = None;
+            if !out.text(r#"{"type":"skip"}"#.to_owned()).await {
+                break;
+            }
+            if !frame.keyframe {
+                continue;
+            }
+        }
+        if params.as_ref().is_none_or(|p| **p != *frame.params) {
+            // A fragment never spans two parameter sets: flush with what we know.
+            if let Some(prev) = held.take()
+                && !out.fragment(&mut seq, prev, frame.dts).await
+            {
+                break;
+            }
+            let Ok(init) = fmp4::init_segment(&frame.params) else {
+                tracing::warn!(camera = %rt.camera_id(), "MSE: codec parameters cannot be muxed");
+                break;
+            };
+            if !out.text(mime_type(&frame.params)).await || !out.binary(init).await {
+                break;
+            }
+            params = Some(frame.params.clone());
+        }
+        // Each frame lasts until the next one's dts, so a frame goes out when its successor
+        // arrives (one frame of latency).
+        if let Some(prev) = held.replace(frame) {
+            let end = held.as_ref().map_or(prev.dts + 3600, |f| f.dts);
+            if !out.fragment(&mut seq, prev, end).await {
+                break;
+            }
+        }
+    }
+    let _ = socket.send(Message::Close(None)).await;
+}
+
+/// Behind the newest frame the hub has by more than the allowed lag.
+fn lagging(consumer: &Consumer, frame: &Frame, max_lag: i64) -> bool {
+    consumer
+        .hub()
+        .latest_dts()
+        .is_some_and(|latest| latest - frame.dts > max_lag)
+}
+
+struct Sender<'a> {
+    socket: &'a mut WebSocket,
+    app: &'a AppState,
+}
+
+impl Sender<'_> {
+    async fn text(&mut self, s: String) -> bool {
+        self.app.streams.add_bytes_sent(s.len() as u64);
+        self.socket.send(Message::Text(s.into())).await.is_ok()
+    }
+
+    async fn binary(&mut self, b: Bytes) -> bool {
+        self.app.streams.add_bytes_sent(b.len() as u64);
+        self.socket.send(Message::Binary(b)).await.is_ok()
+    }
+
+    async fn fragment(&mut self, seq: &mut u32, frame: Frame, end_dts: i64) -> bool {
+        if end_dts <= frame.dts {
+            return true; // not a valid sample duration; the hub guarantees this never happens
+        }
+        *seq = seq.wrapping_add(1);
+        let chunks = match fmp4::fragment(*seq, std::slice::from_ref(&frame), end_dts) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "MSE: frame cannot be muxed; skipped");
+                return true;
+            }
+        };
+        for c in chunks {
+            if !self.binary(c).await {
+                return false;
+            }
+        }
+        true
+    }
+}

@@ -1,0 +1,140 @@
+// Plays a camgate stream in headless Chromium and reports whether it really played.
+//
+// usage: node play.mjs BASE_URL STREAM_PATH MODE     (MODE: hlsjs | native | mse)
+//
+// The test page is served from camgate's own origin by intercepting /__test/* in the browser
+// (camgate has no such route), so the player talks to camgate same-origin, as a page served by
+// camgate's web UI would. Prints one line `RESULT {json}`; exits 0 when currentTime advanced
+// and a canvas sample of the video is not blank, 1 otherwise.
+
+import { chromium } from "playwright-core";
+import { readFileSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createRequire } from "node:module";
+
+const [base, path, mode] = process.argv.slice(2);
+if (!base || !path || !["hlsjs", "native", "mse"].includes(mode)) {
+  console.error("usage: node play.mjs BASE_URL STREAM_PATH hlsjs|native|mse");
+  process.exit(2);
+}
+const require = createRequire(import.meta.url);
+const hlsJs = readFileSync(require.resolve("hls.js/dist/hls.min.js"), "utf8");
+
+const playlist = `/hls/${path}/index.m3u8`;
+const players = {
+  hlsjs: `
+    const hls = new Hls({ lowLatencyMode: true });
+    hls.on(Hls.Events.ERROR, (_e, d) => { if (d.fatal) window.__error = d.type + ": " + d.details; });
+    hls.loadSource(${JSON.stringify(playlist)});
+    hls.attachMedia(video);`,
+  native: `video.src = ${JSON.stringify(playlist)};`,
+  mse: `
+    const ms = new MediaSource();
+    video.src = URL.createObjectURL(ms);
+    ms.addEventListener("sourceopen", () => {
+      const ws = new WebSocket(location.origin.replace("http", "ws") + "/mse/${path}");
+      ws.binaryType = "arraybuffer";
+      let sb = null; const queue = [];
+      const pump = () => {
+        if (sb && !sb.updating && queue.length) {
+          try { sb.appendBuffer(queue.shift()); } catch (e) { window.__error = "append: " + e; }
+        }
+      };
+      ws.onmessage = (m) => {
+        if (typeof m.data === "string") {
+          if (m.data.startsWith("video/")) {
+            if (!sb) { sb = ms.addSourceBuffer(m.data); sb.mode = "segments"; sb.addEventListener("updateend", pump); }
+          }
+          return; // {"type":"skip"} needs nothing: the next fragment starts at a keyframe
+        }
+        queue.push(m.data); pump();
+      };
+      ws.onerror = () => { window.__error = "websocket error"; };
+    });
+    // Live: jump to what is buffered when playback has nothing under it.
+    setInterval(() => {
+      const b = video.buffered;
+      if (b.length && (video.currentTime < b.start(0) || video.currentTime > b.end(b.length - 1))) {
+        video.currentTime = b.start(b.length - 1);
+      }
+    }, 250);`,
+};
+
+const page_html = `<!doctype html><html><body>
+<video id="v" muted autoplay playsinline width="320" height="240"></video>
+<canvas id="c" width="320" height="240"></canvas>
+<script src="/__test/hls.js"></script>
+<script>
+  const video = document.getElementById("v");
+  window.__error = null;
+  ${players[mode]}
+  video.play().catch(() => {});
+  window.sample = () => {
+    const c = document.getElementById("c").getContext("2d");
+    c.drawImage(video, 0, 0, 320, 240);
+    const d = c.getImageData(0, 0, 320, 240).data;
+    const seen = new Set();
+    let bright = 0;
+    for (let i = 0; i < d.length; i += 4 * 97) {
+      seen.add((d[i] >> 4) + "," + (d[i + 1] >> 4) + "," + (d[i + 2] >> 4));
+      if (d[i] + d[i + 1] + d[i + 2] > 60) bright++;
+    }
+    return { colors: seen.size, bright };
+  };
+</script></body></html>`;
+
+const profile = mkdtempSync(join(tmpdir(), "camgate-chromium-"));
+let result = { mode, ok: false };
+const logs = [];
+let context;
+try {
+  context = await chromium.launchPersistentContext(profile, {
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    headless: true,
+    args: [
+      "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+      "--disable-background-networking", "--disable-component-update", "--disable-sync",
+      "--autoplay-policy=no-user-gesture-required",
+      // The test page is fulfilled by the harness, so Chromium cannot tell it came from
+      // 127.0.0.1 and would block its requests to camgate as "local network access".
+      "--disable-features=LocalNetworkAccessChecks,BlockInsecurePrivateNetworkRequests,PrivateNetworkAccessSendPreflights",
+    ],
+  });
+  const page = context.pages()[0] || (await context.newPage());
+  page.on("console", (m) => logs.push(m.type() + ": " + m.text()));
+  page.on("pageerror", (e) => logs.push("pageerror: " + e.message));
+  page.on("response", (r) => { if (r.status() >= 400) logs.push(r.status() + ": " + r.url()); });
+  page.on("requestfailed", (r) => logs.push("failed: " + r.url() + " " + (r.failure() || {}).errorText));
+  await page.route(`${base}/__test/**`, (route) => {
+    const url = route.request().url();
+    if (url.endsWith("/hls.js")) {
+      return route.fulfill({ body: hlsJs, contentType: "text/javascript" });
+    }
+    return route.fulfill({ body: page_html, contentType: "text/html" });
+  });
+  await page.goto(`${base}/__test/page.html`);
+  // Playing: currentTime moves by more than a second past where it first started moving.
+  const start = await page
+    .waitForFunction(() => { const v = document.getElementById("v"); return v.currentTime > 0 && v.currentTime; }, null, { timeout: 40000 })
+    .then((h) => h.jsonValue());
+  const later = await page
+    .waitForFunction(([s, d]) => { const v = document.getElementById("v"); return v.currentTime > s + d && v.currentTime; }, [start, Number(process.env.PLAY_SECONDS || 1)], { timeout: 30000 })
+    .then((h) => h.jsonValue());
+  const sample = await page.evaluate(() => window.sample());
+  const error = await page.evaluate(() => window.__error);
+  const dims = await page.evaluate(() => { const v = document.getElementById("v"); return [v.videoWidth, v.videoHeight]; });
+  result = { mode, start, later, sample, error, dims, ok: sample.colors > 2 && sample.bright > 0 };
+} catch (e) {
+  result.error = String(e && e.message ? e.message : e).split("\n")[0];
+  try {
+    const page = context && context.pages()[0];
+    if (page) result.page_error = await page.evaluate(() => window.__error);
+  } catch (_) { /* page gone */ }
+} finally {
+  if (context) await context.close().catch(() => {});
+  rmSync(profile, { recursive: true, force: true });
+}
+if (!result.ok) result.logs = logs.slice(-20);
+console.log("RESULT " + JSON.stringify(result));
+process.exit(result.ok ? 0 : 1);
