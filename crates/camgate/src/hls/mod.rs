@@ -27,6 +27,7 @@ pub use stream::{HlsStream, SESSION_IDLE};
 
 use crate::api::{AppError, AppState};
 use crate::cameras::validate_stream_path;
+use crate::events::metrics::HlsRequestKind;
 use crate::streams::{
     CameraRuntime, LiveSettings, StreamState, Streams, TooManyViewers, state_name,
 };
@@ -227,6 +228,7 @@ async fn playlist(
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
     check_path(&path)?;
+    app.metrics.hls_request(HlsRequestKind::Playlist);
     let q = parse_query(&uri)?;
     let rt = app
         .streams
@@ -289,6 +291,7 @@ async fn playlist(
                 return Err(AppError::bad_request("invalid_hls_param", why));
             }
             ReloadDecision::Wait => {
+                app.metrics.hls_blocking_reload_wait();
                 if !changed_before(&mut version, reload_deadline).await {
                     return Err(AppError::new(
                         StatusCode::SERVICE_UNAVAILABLE,
@@ -308,6 +311,7 @@ async fn playlist(
     }
     let text = hls.segmenter().playlist_with_query(q.skip, &suffix);
     app.streams.add_bytes_sent(text.len() as u64);
+    app.metrics.hls_bytes_sent(text.len() as u64);
     let mut resp = (
         [
             (header::CONTENT_TYPE, PLAYLIST_CONTENT_TYPE),
@@ -353,6 +357,13 @@ async fn media_file(
             "HLS file names are letters, digits, '-', '_' and '.'",
         ));
     }
+    if let Some((_, name)) = names::parse(&file) {
+        app.metrics.hls_request(match name {
+            names::Name::Init { .. } => HlsRequestKind::Init,
+            names::Name::Segment { .. } => HlsRequestKind::Segment,
+            names::Name::Part { .. } => HlsRequestKind::Part,
+        });
+    }
     let q = parse_query(&uri)?;
     let rt = app
         .streams
@@ -390,6 +401,7 @@ async fn media_file(
     let res = found.ok_or_else(|| file_not_found(&file))?;
     let len = res.len();
     app.streams.add_bytes_sent(len as u64);
+    app.metrics.hls_bytes_sent(len as u64);
     let cache = if res.immutable {
         "public, max-age=31536000, immutable"
     } else {
