@@ -488,3 +488,92 @@ async fn a_client_that_never_answers_pings_is_closed() {
         1
     );
 }
+
+/// A real HLS player (ffprobe reading the LL-HLS playlist for a few seconds) on an on-demand
+/// camera: `viewers` 1 when it starts, `viewers` 0 when its session expires after it stopped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_hls_player_starting_and_stopping_is_a_viewers_event() {
+    let cam = Camera::start();
+    // The test reads the socket only between steps: long pings keep it open meanwhile.
+    let gw = Gateway::start(|c| c.events.ws_ping_interval = Duration::from_secs(60)).await;
+    gw.provision("h1", &cam.good_url(), true).await;
+    let mut ws = gw.ws("/ws/events/cam_h1").await;
+
+    let url = gw.http("/hls/cam_h1/index.m3u8");
+    let player = tokio::spawn(async move {
+        tokio::time::timeout(
+            Duration::from_secs(60),
+            tokio::process::Command::new("ffprobe")
+                .args(["-v", "error", "-select_streams", "v:0", "-count_frames"])
+                .args(["-read_intervals", "%+2"])
+                .args(["-show_entries", "stream=nb_read_frames", "-of", "json"])
+                .arg(url)
+                .kill_on_drop(true)
+                .output(),
+        )
+        .await
+        .expect("ffprobe finished within 60 s")
+        .expect("run ffprobe")
+    });
+    let joined = next_where(&mut ws, "viewers 1", WAIT, viewers_are(1)).await;
+    assert_eq!(joined["by_protocol"]["hls"], 1, "{joined}");
+    next_where(&mut ws, "state live", WAIT, state_is("live")).await;
+    // A blocking reload (what LL-HLS players do): ask for the part after the newest.
+    let text = http()
+        .get(gw.http("/hls/cam_h1/index.m3u8"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    // The segment being written now is MEDIA-SEQUENCE + the complete ones; ask for part 0
+    // of the one after it, which cannot exist yet.
+    let first: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("#EXT-X-MEDIA-SEQUENCE:"))
+        .expect("a media sequence")
+        .trim()
+        .parse()
+        .unwrap();
+    let complete = text.lines().filter(|l| l.starts_with("#EXTINF")).count() as u64;
+    let newest = first + complete;
+    let r = http()
+        .get(gw.http(&format!(
+            "/hls/cam_h1/index.m3u8?_HLS_msn={}&_HLS_part=0",
+            newest + 1
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    let out = player.await.unwrap();
+    assert!(
+        out.status.success(),
+        "ffprobe: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The player is gone; its session expires after the HLS idle window.
+    let left = next_where(
+        &mut ws,
+        "viewers 0",
+        Duration::from_secs(40),
+        viewers_are(0),
+    )
+    .await;
+    assert_eq!(left["by_protocol"]["hls"], 0, "{left}");
+
+    let m = gw.metrics().await;
+    assert!(sample(&m, "camgate_hls_blocking_reload_waits_total", &[]) >= 1.0);
+    assert!(sample(&m, "camgate_hls_requests_total", &[("kind", "playlist")]) >= 1.0);
+    assert!(sample(&m, "camgate_hls_requests_total", &[("kind", "init")]) >= 1.0);
+    let media = sample(&m, "camgate_hls_requests_total", &[("kind", "segment")])
+        + sample(&m, "camgate_hls_requests_total", &[("kind", "part")]);
+    assert!(media >= 1.0, "{media}");
+    assert!(sample(&m, "camgate_hls_sent_bytes_total", &[]) > 0.0);
+    assert!(
+        sample(&m, "camgate_sent_bytes_total", &[])
+            >= sample(&m, "camgate_hls_sent_bytes_total", &[])
+    );
+}
