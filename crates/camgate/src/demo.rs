@@ -136,7 +136,11 @@ pub async fn run(
     let server = Server::bind(config).await?;
     let sim = sim::SimServer::start(sim_config).await?;
     let created = provision(&server, &sim).await?;
-    let addr = server.local_addr();
+    // A wildcard listener is reachable on loopback; print an address a browser can open.
+    let mut addr = server.local_addr();
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
     let cameras = sim.config().cameras;
     println!(
         "camgate demo: {cameras} simulated camera(s) ({}x{} @ {} fps) on rtsp://{}, data in {} ({} new, {} updated)",
