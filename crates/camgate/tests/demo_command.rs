@@ -1,7 +1,7 @@
 //! `camgate demo`: the real binary starts the simulator and the gateway on free ports, its
-//! cameras are in the registry (idle until a player asks), and running it again on the same
-//! data directory updates the demo cameras instead of duplicating them while keeping the
-//! user's own.
+//! cameras are in the registry, idle until a player asks and then `live` over HLS within 10 s,
+//! and running it again on the same data directory updates the demo cameras instead of
+//! duplicating them while keeping the user's own.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -14,6 +14,9 @@ use serde_json::{Value, json};
 const BIN: &str = env!("CARGO_BIN_EXE_camgate");
 /// Bounds the start of the process (the first start encodes nothing yet, but CI is slow).
 const START_BOUND: Duration = Duration::from_secs(60);
+/// The promise: a camera is live over HLS within 10 s of being requested. The server's
+/// own start timeout is 10 s too, so a 200 playlist inside this bound is that promise kept.
+const LIVE_BOUND: Duration = Duration::from_secs(10);
 
 /// A running `camgate demo`; killed if the test fails half-way.
 struct Demo {
@@ -239,4 +242,39 @@ fn demo_help_lists_its_options() {
     ] {
         assert!(help.contains(word), "{word} missing from {help}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_cameras_go_live_over_hls_when_requested() {
+    let dir = tempfile::tempdir().unwrap();
+    let http = client();
+    let demo = Demo::start(dir.path(), Some(&dir.path().join("demo-data")));
+    for id in ["1", "2", "3", "4"] {
+        let asked = Instant::now();
+        let playlist = http
+            .get(demo.url(&format!("/hls/cam_{id}/index.m3u8")))
+            .timeout(LIVE_BOUND + Duration::from_secs(2))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(playlist.status(), 200, "cam_{id} playlist");
+        let text = playlist.text().await.unwrap();
+        assert!(text.starts_with("#EXTM3U"), "{text}");
+        assert!(text.contains("#EXT-X-PART:"), "LL-HLS parts: {text}");
+        // The playlist came back with parts, so frames flow: the status must agree at once
+        // (polled only to cover the status update racing the answer).
+        loop {
+            let s = state(&http, &demo, id).await;
+            if s == "live" {
+                break;
+            }
+            assert!(
+                asked.elapsed() < LIVE_BOUND,
+                "camera {id} is {s}, not live, {LIVE_BOUND:?} after its playlist was requested"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    demo.stop();
 }
