@@ -32,6 +32,9 @@ fn small_sim(cameras: u32, listen: std::net::SocketAddr) -> sim::SimConfig {
         height: 180,
         fps: 15,
         bitrate: 300_000,
+        // Encoded live, as in the demo: a looped clip would show the same picture again after
+        // exactly its length (2 s), which is the interval the test compares.
+        live: true,
         ..sim::SimConfig::default()
     }
 }
