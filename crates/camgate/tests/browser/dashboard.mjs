@@ -125,6 +125,13 @@ try {
   step("screenshot");
   await page.waitForTimeout(500);
   await page.screenshot({ path: screenshot });
+  // Phone width: one column, nothing wider than the screen.
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.waitForTimeout(300);
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  if (overflow > 0) throw new Error(`the grid is ${overflow}px wider than a phone screen`);
+  await page.screenshot({ path: screenshot.replace(/\.png$/, "-phone.png") });
+  await page.setViewportSize({ width: 1280, height: 860 });
 
   step("bad-url");
   await page.goto(`${base}/#/add`);
