@@ -61,8 +61,10 @@ async fn dashboard_in_headless_chromium() {
         root.display()
     );
     let dir = tempfile::tempdir().unwrap();
-    let mut config = Config::default();
-    config.data_dir = dir.path().join("data");
+    let mut config = Config {
+        data_dir: dir.path().join("data"),
+        ..Config::default()
+    };
     config.http.listen = "127.0.0.1:0".parse().unwrap();
     // A dead source is noticed and retried quickly.
     config.streams.stall_timeout = Duration::from_secs(2);
@@ -154,6 +156,7 @@ async fn dashboard_in_headless_chromium() {
         node.wait().unwrap()
     } else {
         let _ = node.kill();
+        let _ = node.wait();
         panic!("the dashboard test did not finish within {BOUND:?}");
     };
     let _ = stop_tx.send(());
