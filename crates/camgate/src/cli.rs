@@ -12,7 +12,7 @@ use crate::config::{LogFormat, Overrides};
 #[command(
     name = "camgate",
     version,
-    about = "camgate, a camera streaming gateway: a REST API and a persisted registry of RTSP cameras",
+    about = "camgate, a camera streaming gateway: RTSP cameras in, LL-HLS and MSE out, managed by a REST API",
     long_about = None
 )]
 pub struct Cli {
@@ -31,8 +31,8 @@ pub struct GlobalArgs {
     /// Directory for the database (and later recordings). Default: ./data
     #[arg(long, global = true, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
-    /// Address for the HTTP listener (default 127.0.0.1:8080); for `sim`, the RTSP listener
-    /// (default 127.0.0.1:8555).
+    /// Address for the HTTP listener of `serve` and `demo` (default 127.0.0.1:8080); for `sim`,
+    /// the RTSP listener (default 127.0.0.1:8555).
     #[arg(long, global = true, value_name = "ADDR:PORT")]
     pub listen: Option<SocketAddr>,
     /// Log line format.
@@ -56,7 +56,8 @@ impl GlobalArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the gateway: the HTTP API and the camera registry, until SIGINT or SIGTERM.
+    /// Run the gateway (HTTP API, camera registry, live LL-HLS/MSE, events, dashboard) until
+    /// SIGINT or SIGTERM.
     Serve,
     /// Print the effective configuration (file + environment + flags) as TOML, secrets as ***.
     Config,
