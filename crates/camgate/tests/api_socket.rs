@@ -1,20 +1,15 @@
 //! The API walkthrough over a real socket: the server runs in-process on 127.0.0.1:0 and is
 //! driven with reqwest, then shut down gracefully.
 
+mod common;
+use common::client;
+
 use std::time::Duration;
 
 use camgate::config::{Config, HttpConfig};
 use camgate::server::Server;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap()
-}
 
 #[tokio::test]
 async fn walkthrough_over_a_socket() {

@@ -1,6 +1,9 @@
 //! The real `camgate` binary: restart persistence, secrets kept out of answers and logs,
 //! graceful shutdown on SIGTERM, `camgate config`, configuration errors, `--help`.
 
+mod common;
+use common::client;
+
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
@@ -129,14 +132,6 @@ impl Drop for Camgate {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap()
 }
 
 #[tokio::test]

@@ -112,3 +112,13 @@ pub fn error_code(body: &Value) -> &str {
         .as_str()
         .unwrap_or_else(|| panic!("no error code in {body}"))
 }
+
+/// An HTTP client for tests against a real socket: no proxy from the environment (tests talk
+/// to 127.0.0.1 only) and a bound on every request so a hung server fails the test.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(std::time::Duration::from_secs(10))
+        .build()
+        .expect("a reqwest client with only a timeout and no proxy always builds")
+}
