@@ -1,0 +1,229 @@
+//! The report: `Section` (what each benchmark returns), markdown tables, the machine
+//! description, and the generated region of bench/REPORT.md.
+
+// Shared by every section; not every section uses every helper.
+#![allow(dead_code)]
+
+use std::process::Command;
+
+use serde_json::{Value, json};
+
+/// What a section produces: a markdown part of the report and its figures as JSON.
+#[derive(Debug, Clone)]
+pub struct Section {
+    /// Short id, as in `--only` (`cost`, `startup`, ...).
+    pub id: String,
+    /// Heading in the report.
+    pub title: String,
+    /// Body under the heading: what was measured, tables, notes.
+    pub markdown: String,
+    /// The same figures, machine-readable, under `sections.{id}` in results.json.
+    pub json: Value,
+}
+
+/// A markdown table built row by row.
+#[derive(Debug, Clone, Default)]
+pub struct Table {
+    header: Vec<String>,
+    rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    pub fn new<S: AsRef<str>>(header: &[S]) -> Table {
+        Table {
+            header: header.iter().map(|h| h.as_ref().to_string()).collect(),
+            rows: Vec::new(),
+        }
+    }
+
+    pub fn row<S: Into<String>>(&mut self, cells: impl IntoIterator<Item = S>) -> &mut Table {
+        self.rows.push(cells.into_iter().map(Into::into).collect());
+        self
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    pub fn to_markdown(&self) -> String {
+        let esc = |s: &str| s.replace('|', "\\|").replace('\n', " ");
+        let line = |cells: &[String]| {
+            let mut padded: Vec<String> = cells.iter().map(|c| esc(c)).collect();
+            padded.resize(self.header.len().max(cells.len()), String::new());
+            format!("| {} |\n", padded.join(" | "))
+        };
+        let mut out = line(&self.header);
+        out.push_str(&format!(
+            "|{}\n",
+            self.header.iter().map(|_| "---|").collect::<String>()
+        ));
+        for r in &self.rows {
+            out.push_str(&line(r));
+        }
+        out
+    }
+}
+
+/// `x` with `digits` decimals; `-` for NaN/infinite.
+pub fn num(x: f64, digits: usize) -> String {
+    if x.is_finite() {
+        format!("{x:.digits$}")
+    } else {
+        "-".to_string()
+    }
+}
+
+/// The machine the run happened on.
+#[derive(Debug, Clone)]
+pub struct Machine {
+    pub cpu: String,
+    pub cores: usize,
+    pub ram_mib: u64,
+    pub kernel: String,
+    pub rustc: String,
+    pub ffmpeg: String,
+}
+
+/// First line of a command's stdout, or `unknown (...)`.
+fn first_line(program: &str, args: &[&str]) -> String {
+    match Command::new(program).args(args).output() {
+        Ok(out) => String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_string(),
+        Err(e) => format!("unknown ({program}: {e})"),
+    }
+}
+
+impl Machine {
+    pub fn describe() -> Machine {
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let cpu = cpuinfo
+            .lines()
+            .find(|l| l.starts_with("model name"))
+            .and_then(|l| l.split_once(':'))
+            .map(|(_, v)| v.trim().to_string())
+            .unwrap_or_else(|| "unknown".to_string());
+        let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+        let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .map(|s| s.trim().to_string())
+            .unwrap_or_else(|_| "unknown".to_string());
+        Machine {
+            cpu,
+            cores,
+            ram_mib: crate::procstat::mem_total_mib(),
+            kernel,
+            rustc: first_line("rustc", &["-V"]),
+            ffmpeg: first_line("ffmpeg", &["-hide_banner", "-version"]),
+        }
+    }
+
+    pub fn to_markdown(&self) -> String {
+        format!(
+            "- CPU: {} ({} cores available)\n- RAM: {:.1} GiB\n- Kernel: Linux {}\n- {}\n- {}\n",
+            self.cpu,
+            self.cores,
+            self.ram_mib as f64 / 1024.0,
+            self.kernel,
+            self.rustc,
+            self.ffmpeg
+        )
+    }
+
+    pub fn to_json(&self) -> Value {
+        json!({"cpu": self.cpu, "cores": self.cores, "ram_mib": self.ram_mib,
+               "kernel": self.kernel, "rustc": self.rustc, "ffmpeg": self.ffmpeg})
+    }
+}
+
+/// Now, UTC, as `2026-11-22 03:40 UTC`.
+pub fn now_utc() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02} UTC",
+        now.year(),
+        u8::from(now.month()),
+        now.day(),
+        now.hour(),
+        now.minute()
+    )
+}
+
+/// The generated report: machine, date, command, then each section.
+pub fn render(
+    machine: &Machine,
+    date: &str,
+    command: &str,
+    quick: bool,
+    sections: &[Section],
+    failures: &[(String, String)],
+) -> String {
+    let mut out = String::new();
+    out.push_str("## Generated by camgate-bench\n\n");
+    out.push_str(&format!("**Date:** {date}  \n**Command:** `{command}`\n\n"));
+    if quick {
+        out.push_str(
+            "**Quick mode:** short windows and small N; these figures only show the harness works.\n\n",
+        );
+    }
+    out.push_str("**Machine:**\n\n");
+    out.push_str(&machine.to_markdown());
+    out.push('\n');
+    for s in sections {
+        out.push_str(&format!("### {}\n\n{}\n", s.title, s.markdown.trim_end()));
+        out.push('\n');
+    }
+    for (id, e) in failures {
+        out.push_str(&format!(
+            "### {id}: FAILED\n\nThe section could not produce its figures: {e}\n\n"
+        ));
+    }
+    out
+}
+
+pub const BEGIN: &str = "<!-- bench:generated:begin -->";
+pub const END: &str = "<!-- bench:generated:end -->";
+
+/// `doc` with what lies between [`BEGIN`] and [`END`] replaced by `generated`; the markers
+/// (with `generated` between them) are appended when `doc` lacks them.
+pub fn replace_generated(doc: &str, generated: &str) -> String {
+    let body = format!("{BEGIN}\n{}\n{END}", generated.trim_end());
+    if let (Some(b), Some(e)) = (doc.find(BEGIN), doc.find(END))
+        && b < e
+    {
+        return format!("{}{}{}", &doc[..b], body, &doc[e + END.len()..]);
+    }
+    format!("{}\n\n{body}\n", doc.trim_end())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_markdown() {
+        let mut t = Table::new(&["a", "b"]);
+        t.row(["1", "x|y"]).row(["2"]);
+        assert_eq!(
+            t.to_markdown(),
+            "| a | b |\n|---|---|\n| 1 | x\\|y |\n| 2 |  |\n"
+        );
+        assert_eq!(num(1.234, 1), "1.2");
+        assert_eq!(num(f64::NAN, 1), "-");
+    }
+
+    #[test]
+    fn generated_region_is_replaced_or_appended() {
+        let doc = format!("head\n{BEGIN}\nold\n{END}\ntail\n");
+        assert_eq!(
+            replace_generated(&doc, "new\n"),
+            format!("head\n{BEGIN}\nnew\n{END}\ntail\n")
+        );
+        assert_eq!(
+            replace_generated("head\n", "new"),
+            format!("head\n\n{BEGIN}\nnew\n{END}\n")
+        );
+    }
+}
