@@ -68,6 +68,7 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServeError> {
         let config = &self.state.config;
+        raise_open_file_limit();
         tracing::info!(
             addr = %self.state.local_addr,
             data_dir = %config.data_dir.display(),
@@ -141,6 +142,44 @@ impl Server {
             Ok(Err(e)) => Err(ServeError::Serve(e)),
             Err(join) => Err(ServeError::Serve(std::io::Error::other(join.to_string()))),
         }
+    }
+}
+
+/// Raises the soft limit of open files (RLIMIT_NOFILE) to the hard limit and logs the result:
+/// every player holds a socket, and the usual soft limit (1024) would refuse the 1000th
+/// viewer of a popular camera long before the CPU is busy.
+fn raise_open_file_limit() {
+    #[cfg(unix)]
+    {
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit/setrlimit only read and write the struct passed by pointer.
+        if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+            let e = std::io::Error::last_os_error();
+            tracing::warn!(error = %e, "cannot read the open-file limit");
+            return;
+        }
+        let before = lim.rlim_cur;
+        if lim.rlim_cur < lim.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: lim.rlim_max,
+                rlim_max: lim.rlim_max,
+            };
+            // SAFETY: as above.
+            if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+                lim = raised;
+            } else {
+                let e = std::io::Error::last_os_error();
+                tracing::warn!(error = %e, soft = before, hard = lim.rlim_max, "cannot raise the open-file limit");
+            }
+        }
+        tracing::info!(
+            open_files = lim.rlim_cur,
+            was = before,
+            "open-file limit (RLIMIT_NOFILE); each HLS/MSE viewer holds one"
+        );
     }
 }
 

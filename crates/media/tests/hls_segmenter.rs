@@ -379,3 +379,64 @@ fn b_frames_keep_their_composition_offsets_and_flush_completes() {
     push_frames(&mut s, 100, 30, 25);
     assert!(s.playlist(false).contains("#EXT-X-DISCONTINUITY\n"));
 }
+
+#[test]
+fn template_splices_the_query_exactly_where_rendering_would() {
+    let mut s = Segmenter::new(SegmenterConfig::default());
+    push_frames(&mut s, 0, 160, 25);
+    for skip in [false, true] {
+        let t = s.playlist_template(skip);
+        assert_eq!(t.bare(), s.playlist(skip).as_bytes());
+        let q = "hls_session=0123456789abcdef0123456789abcdef&token=a%20b";
+        let spliced = t.with_query(q);
+        assert_eq!(spliced, s.playlist_with_query(skip, q).as_bytes());
+        let text = std::str::from_utf8(&spliced).unwrap();
+        // Every URI (map, parts, segments, hint) carries the query, and nothing else does.
+        let uris = text.matches(".m4s").count() + text.matches(".mp4").count();
+        assert_eq!(t.uri_count(), uris);
+        assert_eq!(text.matches(&format!("?{q}")).count(), uris);
+        for name in ["init-0-0.mp4", "part-0-0.m4s", "seg-0-0.m4s"] {
+            assert!(text.contains(&format!("{name}?{q}")), "{name} in {text}");
+        }
+        // Hostile or empty queries give the bare text.
+        assert_eq!(t.with_query("x=\"\nEVIL"), t.bare());
+        assert_eq!(t.with_query(""), t.bare());
+    }
+}
+
+#[test]
+fn frames_completed_accounts_for_every_accepted_frame_in_order() {
+    let p = params();
+    let mut s = Segmenter::new(SegmenterConfig::default());
+    let (mut accepted, mut completed, mut changes) = (0u64, 0u64, 0u32);
+    for i in 0..130u32 {
+        // Starts on a non-keyframe (dropped), then 1 s GOPs.
+        let dts = i64::from(i) * F;
+        let out = s.push(&frame(&p, i, dts, dts, i % 25 == 3), T0_MS + dts / 90);
+        if !out.dropped {
+            accepted += 1;
+        }
+        completed += u64::from(out.frames_completed);
+        // Frames leave only with a completed part, and a part always takes some.
+        assert_eq!(out.changed(), out.frames_completed > 0, "frame {i}");
+        changes += out.parts_completed;
+        // Never more complete than accepted; at most the open part and the held frame wait.
+        assert!(completed <= accepted);
+        assert!(
+            accepted - completed <= 6,
+            "frame {i}: {accepted} {completed}"
+        );
+    }
+    let parts_before_flush: usize = s.segment_infos().iter().map(|i| i.part_frames.len()).sum();
+    assert_eq!(changes as usize, parts_before_flush);
+    let out = s.flush();
+    completed += u64::from(out.frames_completed);
+    assert_eq!(completed, accepted);
+    let in_parts: usize = s
+        .segment_infos()
+        .iter()
+        .flat_map(|i| i.part_frames.clone())
+        .sum();
+    // The window kept every segment here, so every accepted frame is in some part.
+    assert_eq!(in_parts as u64, accepted);
+}

@@ -206,6 +206,26 @@ async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, App
         "Bytes of HLS playlists, init segments, segments and parts sent.",
         metrics.hls_sent_bytes(),
     );
+    let delay = state.hls.part_delay().snapshot();
+    m.family_of(
+        "camgate_hls_part_delay_seconds",
+        "Frame arrival at the hub -> the LL-HLS part holding it available to players, all cameras.",
+        "histogram",
+    );
+    for (le, n) in &delay.buckets {
+        m.sample(
+            "camgate_hls_part_delay_seconds_bucket",
+            &[("le", &le.to_string())],
+            n,
+        );
+    }
+    m.sample(
+        "camgate_hls_part_delay_seconds_bucket",
+        &[("le", "+Inf")],
+        delay.count,
+    );
+    m.sample("camgate_hls_part_delay_seconds_sum", &[], delay.sum_seconds);
+    m.sample("camgate_hls_part_delay_seconds_count", &[], delay.count);
 
     // Event feeds.
     m.family(

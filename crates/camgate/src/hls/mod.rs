@@ -7,7 +7,10 @@
 //! Bodies are the segmenter's `Bytes` chunks streamed as they are: serving a segment to a
 //! thousand players copies no video.
 
+mod delay;
 mod stream;
+#[cfg(test)]
+mod tests;
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -23,6 +26,7 @@ use axum::routing::get;
 use bytes::Bytes;
 use media::hls::{PLAYLIST_CONTENT_TYPE, ReloadDecision, names};
 
+pub use delay::{PART_DELAY_BUCKETS, PartDelay, PartDelaySnapshot};
 pub use stream::{HlsStream, SESSION_IDLE};
 
 use crate::api::{AppError, AppState};
@@ -39,6 +43,8 @@ const MIN_SEGMENTS_AT_START: u64 = 3;
 #[derive(Default)]
 pub struct Hls {
     streams: Arc<Mutex<HashMap<String, Arc<HlsStream>>>>,
+    /// `camgate_hls_part_delay_seconds`, shared by every camera's segmenter.
+    part_delay: Arc<PartDelay>,
 }
 
 impl Hls {
@@ -50,6 +56,11 @@ impl Hls {
             rt.spawn(follow_live_cameras(Arc::downgrade(&hls), streams));
         }
         hls
+    }
+
+    /// Frame arrival at the hub -> part available, over all cameras.
+    pub fn part_delay(&self) -> &PartDelay {
+        &self.part_delay
     }
 
     /// The camera's HLS output, if it exists.
@@ -69,14 +80,19 @@ impl Hls {
         }
         let registry = Arc::downgrade(&self.streams);
         let key = id.clone();
-        let s = HlsStream::start(rt.clone(), settings, move |ended| {
-            if let Some(reg) = registry.upgrade() {
-                let mut map = reg.lock().unwrap_or_else(|p| p.into_inner());
-                if map.get(&key).is_some_and(|s| Arc::ptr_eq(s, ended)) {
-                    map.remove(&key);
+        let s = HlsStream::start(
+            rt.clone(),
+            settings,
+            self.part_delay.clone(),
+            move |ended| {
+                if let Some(reg) = registry.upgrade() {
+                    let mut map = reg.lock().unwrap_or_else(|p| p.into_inner());
+                    if map.get(&key).is_some_and(|s| Arc::ptr_eq(s, ended)) {
+                        map.remove(&key);
+                    }
                 }
-            }
-        });
+            },
+        );
         map.insert(id, s.clone());
         s
     }
@@ -280,13 +296,14 @@ async fn playlist(
     }
 
     // Blocking reload (RFC 8216bis §6.2.5.2): hold the request until the asked-for part
-    // exists, at most three target durations (then 503, as the spec says).
+    // exists, at most three target durations (then 503, as the spec says). The version only
+    // moves when the playlist changed, so each wake-up here is worth a decision.
     let target = Duration::from_secs(hls.segmenter().target_duration_secs().max(1));
     let reload_deadline = tokio::time::Instant::now() + 3 * target;
-    loop {
-        let decision = hls.segmenter().blocking_reload(q.msn, q.part);
+    let at_version = loop {
+        let (decision, at_version) = hls.reload_decision(q.msn, q.part);
         match decision {
-            ReloadDecision::Ready => break,
+            ReloadDecision::Ready => break at_version,
             ReloadDecision::BadRequest(why) => {
                 return Err(AppError::bad_request("invalid_hls_param", why));
             }
@@ -301,7 +318,7 @@ async fn playlist(
                 }
             }
         }
-    }
+    };
 
     let mut suffix = format!("hls_session={session_id}");
     if let Some(t) = &q.token {
@@ -309,7 +326,8 @@ async fn playlist(
         suffix.push_str("&token=");
         suffix.push_str(&enc);
     }
-    let text = hls.segmenter().playlist_with_query(q.skip, &suffix);
+    // Rendered once per playlist change; this request only copies it with its own query.
+    let text = hls.playlist(q.skip, at_version).with_query(&suffix);
     app.streams.add_bytes_sent(text.len() as u64);
     app.metrics.hls_bytes_sent(text.len() as u64);
     let mut resp = (

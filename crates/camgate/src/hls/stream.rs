@@ -1,19 +1,28 @@
 //! One camera's LL-HLS output: a `media::hls::Segmenter` fed by a hub consumer, a version
-//! counter that wakes blocked requests, and the camera's HLS viewer sessions.
+//! counter that wakes blocked requests, the rendered playlists of the current version, and
+//! the camera's HLS viewer sessions.
+//!
+//! Built for thousands of players of one camera: waiters wake only when the playlist changed
+//! (a part or segment completed, five times a second with 200 ms parts), not on every frame;
+//! the playlist is rendered once per version and variant (plain, delta) and each request only
+//! splices its session query into a copy; the segmenter lock is held for decisions and
+//! lookups, never while rendering a response for one client.
 //!
 //! It exists while a camera has HLS viewers or is connected; the feeder task ends (and the
 //! registry forgets the stream) when the hub closes (camera deleted) or the camera has gone
 //! idle with nobody left, so the next viewer gets a fresh segmenter with new file names.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use media::hls::{Segmenter, SegmenterConfig};
+use media::hls::{PlaylistTemplate, ReloadDecision, Segmenter, SegmenterConfig};
 use rand::Rng;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use super::delay::PartDelay;
 use crate::streams::{
     CameraRuntime, LiveSettings, Protocol, StreamState, TooManyViewers, ViewerGuard,
 };
@@ -25,9 +34,22 @@ pub const SESSION_IDLE: Duration = Duration::from_secs(10);
 pub struct HlsStream {
     pub camera: Arc<CameraRuntime>,
     segmenter: Mutex<Segmenter>,
-    /// Bumped after every frame pushed; blocked requests wait for a change.
+    /// Playlist changes so far (parts or segments completed). Written only while holding
+    /// `segmenter`, so a reader holding it sees the version of the state it reads.
+    changes: AtomicU64,
+    /// Follows `changes` (sent after the segmenter lock is released); blocked requests wait
+    /// for it to move.
     version: watch::Sender<u64>,
+    /// The last rendered playlist of each variant: [plain, delta (`_HLS_skip`)].
+    playlists: [Mutex<Option<CachedPlaylist>>; 2],
     sessions: Mutex<HashMap<String, Session>>,
+    part_delay: Arc<PartDelay>,
+}
+
+/// A playlist rendered at `version`.
+struct CachedPlaylist {
+    version: u64,
+    template: Arc<PlaylistTemplate>,
 }
 
 struct Session {
@@ -47,6 +69,7 @@ impl HlsStream {
     pub fn start(
         camera: Arc<CameraRuntime>,
         settings: &LiveSettings,
+        part_delay: Arc<PartDelay>,
         on_end: impl FnOnce(&Arc<HlsStream>) + Send + 'static,
     ) -> Arc<HlsStream> {
         let mut config = SegmenterConfig::new(
@@ -60,8 +83,11 @@ impl HlsStream {
         let stream = Arc::new(HlsStream {
             camera,
             segmenter: Mutex::new(Segmenter::new(config)),
+            changes: AtomicU64::new(0),
             version: watch::Sender::new(0),
+            playlists: Default::default(),
             sessions: Mutex::new(HashMap::new()),
+            part_delay,
         });
         let s = stream.clone();
         tokio::spawn(async move {
@@ -77,20 +103,89 @@ impl HlsStream {
         self.segmenter.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// A receiver that sees every playlist change (not every frame).
     pub fn watch_version(&self) -> watch::Receiver<u64> {
         self.version.subscribe()
+    }
+
+    /// The blocking-reload decision for `msn`/`part` and the playlist version it was made at
+    /// (a playlist at least that new contains what was asked for).
+    pub fn reload_decision(&self, msn: Option<u64>, part: Option<u64>) -> (ReloadDecision, u64) {
+        let seg = self.segmenter();
+        let decision = seg.blocking_reload(msn, part);
+        (decision, self.changes.load(Ordering::Acquire))
+    }
+
+    /// The current playlist (`skip`: the delta variant), at least as new as `at_least`:
+    /// rendered once per version and variant, shared by every request that follows.
+    pub fn playlist(&self, skip: bool, at_least: u64) -> Arc<PlaylistTemplate> {
+        let want = at_least.max(self.changes.load(Ordering::Acquire));
+        // Held while rendering, so requests arriving together render once between them.
+        let mut slot = self.playlists[usize::from(skip)]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = slot.as_ref().filter(|c| c.version >= want) {
+            return c.template.clone();
+        }
+        let seg = self.segmenter();
+        let version = self.changes.load(Ordering::Acquire);
+        let template = Arc::new(seg.playlist_template(skip));
+        drop(seg);
+        *slot = Some(CachedPlaylist {
+            version,
+            template: template.clone(),
+        });
+        template
+    }
+
+    /// Pushes one frame (received by the hub at `arrived`, if known) into the segmenter and,
+    /// when that completed a part, wakes the waiting requests and records each completed
+    /// frame's delay. `arrivals` holds the arrival of every accepted frame not yet in a part.
+    pub(super) fn push(
+        &self,
+        frame: &media::Frame,
+        arrived: Option<std::time::Instant>,
+        arrivals: &mut VecDeque<Option<std::time::Instant>>,
+    ) {
+        let (outcome, version) = {
+            let mut seg = self.segmenter();
+            let outcome = seg.push(frame, unix_ms());
+            let version = if outcome.changed() {
+                self.changes.fetch_add(1, Ordering::AcqRel) + 1
+            } else {
+                0
+            };
+            (outcome, version)
+        };
+        if !outcome.dropped {
+            arrivals.push_back(arrived);
+        }
+        if outcome.changed() {
+            self.version.send_replace(version);
+        }
+        let available = std::time::Instant::now();
+        for _ in 0..outcome.frames_completed {
+            // Frames of a part that could not be built (never happens with the timeline the
+            // segmenter keeps) leave without a change: they were never available.
+            if let Some(Some(t)) = arrivals.pop_front()
+                && outcome.changed()
+            {
+                self.part_delay
+                    .observe(available.saturating_duration_since(t));
+            }
+        }
     }
 
     async fn feed(&self) {
         let mut consumer = self.camera.hub().subscribe();
         let mut state = self.camera.watch_state();
         let mut sweep = tokio::time::interval(Duration::from_secs(1));
+        let mut arrivals = VecDeque::new();
         loop {
             tokio::select! {
-                frame = consumer.recv() => {
-                    let Some(frame) = frame else { return };
-                    self.segmenter().push(&frame, unix_ms());
-                    self.version.send_modify(|v| *v += 1);
+                frame = consumer.recv_with_arrival() => {
+                    let Some((frame, arrived)) = frame else { return };
+                    self.push(&frame, arrived, &mut arrivals);
                 }
                 changed = state.changed() => {
                     if changed.is_err() {

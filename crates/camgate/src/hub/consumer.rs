@@ -6,6 +6,7 @@
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
 
 use media::Frame;
 use tokio::sync::Notify;
@@ -18,7 +19,9 @@ pub(super) struct ConsumerShared {
 }
 
 struct Queue {
-    frames: VecDeque<Frame>,
+    /// Each frame with the instant the hub received it (`None` for frames handed over from
+    /// the GOP cache at subscription: they arrived before this consumer existed).
+    frames: VecDeque<(Frame, Option<Instant>)>,
     /// Discarding until the next keyframe (after an overflow or an explicit skip).
     skipping: bool,
     /// The discarded frames count as dropped (false while waiting for the very first
@@ -33,7 +36,7 @@ struct Queue {
 
 impl ConsumerShared {
     pub(super) fn new(initial: impl Iterator<Item = Frame>, closed: bool) -> ConsumerShared {
-        let frames: VecDeque<Frame> = initial.collect();
+        let frames: VecDeque<(Frame, Option<Instant>)> = initial.map(|f| (f, None)).collect();
         ConsumerShared {
             queue: Mutex::new(Queue {
                 // Without a cached keyframe the consumer must wait for one to be decodable.
@@ -54,8 +57,9 @@ impl ConsumerShared {
         self.queue.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Called by the hub for every new frame; never blocks on the consumer.
-    pub(super) fn offer(&self, frame: &Frame, capacity: usize) {
+    /// Called by the hub for every new frame, received at `arrived`; never blocks on the
+    /// consumer.
+    pub(super) fn offer(&self, frame: &Frame, capacity: usize, arrived: Instant) {
         let mut q = self.lock();
         if q.closed {
             return;
@@ -81,7 +85,7 @@ impl ConsumerShared {
                 return;
             }
         }
-        q.frames.push_back(frame.clone());
+        q.frames.push_back((frame.clone(), Some(arrived)));
         drop(q);
         self.notify.notify_one();
     }
@@ -109,6 +113,12 @@ impl Consumer {
 
     /// The next frame; `None` once the hub is closed and the queue is drained.
     pub async fn recv(&mut self) -> Option<Frame> {
+        self.recv_with_arrival().await.map(|(f, _)| f)
+    }
+
+    /// The next frame and when the hub received it (`None` for frames from the GOP cache,
+    /// which arrived before this consumer subscribed), for consumers that measure latency.
+    pub async fn recv_with_arrival(&mut self) -> Option<(Frame, Option<Instant>)> {
         loop {
             {
                 let mut q = self.shared.lock();
@@ -125,7 +135,7 @@ impl Consumer {
 
     /// A frame if one is queued now, without waiting.
     pub fn try_recv(&mut self) -> Option<Frame> {
-        self.shared.lock().frames.pop_front()
+        self.shared.lock().frames.pop_front().map(|(f, _)| f)
     }
 
     /// Frames waiting in this consumer's queue.

@@ -116,9 +116,11 @@ impl Hub {
                 st.gop.push_back(frame.clone());
             }
         }
+        // One clock read per frame: consumers measuring latency start from here.
+        let arrived = std::time::Instant::now();
         st.consumers.retain(|weak| match weak.upgrade() {
             Some(c) => {
-                c.offer(&frame, limits.consumer_queue);
+                c.offer(&frame, limits.consumer_queue, arrived);
                 true
             }
             None => false,

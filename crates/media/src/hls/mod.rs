@@ -5,10 +5,14 @@
 //!
 //! # Public API
 //! - [`Segmenter::new`]`(`[`SegmenterConfig`]`)`; [`Segmenter::push`]`(&frame, wallclock_unix_ms)`
-//!   for every frame in decode order; [`Segmenter::flush`] at the end of a stream.
+//!   for every frame in decode order; [`Segmenter::flush`] at the end of a stream. Both return
+//!   a [`PushOutcome`]: whether the playlist changed (wake waiting players only then) and how
+//!   many frames became available in completed parts.
 //! - [`Segmenter::playlist`]`(skip)` renders the media playlist (`skip` = the client sent
 //!   `_HLS_skip=YES`); [`Segmenter::playlist_with_query`] also appends a query (e.g. a viewer
-//!   token) to every URI in it.
+//!   token) to every URI in it. [`Segmenter::playlist_template`]`(skip)` renders once for
+//!   many clients: [`PlaylistTemplate::with_query`] splices each client's query in (a copy,
+//!   no render), which is what a server answering thousands of players per part wants.
 //! - [`Segmenter::lookup`]`(file_name)` resolves every name the playlist emits to an
 //!   [`HlsResource`] (chunks, content type, immutability); anything else is `None`.
 //! - [`Segmenter::blocking_reload`]`(msn, part)` decides an `_HLS_msn`/`_HLS_part` request:
@@ -57,6 +61,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
+pub use playlist::PlaylistTemplate;
 pub use segmenter::{PushOutcome, SegmentInfo, Segmenter};
 
 /// Segmenter settings; `Default` is the documented camgate defaults.

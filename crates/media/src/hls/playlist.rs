@@ -4,6 +4,8 @@
 
 use std::fmt::Write;
 
+use bytes::Bytes;
+
 use super::Segmenter;
 use super::names::{self, Name};
 use super::segmenter::Segment;
@@ -43,30 +45,85 @@ fn safe_query(q: &str) -> bool {
         .all(|b| b.is_ascii_alphanumeric() || b"-._~=&%+/:".contains(&b))
 }
 
+/// A rendered playlist whose URIs can each take a per-client query (a viewer session, a
+/// token) without rendering again: a server renders once per playlist change and splices the
+/// query into a copy per request, which is a memcpy of a few KB instead of a render.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlaylistTemplate {
+    /// The playlist with bare URIs.
+    text: Bytes,
+    /// Byte offsets in `text` just after each URI (where a query goes), ascending.
+    uri_ends: Vec<usize>,
+}
+
+impl PlaylistTemplate {
+    /// The playlist with bare URIs (a cheap clone of shared bytes).
+    pub fn bare(&self) -> Bytes {
+        self.text.clone()
+    }
+
+    /// Number of URIs in the playlist.
+    pub fn uri_count(&self) -> usize {
+        self.uri_ends.len()
+    }
+
+    /// The playlist with `?query` appended to every URI. An empty query, or one with
+    /// characters outside `[A-Za-z0-9-._~=&%+/:]`, gives the bare playlist rather than one a
+    /// hostile query could break.
+    pub fn with_query(&self, query: &str) -> Bytes {
+        if query.is_empty() || !safe_query(query) {
+            return self.bare();
+        }
+        let mut out = Vec::with_capacity(self.text.len() + self.uri_ends.len() * (query.len() + 1));
+        let mut from = 0;
+        for &end in &self.uri_ends {
+            out.extend_from_slice(&self.text[from..end]);
+            out.push(b'?');
+            out.extend_from_slice(query.as_bytes());
+            from = end;
+        }
+        out.extend_from_slice(&self.text[from..]);
+        Bytes::from(out)
+    }
+}
+
+/// Text of bytes that were built from `str` pieces only (so always UTF-8).
+fn into_string(b: Bytes) -> String {
+    String::from_utf8(b.to_vec()).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into())
+}
+
 impl Segmenter {
     /// The media playlist. `skip` is the client's `_HLS_skip=YES`; it is honored only when
     /// delta updates are on (and only skips what is older than CAN-SKIP-UNTIL).
     pub fn playlist(&self, skip: bool) -> String {
-        self.render(skip, "")
+        into_string(self.playlist_template(skip).bare())
     }
 
     /// The playlist with `query` (e.g. `token=abc`) appended to every URI, for clients that
     /// must carry it on each request. A query with characters outside
     /// `[A-Za-z0-9-._~=&%+/:]` is ignored rather than allowed to break the playlist.
     pub fn playlist_with_query(&self, skip: bool, query: &str) -> String {
-        let suffix = if query.is_empty() || !safe_query(query) {
-            String::new()
-        } else {
-            format!("?{query}")
-        };
-        self.render(skip, &suffix)
+        into_string(self.playlist_template(skip).with_query(query))
     }
 
-    fn name(&self, name: Name, suffix: &str) -> String {
-        names::render(self.config.instance, name) + suffix
+    /// The playlist rendered once, for many clients with different queries
+    /// ([`PlaylistTemplate::with_query`]).
+    pub fn playlist_template(&self, skip: bool) -> PlaylistTemplate {
+        let mut uri_ends = Vec::with_capacity(64);
+        let text = self.render(skip, &mut uri_ends);
+        PlaylistTemplate {
+            text: Bytes::from(text.into_bytes()),
+            uri_ends,
+        }
     }
 
-    fn render(&self, skip: bool, suffix: &str) -> String {
+    /// Appends the file name of `name` to `p` and records where its query would go.
+    fn push_name(&self, p: &mut String, name: Name, uri_ends: &mut Vec<usize>) {
+        p.push_str(&names::render(self.config.instance, name));
+        uri_ends.push(p.len());
+    }
+
+    fn render(&self, skip: bool, uri_ends: &mut Vec<usize>) -> String {
         let delta = self.config.delta_updates;
         let skip_until = 6 * self.ceiling;
         let mut p = String::with_capacity(2048);
@@ -127,13 +184,15 @@ impl Segmenter {
                     let _ = writeln!(p, "#EXT-X-DISCONTINUITY");
                 }
                 if generation != Some(s.generation) {
-                    let uri = self.name(
+                    p.push_str("#EXT-X-MAP:URI=\"");
+                    self.push_name(
+                        &mut p,
                         Name::Init {
                             generation: s.generation,
                         },
-                        suffix,
+                        uri_ends,
                     );
-                    let _ = writeln!(p, "#EXT-X-MAP:URI=\"{uri}\"");
+                    p.push_str("\"\n");
                     generation = Some(s.generation);
                 }
                 let _ = writeln!(
@@ -144,12 +203,9 @@ impl Segmenter {
                 let is_open = self.open.as_ref().is_some_and(|o| o.msn == s.msn);
                 if end > parts_from || is_open {
                     for part in &s.parts {
-                        let uri = self.name(Name::Part { id: part.id }, suffix);
-                        let _ = write!(
-                            p,
-                            "#EXT-X-PART:DURATION={},URI=\"{uri}\"",
-                            secs(part.duration)
-                        );
+                        let _ = write!(p, "#EXT-X-PART:DURATION={},URI=\"", secs(part.duration));
+                        self.push_name(&mut p, Name::Part { id: part.id }, uri_ends);
+                        p.push('"');
                         if part.independent {
                             p.push_str(",INDEPENDENT=YES");
                         }
@@ -158,18 +214,21 @@ impl Segmenter {
                 }
                 if !is_open {
                     let _ = writeln!(p, "#EXTINF:{},", secs(s.duration));
-                    let _ = writeln!(p, "{}", self.name(Name::Segment { msn: s.msn }, suffix));
+                    self.push_name(&mut p, Name::Segment { msn: s.msn }, uri_ends);
+                    p.push('\n');
                 }
             }
             start = end;
         }
-        let hint = self.name(
+        p.push_str("#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"");
+        self.push_name(
+            &mut p,
             Name::Part {
                 id: self.next_part_id,
             },
-            suffix,
+            uri_ends,
         );
-        let _ = writeln!(p, "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"{hint}\"");
+        p.push_str("\"\n");
         p
     }
 }

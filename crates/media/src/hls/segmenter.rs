@@ -79,6 +79,11 @@ pub struct PushOutcome {
     pub discontinuity: bool,
     /// The frame was dropped (waiting for a keyframe, absurd timestamps, bad parameters).
     pub dropped: bool,
+    /// Frames (pushed earlier or now, never dropped ones) that left the part being filled:
+    /// they are in the parts completed by this push. Frames leave in push order, so a caller
+    /// that queues something per accepted frame (`!dropped`) pops this many, e.g. to measure
+    /// how long each frame took to become available.
+    pub frames_completed: u32,
 }
 
 impl PushOutcome {
@@ -134,6 +139,8 @@ pub struct Segmenter {
     need_keyframe: bool,
     new_run: bool,
     dropped_frames: u64,
+    /// Frames that ever left the part being filled (see `PushOutcome::frames_completed`).
+    frames_closed: u64,
     fragment_sequence: u32,
 }
 
@@ -180,6 +187,7 @@ impl Segmenter {
             need_keyframe: true,
             new_run: true,
             dropped_frames: 0,
+            frames_closed: 0,
             fragment_sequence: 1,
         }
     }
@@ -188,6 +196,7 @@ impl Segmenter {
     pub fn push(&mut self, frame: &Frame, wallclock_unix_ms: i64) -> PushOutcome {
         let mut out = PushOutcome::default();
         let before = (self.next_part_id, self.segment_count_total());
+        let closed_before = self.frames_closed;
         if frame.dts.abs() > MAX_TIMESTAMP || frame.pts.abs() > MAX_TIMESTAMP {
             self.dropped_frames += 1;
             out.dropped = true;
@@ -248,6 +257,7 @@ impl Segmenter {
         }
         out.parts_completed = (self.next_part_id - before.0) as u32;
         out.segments_completed = (self.segment_count_total() - before.1) as u32;
+        out.frames_completed = (self.frames_closed - closed_before) as u32;
         out
     }
 
@@ -255,6 +265,7 @@ impl Segmenter {
     /// part and segment are completed. Pushing again later continues after a discontinuity.
     pub fn flush(&mut self) -> PushOutcome {
         let before = (self.next_part_id, self.segment_count_total());
+        let closed_before = self.frames_closed;
         if let Some(prev) = self.pending.take() {
             let estimate = self.last_duration.unwrap_or(DEFAULT_FRAME_TICKS);
             self.commit(prev.frame, estimate, prev.wallclock_ms);
@@ -266,6 +277,7 @@ impl Segmenter {
         PushOutcome {
             parts_completed: (self.next_part_id - before.0) as u32,
             segments_completed: (self.segment_count_total() - before.1) as u32,
+            frames_completed: (self.frames_closed - closed_before) as u32,
             ..PushOutcome::default()
         }
     }
@@ -395,6 +407,9 @@ impl Segmenter {
         if part.frames.is_empty() {
             return;
         }
+        // Counted whether or not the part survives, so per-frame bookkeeping of callers
+        // stays aligned with the frames they pushed.
+        self.frames_closed += part.frames.len() as u64;
         let Some(seg) = &mut self.open else {
             return;
         };
