@@ -3,6 +3,7 @@
 //! the generated region of `bench/REPORT.md`. How it works: bench/README.md.
 
 mod ctx;
+mod fanout;
 mod procs;
 mod procstat;
 mod report;
@@ -21,7 +22,7 @@ use crate::report::{Machine, Section};
 /// Every section, in the order they run. A section is a module with
 /// `pub async fn run(ctx: &Ctx) -> anyhow::Result<Section>`, listed here and in
 /// [`run_section`].
-const SECTIONS: &[&str] = &[];
+const SECTIONS: &[&str] = &["fanout"];
 
 #[derive(Debug, Parser)]
 #[command(
@@ -52,10 +53,9 @@ struct Args {
 
 /// Runs one section by id.
 // One arm per section; they are added as the sections land.
-#[allow(clippy::match_single_binding)]
 async fn run_section(id: &str, ctx: &Ctx) -> Result<Section> {
-    let _ = ctx;
     match id {
+        "fanout" => fanout::run(ctx).await,
         // The fanout, latency and glass sections are added here by their owners.
         other => anyhow::bail!("unknown section {other:?}"),
     }

@@ -126,7 +126,9 @@ async fn play(sh: &Shared, out: &mut PlayerOut) -> Result<()> {
     let mut last_part = scan.newest_part.unwrap_or(0);
     if let Some(r) = scan.map_uri.clone() {
         path.truncate(sh.base.len());
-        path.push_str(std::str::from_utf8(&c.buf[head.body.start + r.start..head.body.start + r.end])?);
+        path.push_str(std::str::from_utf8(
+            &c.buf[head.body.start + r.start..head.body.start + r.end],
+        )?);
         let h = c.get(&path, Some(&cookie), false, false).await?;
         sh.requests.fetch_add(1, Ordering::Relaxed);
         expect_ok(&c, &h, "init segment")?;
@@ -178,7 +180,11 @@ fn expect_ok(c: &Conn, head: &Head, what: &str) -> Result<()> {
         return Ok(());
     }
     let body = String::from_utf8_lossy(&c.buf[head.body.clone()]);
-    bail!("{what}: HTTP {}: {}", head.status, body.chars().take(200).collect::<String>())
+    bail!(
+        "{what}: HTTP {}: {}",
+        head.status,
+        body.chars().take(200).collect::<String>()
+    )
 }
 
 /// A parsed response head; `body` indexes the connection's buffer (when kept).
@@ -223,7 +229,8 @@ impl Conn {
         self.req.clear();
         self.req.extend_from_slice(b"GET ");
         self.req.extend_from_slice(path.as_bytes());
-        self.req.extend_from_slice(b" HTTP/1.1\r\nHost: 127.0.0.1\r\n");
+        self.req
+            .extend_from_slice(b" HTTP/1.1\r\nHost: 127.0.0.1\r\n");
         if let Some(c) = cookie {
             self.req.extend_from_slice(b"Cookie: ");
             self.req.extend_from_slice(c.as_bytes());

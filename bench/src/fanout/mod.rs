@@ -99,7 +99,10 @@ pub async fn run(ctx: &Ctx) -> Result<Section> {
         match ctx.http.get(&url).send().await {
             Ok(r) if r.status().is_success() => break,
             _ if Instant::now() > deadline => {
-                bail!("camgate served no playlist within 60 s; see {}", gate.log.display())
+                bail!(
+                    "camgate served no playlist within 60 s; see {}",
+                    gate.log.display()
+                )
             }
             _ => tokio::time::sleep(Duration::from_millis(200)).await,
         }
