@@ -7,3 +7,7 @@ cd "$(dirname "$0")/.."
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
+# The benchmark harness in quick mode (bench/README.md): keeps it working end to end; its
+# figures are not asserted, but it fails if a section cannot produce them. Bounded in time.
+cargo build --locked -p camgate -p camgate-bench
+timeout --kill-after=10 240 bench/run.sh --quick --debug --out target/bench-quick

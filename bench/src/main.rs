@@ -2,11 +2,13 @@
 //! order, writes `OUT/report.md` and `OUT/results.json`, and with `--write-report` replaces
 //! the generated region of `bench/REPORT.md`. How it works: bench/README.md.
 
+mod cost;
 mod ctx;
 mod fanout;
 mod procs;
 mod procstat;
 mod report;
+mod startup;
 mod stats;
 
 use std::path::PathBuf;
@@ -22,7 +24,7 @@ use crate::report::{Machine, Section};
 /// Every section, in the order they run. A section is a module with
 /// `pub async fn run(ctx: &Ctx) -> anyhow::Result<Section>`, listed here and in
 /// [`run_section`].
-const SECTIONS: &[&str] = &["fanout"];
+const SECTIONS: &[&str] = &["cost", "startup", "fanout"];
 
 #[derive(Debug, Parser)]
 #[command(
@@ -52,9 +54,10 @@ struct Args {
 }
 
 /// Runs one section by id.
-// One arm per section; they are added as the sections land.
 async fn run_section(id: &str, ctx: &Ctx) -> Result<Section> {
     match id {
+        "cost" => cost::run(ctx).await,
+        "startup" => startup::run(ctx).await,
         "fanout" => fanout::run(ctx).await,
         // The fanout, latency and glass sections are added here by their owners.
         other => anyhow::bail!("unknown section {other:?}"),
