@@ -129,6 +129,7 @@ pub async fn run(ctx: &Ctx) -> Result<Section> {
         let mut stop: Option<String> = None;
         let mut per_proc_mib: f64 = match system {
             System::Camgate => 0.0,
+            // PSS per process before the first measurement: generous guesses.
             System::FfmpegCopy => 40.0,
             System::FfmpegX264 => 400.0,
         };
@@ -138,7 +139,8 @@ pub async fn run(ctx: &Ctx) -> Result<Section> {
                 continue;
             }
             if system != System::Camgate {
-                // Each ffmpeg is a process of its own: check it fits before starting N.
+                // Each ffmpeg is a process of its own: check it fits before starting N (PSS
+                // per process measured at the previous N, with a margin).
                 let need = (per_proc_mib * n as f64 * 1.3) as u64 + 1024;
                 let avail = procstat::mem_available_mib();
                 if need > avail {
@@ -168,7 +170,7 @@ pub async fn run(ctx: &Ctx) -> Result<Section> {
                         if row.saturated { ", SATURATED" } else { "" }
                     );
                     if system != System::Camgate && row.n > 0 {
-                        per_proc_mib = per_proc_mib.max(row.rss_mib / row.n as f64);
+                        per_proc_mib = row.pss_mib / row.n as f64;
                     }
                     if row.saturated {
                         stop = Some(format!("not run: saturated at N={n}"));
@@ -234,21 +236,31 @@ async fn measure_camgate(
         );
     }
     tokio::time::sleep(plan.warmup).await;
-    let frames_before = stats::metric_sum(&gate.metrics().await?, "camgate_camera_frames_total");
-    let (before, sim_before) = (
-        procstat::sample(&[gate.pid()]),
-        procstat::sample(&[sim.pid()]),
-    );
-    tokio::time::sleep(plan.window).await;
-    let (after, sim_after) = (
-        procstat::sample(&[gate.pid()]),
-        procstat::sample(&[sim.pid()]),
-    );
-    let frames_after = stats::metric_sum(&gate.metrics().await?, "camgate_camera_frames_total");
-    let secs = after.at.duration_since(before.at).as_secs_f64();
-    let fps = f64::from(sim.opts.fps);
-    let expected = fps * n as f64 * secs;
-    let frames = frames_after - frames_before;
+    // A window that misses real time is measured once more before calling it saturated: a
+    // burst from another process on a shared machine should not end the escalation.
+    let mut attempt = 0;
+    let (before, after, sim_before, sim_after, frames, expected) = loop {
+        attempt += 1;
+        let frames_before =
+            stats::metric_sum(&gate.metrics().await?, "camgate_camera_frames_total");
+        let (before, sim_before) = (
+            procstat::sample(&[gate.pid()]),
+            procstat::sample(&[sim.pid()]),
+        );
+        tokio::time::sleep(plan.window).await;
+        let (after, sim_after) = (
+            procstat::sample(&[gate.pid()]),
+            procstat::sample(&[sim.pid()]),
+        );
+        let frames_after = stats::metric_sum(&gate.metrics().await?, "camgate_camera_frames_total");
+        let secs = after.at.duration_since(before.at).as_secs_f64();
+        let expected = f64::from(sim.opts.fps) * n as f64 * secs;
+        let frames = frames_after - frames_before;
+        if frames >= 0.95 * expected || attempt == 2 {
+            break (before, after, sim_before, sim_after, frames, expected);
+        }
+        eprintln!("cost: camgate N={n}: {frames:.0} of {expected:.0} frames; measuring again");
+    };
     let realtime = frames / expected;
     gate.stop().await;
     let rss_extra = (after.rss_mib() - baseline.rss_mib()).max(0.0);
@@ -263,8 +275,9 @@ async fn measure_camgate(
         sim_cpu: procstat::cpu_percent(&sim_before, &sim_after),
         realtime,
         progress: format!(
-            "{frames:.0} of {expected:.0} frames ({:.0} %), {live}/{n} live",
-            realtime * 100.0
+            "{frames:.0} of {expected:.0} frames ({:.0} %), {live}/{n} live{}",
+            realtime * 100.0,
+            if attempt > 1 { ", 2nd window" } else { "" }
         ),
         saturated: realtime < 0.95 || live < n,
         running: live,
@@ -368,17 +381,33 @@ async fn measure_ffmpeg(sim: &Sim, system: System, n: usize, plan: &Plan) -> Res
         anyhow::bail!("no ffmpeg wrote a playlist within {first_bound:?}: {log}");
     }
     tokio::time::sleep(plan.warmup).await;
-    let seg_before: u64 = procs
-        .iter()
-        .filter_map(|p| segments_written(&p.playlist()))
-        .sum();
-    let (before, sim_before) = (procstat::sample(&pids), procstat::sample(&[sim.pid()]));
-    tokio::time::sleep(plan.window).await;
-    let (after, sim_after) = (procstat::sample(&pids), procstat::sample(&[sim.pid()]));
-    let seg_after: u64 = procs
-        .iter()
-        .filter_map(|p| segments_written(&p.playlist()))
-        .sum();
+    // As for camgate: a window that misses real time is measured once more.
+    let mut attempt = 0;
+    let (before, after, sim_before, sim_after, written, expected) = loop {
+        attempt += 1;
+        let seg_before: u64 = procs
+            .iter()
+            .filter_map(|p| segments_written(&p.playlist()))
+            .sum();
+        let (before, sim_before) = (procstat::sample(&pids), procstat::sample(&[sim.pid()]));
+        tokio::time::sleep(plan.window).await;
+        let (after, sim_after) = (procstat::sample(&pids), procstat::sample(&[sim.pid()]));
+        let seg_after: u64 = procs
+            .iter()
+            .filter_map(|p| segments_written(&p.playlist()))
+            .sum();
+        let secs = after.at.duration_since(before.at).as_secs_f64();
+        let expected = n as f64 * secs / HLS_TIME_SECS;
+        let written = seg_after.saturating_sub(seg_before) as f64;
+        // A window counts whole 2 s segments: one segment less than 90 % is still rounding.
+        if written + 1.0 >= 0.9 * expected || attempt == 2 {
+            break (before, after, sim_before, sim_after, written, expected);
+        }
+        eprintln!(
+            "cost: {} N={n}: {written:.0} of {expected:.1} segments; measuring again",
+            system.id()
+        );
+    };
     let alive = procs
         .iter_mut()
         .map(|p| matches!(p.child.try_wait(), Ok(None)))
@@ -387,11 +416,7 @@ async fn measure_ffmpeg(sim: &Sim, system: System, n: usize, plan: &Plan) -> Res
     for p in &mut procs {
         procs::kill_and_wait(&mut p.child).await;
     }
-    let secs = after.at.duration_since(before.at).as_secs_f64();
-    let expected = n as f64 * secs / HLS_TIME_SECS;
-    let written = seg_after.saturating_sub(seg_before) as f64;
     let realtime = written / expected;
-    // A window counts whole 2 s segments: one segment less than 90 % is still rounding.
     let saturated = written + 1.0 < 0.9 * expected || alive < n || started < n;
     Ok(Row {
         n,
@@ -403,8 +428,9 @@ async fn measure_ffmpeg(sim: &Sim, system: System, n: usize, plan: &Plan) -> Res
         sim_cpu: procstat::cpu_percent(&sim_before, &sim_after),
         realtime,
         progress: format!(
-            "{written:.0} of {expected:.1} segments ({:.0} %), {alive}/{n} running",
-            realtime * 100.0
+            "{written:.0} of {expected:.1} segments ({:.0} %), {alive}/{n} running{}",
+            realtime * 100.0,
+            if attempt > 1 { ", 2nd window" } else { "" }
         ),
         saturated,
         running: started,
