@@ -390,3 +390,76 @@ fn ticks(pid: u32) -> Option<u64> {
     let fields: Vec<&str> = text[text.rfind(')')? + 2..].split_whitespace().collect();
     Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn player(name: &str, samples: &[f64], raw: Value) -> PlayerResult {
+        PlayerResult {
+            player: name.into(),
+            raw,
+            samples: samples.to_vec(),
+        }
+    }
+
+    #[test]
+    fn section_reports_quantiles_counts_and_failures() {
+        let mse = player(
+            "mse",
+            &[100.0, 120.0, 140.0, 160.0],
+            json!({"band_failures": 2, "implausible": 1, "missed": 3,
+                   "buffer_ahead": [80, 90], "delivery": [30, 40], "first_frame_ms": 300,
+                   "settings": {"live_edge": "x"}}),
+        );
+        let native = player(
+            "native",
+            &[],
+            json!({"error": "this Chromium does not play HLS natively", "settings": {}}),
+        );
+        let cpu = Cpu {
+            sim: 17.0,
+            camgate: 0.7,
+            browser: 50.0,
+        };
+        let s = section(&[mse, native], 30, 1, &cpu);
+        assert_eq!(s.id, "glass");
+        let row = s
+            .markdown
+            .lines()
+            .find(|l| l.starts_with("| MSE (WebSocket)"))
+            .expect("an MSE row");
+        // frames, p50, p95, p99, min, max, band failed (2 + 1 implausible), missed.
+        assert!(
+            row.contains("| 4 | 120 | 160 | 160 | 100 | 160 | 3 | 3 | 80 | 30 | 300 |"),
+            "{row}"
+        );
+        let native_row = s
+            .markdown
+            .lines()
+            .find(|l| l.starts_with("| HLS, Chromium's own"))
+            .expect("a native row");
+        assert!(native_row.contains("| 0 | - |"), "{native_row}");
+        assert!(
+            native_row.contains("does not play HLS natively"),
+            "{native_row}"
+        );
+        assert_eq!(s.json["players"][0]["latency_ms"]["p50"], 120.0);
+        assert!(s.json["players"][1]["latency_ms"].is_null());
+        assert_eq!(s.json["players"][0]["band_failures"], 2);
+    }
+
+    #[test]
+    fn browser_ticks_sum_a_process_tree() {
+        let mut t = BrowserTicks::default();
+        let start = Instant::now();
+        let mut x = 0u64;
+        while start.elapsed() < Duration::from_millis(200) {
+            x = x.wrapping_mul(31).wrapping_add(1);
+        }
+        std::hint::black_box(x);
+        t.sample(std::process::id());
+        assert!(t.total > 0);
+        assert!(ticks(std::process::id()).is_some());
+    }
+}
