@@ -5,6 +5,7 @@
 mod cost;
 mod ctx;
 mod fanout;
+mod glass;
 mod procs;
 mod procstat;
 mod report;
@@ -24,7 +25,7 @@ use crate::report::{Machine, Section};
 /// Every section, in the order they run. A section is a module with
 /// `pub async fn run(ctx: &Ctx) -> anyhow::Result<Section>`, listed here and in
 /// [`run_section`].
-const SECTIONS: &[&str] = &["cost", "startup", "fanout"];
+const SECTIONS: &[&str] = &["cost", "startup", "fanout", "glass"];
 
 #[derive(Debug, Parser)]
 #[command(
@@ -60,6 +61,7 @@ async fn run_section(id: &str, ctx: &Ctx) -> Result<Section> {
         "startup" => startup::run(ctx).await,
         "fanout" => fanout::run(ctx).await,
         // The fanout, latency and glass sections are added here by their owners.
+        "glass" => glass::run(ctx).await,
         other => anyhow::bail!("unknown section {other:?}"),
     }
 }
