@@ -4,8 +4,9 @@
 //! part, see client.rs), ramped up over a few seconds. Per step: the part wait (for each part,
 //! from the first player's reload listing it to each player having its bytes; p50/p95/p99
 //! over all players and parts), errors, camgate's CPU, the load generator's own CPU, and
-//! camgate's server-side part delay (`camgate_hls_part_delay_seconds`). Steps stop after the
-//! first M with p99 >= 100 ms or with errors.
+//! camgate's server-side part delay (`camgate_hls_part_delay_seconds`). Steps stop at the
+//! first M with errors, and after the first M with p99 >= 100 ms once M = 1000 (whose CPU the
+//! report gives) has been measured.
 
 mod client;
 
@@ -134,7 +135,9 @@ pub async fn run(ctx: &Ctx) -> Result<Section> {
             num(step.camgate_cpu, 0),
             num(step.loadgen_cpu, 0)
         );
-        let stop = !step.ok();
+        // Past the target the steps stop, but not before M = 1000, whose CPU the report
+        // gives; errors stop at once.
+        let stop = step.errors > 0 || (!step.ok() && m >= 1000);
         done.push(step);
         if stop {
             break;
