@@ -32,8 +32,53 @@ impl Packetizer {
         }
     }
 
-    /// Appends the packets of one access unit to `out`.
+    /// Appends the packets of one access unit to `out`, one `Bytes` per packet (UDP).
     pub fn packetize(&mut self, nals: &[Bytes], rtp_ts: u32, out: &mut Vec<Bytes>) {
+        self.for_each_packet(nals, rtp_ts, |header, parts| {
+            let len: usize = parts.iter().map(|p| p.len()).sum();
+            let mut b = BytesMut::with_capacity(RTP_HEADER + len);
+            b.put_slice(header);
+            for p in parts {
+                b.put_slice(p);
+            }
+            out.push(b.freeze());
+        });
+    }
+
+    /// Appends the packets of one access unit to `out` as RTSP interleaved frames
+    /// (`$ channel length packet`, RFC 2326 10.12), so a TCP session writes a whole frame with
+    /// one queue message and one write: per-packet writes on a loopback connection cost the
+    /// simulator (and wake the client) once per packet, which dominated its CPU at scale.
+    pub fn packetize_interleaved(
+        &mut self,
+        nals: &[Bytes],
+        rtp_ts: u32,
+        channel: u8,
+        out: &mut BytesMut,
+    ) {
+        let payload: usize = nals.iter().map(|n| n.len()).sum();
+        // Headers of about one packet per MAX_PACKET bytes, plus a little for FU-A headers.
+        out.reserve(payload + (payload / (MAX_PACKET - RTP_HEADER - 2) + nals.len()) * 20);
+        self.for_each_packet(nals, rtp_ts, |header, parts| {
+            let len = RTP_HEADER + parts.iter().map(|p| p.len()).sum::<usize>();
+            out.put_u8(b'$');
+            out.put_u8(channel);
+            // Packets never exceed MAX_PACKET, far below the 16-bit length's limit.
+            out.put_u16(len as u16);
+            out.put_slice(header);
+            for p in parts {
+                out.put_slice(p);
+            }
+        });
+    }
+
+    /// Calls `emit(rtp_header, payload_parts)` for each packet of one access unit, in order.
+    fn for_each_packet(
+        &mut self,
+        nals: &[Bytes],
+        rtp_ts: u32,
+        mut emit: impl FnMut(&[u8; RTP_HEADER], &[&[u8]]),
+    ) {
         let max_payload = MAX_PACKET - RTP_HEADER;
         for (i, nal) in nals.iter().enumerate() {
             if nal.is_empty() {
@@ -41,7 +86,8 @@ impl Packetizer {
             }
             let last_nal = i + 1 == nals.len();
             if nal.len() <= max_payload {
-                out.push(self.packet(rtp_ts, last_nal, &[nal]));
+                let header = self.header(rtp_ts, last_nal, nal.len());
+                emit(&header, &[nal]);
                 continue;
             }
             // FU-A: the NAL header is spread over the FU indicator (F, NRI) and FU header (type).
@@ -55,26 +101,25 @@ impl Packetizer {
                 let end = if k + 1 == count { 0x40 } else { 0 };
                 let head = [indicator, start | end | nal_type];
                 let marker = last_nal && k + 1 == count;
-                out.push(self.packet(rtp_ts, marker, &[&head, part]));
+                let header = self.header(rtp_ts, marker, 2 + part.len());
+                emit(&header, &[&head, part]);
             }
         }
     }
 
-    fn packet(&mut self, rtp_ts: u32, marker: bool, parts: &[&[u8]]) -> Bytes {
-        let len: usize = parts.iter().map(|p| p.len()).sum();
-        let mut b = BytesMut::with_capacity(RTP_HEADER + len);
-        b.put_u8(0x80);
-        b.put_u8(if marker { 0x80 } else { 0 } | PAYLOAD_TYPE);
-        b.put_u16(self.seq);
-        b.put_u32(rtp_ts);
-        b.put_u32(self.ssrc);
-        for p in parts {
-            b.put_slice(p);
-        }
+    /// The 12-byte RTP header of the next packet (carrying `payload_len` bytes); advances the
+    /// sequence number and the sender-report counters.
+    fn header(&mut self, rtp_ts: u32, marker: bool, payload_len: usize) -> [u8; RTP_HEADER] {
+        let mut h = [0u8; RTP_HEADER];
+        h[0] = 0x80;
+        h[1] = if marker { 0x80 } else { 0 } | PAYLOAD_TYPE;
+        h[2..4].copy_from_slice(&self.seq.to_be_bytes());
+        h[4..8].copy_from_slice(&rtp_ts.to_be_bytes());
+        h[8..12].copy_from_slice(&self.ssrc.to_be_bytes());
         self.seq = self.seq.wrapping_add(1);
         self.packets_sent = self.packets_sent.wrapping_add(1);
-        self.octets_sent = self.octets_sent.wrapping_add(len as u32);
-        b.freeze()
+        self.octets_sent = self.octets_sent.wrapping_add(payload_len as u32);
+        h
     }
 
     /// A compound RTCP packet: sender report (wall clock `unix_ns` <-> `rtp_ts`) and SDES CNAME.
@@ -179,6 +224,28 @@ mod tests {
         assert_eq!(&seqs[..3], &[65534, 65535, 0]);
         assert_eq!(p.packets_sent as usize, out.len());
         assert!(out.iter().all(|b| b[4..8] == 90_000u32.to_be_bytes()));
+    }
+
+    #[test]
+    fn interleaved_frame_holds_the_same_packets() {
+        let big: Vec<u8> = std::iter::once(0x41)
+            .chain((0..3000).map(|i| (i * 7) as u8))
+            .collect();
+        let nals = vec![Bytes::from_static(&[0x09, 0x10]), Bytes::from(big)];
+        let (mut a, mut b) = (Packetizer::new(9, 100), Packetizer::new(9, 100));
+        let mut packets = Vec::new();
+        a.packetize(&nals, 1234, &mut packets);
+        let mut framed = BytesMut::new();
+        b.packetize_interleaved(&nals, 1234, 6, &mut framed);
+        let mut expected = BytesMut::new();
+        for p in &packets {
+            expected.extend_from_slice(&crate::rtsp::framing::interleave(6, p));
+        }
+        assert_eq!(framed, expected);
+        assert_eq!(
+            (a.seq, a.packets_sent, a.octets_sent),
+            (b.seq, b.packets_sent, b.octets_sent)
+        );
     }
 
     #[test]

@@ -184,12 +184,22 @@ impl CameraRuntime {
         self.spec.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
+    // These two are called per camera by every listing (metrics, `/streams`, the HLS
+    // follower every 250 ms): read the one field rather than clone the whole spec.
     pub fn camera_id(&self) -> String {
-        self.spec().camera_id
+        self.spec
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .camera_id
+            .clone()
     }
 
     pub fn stream_path(&self) -> String {
-        self.spec().stream_path
+        self.spec
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .stream_path
+            .clone()
     }
 
     pub fn hub(&self) -> &Hub {
@@ -372,7 +382,14 @@ impl Streams {
     pub fn by_path(&self, path: &str) -> Option<Arc<CameraRuntime>> {
         let map = self.cameras.read().unwrap_or_else(|p| p.into_inner());
         map.values()
-            .find(|rt| rt.stream_path() == path)
+            // Compared in place: this runs for every HLS request, over every camera.
+            .find(|rt| {
+                rt.spec
+                    .read()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .stream_path
+                    == path
+            })
             .or_else(|| map.get(path))
             .cloned()
     }
@@ -385,7 +402,7 @@ impl Streams {
             .values()
             .cloned()
             .collect();
-        v.sort_by_key(|rt| rt.camera_id());
+        v.sort_by_cached_key(|rt| rt.camera_id());
         v
     }
 

@@ -76,28 +76,42 @@ async fn supervise(rt: Arc<CameraRuntime>, source: Arc<dyn Source>, settings: Li
                     rt.hub.begin_session();
                     continuity.new_session();
                     let mut got_frame = false;
+                    // One stall timer for the whole session, pushed forward only when it
+                    // fires: arming a fresh timeout for every frame costs a timer-wheel insert
+                    // and removal per frame, which showed in profiles at hundreds of cameras.
+                    let mut last_frame = tokio::time::Instant::now();
+                    let stall = tokio::time::sleep(settings.stall_timeout);
+                    tokio::pin!(stall);
                     loop {
                         tokio::select! {
                             _ = &mut gone => break Outcome::Idle,
-                            item = tokio::time::timeout(settings.stall_timeout, stream.next()) => {
+                            _ = &mut stall => {
+                                let due = last_frame + settings.stall_timeout;
+                                if tokio::time::Instant::now() < due {
+                                    stall.as_mut().reset(due);
+                                    continue;
+                                }
+                                break Outcome::Failed(IngestError::new(
+                                    FailureKind::Stalled,
+                                    Stage::Data,
+                                    &id,
+                                    format!(
+                                        "no video for {:?} although the session is open (stall)",
+                                        settings.stall_timeout
+                                    ),
+                                ));
+                            }
+                            item = stream.next() => {
                                 match item {
-                                    Err(_) => break Outcome::Failed(IngestError::new(
-                                        FailureKind::Stalled,
-                                        Stage::Data,
-                                        &id,
-                                        format!(
-                                            "no video for {:?} although the session is open (stall)",
-                                            settings.stall_timeout
-                                        ),
-                                    )),
-                                    Ok(None) => break Outcome::Failed(IngestError::new(
+                                    None => break Outcome::Failed(IngestError::new(
                                         FailureKind::Error,
                                         Stage::Data,
                                         &id,
                                         "the session ended",
                                     )),
-                                    Ok(Some(Err(e))) => break Outcome::Failed(e),
-                                    Ok(Some(Ok(frame))) => {
+                                    Some(Err(e)) => break Outcome::Failed(e),
+                                    Some(Ok(frame)) => {
+                                        last_frame = tokio::time::Instant::now();
                                         rt.hub.publish(continuity.adjust(frame));
                                         if !got_frame {
                                             got_frame = true;

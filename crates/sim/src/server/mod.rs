@@ -27,6 +27,8 @@ pub(crate) struct Shared {
     pub(crate) registry: Registry,
     pub(crate) sdp_session_id: u64,
     pub(crate) shutdown: watch::Sender<bool>,
+    /// The server's start: origin of the clip sessions' shared pacing grid.
+    pub(crate) epoch: tokio::time::Instant,
 }
 
 impl Shared {
@@ -44,6 +46,7 @@ impl Shared {
             auth,
             registry: Registry::default(),
             shutdown: watch::Sender::new(false),
+            epoch: tokio::time::Instant::now(),
         })
     }
 }

