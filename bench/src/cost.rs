@@ -243,6 +243,8 @@ async fn measure_camgate(
         attempt += 1;
         let frames_before =
             stats::metric_sum(&gate.metrics().await?, "camgate_camera_frames_total");
+        // Frames are counted over their own interval (between the two scrapes).
+        let frames_at = Instant::now();
         let (before, sim_before) = (
             procstat::sample(&[gate.pid()]),
             procstat::sample(&[sim.pid()]),
@@ -253,7 +255,7 @@ async fn measure_camgate(
             procstat::sample(&[sim.pid()]),
         );
         let frames_after = stats::metric_sum(&gate.metrics().await?, "camgate_camera_frames_total");
-        let secs = after.at.duration_since(before.at).as_secs_f64();
+        let secs = frames_at.elapsed().as_secs_f64();
         let expected = f64::from(sim.opts.fps) * n as f64 * secs;
         let frames = frames_after - frames_before;
         if frames >= 0.95 * expected || attempt == 2 {
@@ -389,6 +391,9 @@ async fn measure_ffmpeg(sim: &Sim, system: System, n: usize, plan: &Plan) -> Res
             .iter()
             .filter_map(|p| segments_written(&p.playlist()))
             .sum();
+        // Segments are counted over their own interval: reading /proc for hundreds of
+        // processes takes a noticeable part of a second.
+        let seg_at = Instant::now();
         let (before, sim_before) = (procstat::sample(&pids), procstat::sample(&[sim.pid()]));
         tokio::time::sleep(plan.window).await;
         let (after, sim_after) = (procstat::sample(&pids), procstat::sample(&[sim.pid()]));
@@ -396,7 +401,7 @@ async fn measure_ffmpeg(sim: &Sim, system: System, n: usize, plan: &Plan) -> Res
             .iter()
             .filter_map(|p| segments_written(&p.playlist()))
             .sum();
-        let secs = after.at.duration_since(before.at).as_secs_f64();
+        let secs = seg_at.elapsed().as_secs_f64();
         let expected = n as f64 * secs / HLS_TIME_SECS;
         let written = seg_after.saturating_sub(seg_before) as f64;
         // A window counts whole 2 s segments: one segment less than 90 % is still rounding.
