@@ -36,6 +36,10 @@ impl Ctx {
             .parent()
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from("."));
+        // Children run in their own temporary directories, so a relative `--camgate` path
+        // would name nothing there.
+        let camgate = std::path::absolute(&camgate)
+            .with_context(|| format!("cannot resolve {}", camgate.display()))?;
         Ok(Ctx {
             quick,
             out,
