@@ -482,18 +482,14 @@ fn render(
 ) -> Section {
     let mut md = String::new();
     md.push_str(&format!(
-        "`camgate sim`: {}x{}, {} fps, {}bit/s, {} ms GOP, looped clip, RTSP over TCP. \
+        "`camgate sim`: {}, RTSP over TCP. \
          Warm-up {} s after every camera delivers, then a {} s window. CPU: 100 % = one core \
          (utime+stime from /proc); RSS and PSS summed over the system's processes; the \
          simulator's CPU is its own column. camgate's memory per camera is (RSS at N - RSS \
          with no camera, {:.1} MiB) / N; ffmpeg's is its RSS / N. Saturated: camgate received \
          fewer than 95 % of the frames the cameras sent, or ffmpeg wrote fewer than 90 % of \
          the expected {}-second segments.\n\n",
-        sim.size.0,
-        sim.size.1,
-        sim.fps,
-        sim.bitrate,
-        sim.gop.as_millis(),
+        sim.describe(),
         plan.warmup.as_secs(),
         plan.window.as_secs(),
         baseline.rss_mib(),

@@ -100,6 +100,26 @@ pub struct SimOpts {
     pub extra_args: Vec<String>,
 }
 
+impl SimOpts {
+    /// The camera as the report describes it: `1920x1080, 25 fps, 2Mbit/s, 1000 ms GOP,
+    /// looped clip` (or `live-encoded`).
+    pub fn describe(&self) -> String {
+        format!(
+            "{}x{}, {} fps, {}bit/s, {} ms GOP, {}",
+            self.size.0,
+            self.size.1,
+            self.fps,
+            self.bitrate,
+            self.gop.as_millis(),
+            if self.live {
+                "live-encoded"
+            } else {
+                "looped clip"
+            }
+        )
+    }
+}
+
 impl Default for SimOpts {
     /// The benchmark's camera: 1080p, 25 fps, 2 Mbit/s, 1 s GOP, a looped 2 s clip.
     fn default() -> SimOpts {

@@ -279,7 +279,7 @@ fn render(
         "ffmpeg_first_playlist_ms": summary_row(&mut t, "ffmpeg -c copy: start -> first playlist listing a segment", ffmpeg),
     });
     let md = format!(
-        "`camgate sim` camera: {}x{}, {} fps, {}bit/s, GOP {} ms, looped clip. The simulator \
+        "`camgate sim` camera: {}. The simulator \
          starts every RTSP session with an IDR frame, so these figures contain no wait for the \
          camera's next keyframe; a real camera adds up to one GOP ({} ms here) to a cold \
          start. Cold: a newly provisioned on-demand camera (idle, not connected); the LL-HLS \
@@ -289,11 +289,7 @@ fn render(
          LL-HLS; see docs/live.md). Warm: an always-on camera already live. Baseline: the \
          cost section's `ffmpeg -c copy` HLS command, timed from process start until its \
          index.m3u8 lists a segment (polled every 10 ms). {} trials each.\n\n{}",
-        sim.size.0,
-        sim.size.1,
-        sim.fps,
-        sim.bitrate,
-        sim.gop.as_millis(),
+        sim.describe(),
         sim.gop.as_millis(),
         trials,
         t.to_markdown()
