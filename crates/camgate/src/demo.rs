@@ -104,19 +104,12 @@ pub async fn provision(server: &Server, sim: &sim::SimHandle) -> Result<u32, Dem
             message,
         };
         let spec = parse_provision(&body).map_err(|e| fail(e.to_string()))?;
-        let (camera, how) = server
-            .state()
-            .db
-            .upsert_camera(spec)
+        let (_, how) = server
+            .app()
+            .provisioning
+            .provision(spec, "demo")
             .await
             .map_err(|e| fail(e.to_string()))?;
-        tracing::info!(
-            camera_id = %camera.camera_id,
-            stream_path = %camera.stream_path,
-            rtsp_url = %camera.redacted_url(),
-            created = how == Upserted::Created,
-            "demo camera provisioned"
-        );
         created += u32::from(how == Upserted::Created);
     }
     Ok(created)
@@ -156,7 +149,6 @@ pub async fn run(
     println!("  HLS stream: http://{addr}/hls/cam_1/index.m3u8");
     println!("  API:        http://{addr}/cameras");
     println!("Stop with Ctrl-C.");
-    // The server's start-up registers every camera in the registry with the live path.
     let result = server.run(shutdown).await;
     sim.shutdown();
     result.map_err(DemoError::from)

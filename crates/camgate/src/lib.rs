@@ -1,17 +1,16 @@
 //! camgate: one service between RTSP cameras and the people and programs that watch them.
-//! See docs/architecture.md for how the modules fit together.
+//! docs/architecture.md describes every module, what it owns and what it may import.
 //!
-//! Modules: `config` (settings), `db` (SQLite registry), `cameras` (the camera model and its
-//! validation), `redact` (secrets out of everything printed), `api` (HTTP), `server` (listener
-//! and shutdown), `logging`, `cli`. The live path: `hub` (per-camera fan-out), `ingest`
-//! (sources: RTSP), `streams` (per-camera runtime: lifecycle, viewers, status), `hls` (LL-HLS
-//! serving) and `mse` (fMP4 over WebSocket). `events`: the event bus, WebSocket event feeds,
-//! NATS publisher and metrics counters.
-//!
-//! `demo` wires the simulator and the server together for `camgate demo`; `web` serves the
-//! embedded dashboard.
+//! The composition root is `app`; `server` binds and runs it; `cli` and `demo` are the
+//! commands. The model and storage: `config`, `cameras`, `db`, `provisioning` (store -> live
+//! -> event). The live path: `ingest` (sources), `hub` (per-stream fan-out, the `LiveStream`
+//! handle, the stream registry), `live` (per-camera supervisors). HTTP plumbing shared by every
+//! router: `http`. Outputs: `hls`, `mse`. The rest: `events` (bus, WebSocket feeds, NATS),
+//! `metrics` and `stats` (read-only figures), `api` (control-plane routers and the one merge),
+//! `web` (the embedded dashboard), `tasks`, `timestamps`, `redact`, `logging`.
 
 pub mod api;
+pub mod app;
 pub mod cameras;
 pub mod cli;
 pub mod config;
@@ -19,11 +18,17 @@ pub mod db;
 pub mod demo;
 pub mod events;
 pub mod hls;
+pub mod http;
 pub mod hub;
 pub mod ingest;
+pub mod live;
 pub mod logging;
+pub mod metrics;
 pub mod mse;
+pub mod provisioning;
 pub mod redact;
 pub mod server;
-pub mod streams;
+pub mod stats;
+pub mod tasks;
+pub mod timestamps;
 pub mod web;

@@ -1,5 +1,6 @@
 //! Running the HTTP service: open the data directory, bind the listener, serve until a
-//! shutdown signal, then drain in-flight requests for a bounded time.
+//! shutdown signal, drain in-flight requests for a bounded time, then shut the service down in
+//! order (`app`).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -8,10 +9,9 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 
-use crate::api::{self, AppState};
+use crate::app::App;
 use crate::config::Config;
 use crate::db::{Db, DbError};
-use crate::streams::LiveCamera;
 
 /// How long requests in flight get to finish after a shutdown signal.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -33,7 +33,7 @@ pub enum ServeError {
 /// the real address before serving.
 pub struct Server {
     listener: TcpListener,
-    state: AppState,
+    app: Arc<App>,
 }
 
 impl Server {
@@ -49,98 +49,86 @@ impl Server {
         let local_addr = listener
             .local_addr()
             .map_err(|source| ServeError::Bind { addr, source })?;
-        let state = AppState::new(Arc::new(config), db, local_addr);
-        Ok(Server { listener, state })
+        let app = Arc::new(App::build(Arc::new(config), db, local_addr));
+        Ok(Server { listener, app })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.state.local_addr
+        self.app.local_addr
     }
 
-    pub fn state(&self) -> &AppState {
-        &self.state
+    /// The assembled service (tests and `demo` reach its parts through it).
+    pub fn app(&self) -> &Arc<App> {
+        &self.app
     }
 
-    /// Serves until `shutdown` completes, then lets requests in flight finish for up to
-    /// [`DRAIN_TIMEOUT`].
+    /// Serves until `shutdown` completes, then stops accepting, lets requests in flight
+    /// finish for up to [`DRAIN_TIMEOUT`], and shuts the service down in order
+    /// ([`App::shutdown`]), whether or not the drain finished in time.
     pub async fn run(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServeError> {
-        let config = &self.state.config;
+        let Server { listener, app } = self;
+        let config = &app.config;
         raise_open_file_limit();
         tracing::info!(
-            addr = %self.state.local_addr,
+            addr = %app.local_addr,
             data_dir = %config.data_dir.display(),
             version = env!("CARGO_PKG_VERSION"),
             "listening"
         );
-        match self.state.db.camera_count().await {
-            Ok(cameras) => tracing::info!(cameras, "camera registry loaded"),
-            Err(e) => tracing::warn!(error = %e, "camera registry cannot be read"),
-        }
         if config.auth.api_keys.is_empty() {
             tracing::info!(
                 "protected mode: no [auth] api_keys configured, answering clients on this machine only"
             );
-            if !self.state.local_addr.ip().is_loopback() {
+            if !app.local_addr.ip().is_loopback() {
                 tracing::warn!(
-                    addr = %self.state.local_addr,
+                    addr = %app.local_addr,
                     "listening beyond loopback in protected mode: other machines will get 403 until [auth] api_keys is set"
                 );
             }
         }
-        // Every registered camera gets its runtime: always-on ones connect now, on-demand
-        // ones wait for their first viewer.
-        match self.state.db.cameras().await {
-            Ok(cameras) => {
-                for c in &cameras {
-                    self.state.streams.upsert(LiveCamera::from(c));
-                }
-            }
-            Err(e) => tracing::error!(error = %e, "cannot read the cameras; none is streaming"),
-        }
-        let streams = self.state.streams.clone();
-        // The periodic status and the NATS publisher run until the server stops.
-        let event_tasks = crate::events::start(&self.state);
-        let app = api::router(self.state.clone());
+        app.start().await;
+        let router = app.router();
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let mut serve = tokio::spawn(async move {
-            let mut stop_rx = stop_rx;
-            axum::serve(
-                self.listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(async move {
-                // Ends when the sender says stop or is dropped.
-                let _ = stop_rx.wait_for(|stop| *stop).await;
-            })
-            .await
-        });
+        // Awaited below (with the drain timeout), so it is not a detached task.
+        let mut serve = tokio::spawn(tracing::Instrument::instrument(
+            async move {
+                let mut stop_rx = stop_rx;
+                axum::serve(
+                    listener,
+                    router.into_make_service_with_connect_info::<SocketAddr>(),
+                )
+                .with_graceful_shutdown(async move {
+                    // Ends when the sender says stop or is dropped.
+                    let _ = stop_rx.wait_for(|stop| *stop).await;
+                })
+                .await
+            },
+            tracing::info_span!("http server"),
+        ));
         let result = tokio::select! {
-            done = &mut serve => done,
+            done = &mut serve => Some(done),
             () = shutdown => {
                 tracing::info!("shutting down: finishing requests in flight");
                 let _ = stop_tx.send(true);
                 match tokio::time::timeout(DRAIN_TIMEOUT, &mut serve).await {
-                    Ok(done) => done,
+                    Ok(done) => Some(done),
                     Err(_) => {
                         tracing::warn!(timeout = ?DRAIN_TIMEOUT, "requests still open after the drain timeout; closing them");
                         serve.abort();
-                        return Ok(());
+                        None
                     }
                 }
             }
         };
-        streams.shutdown();
-        drop(event_tasks);
+        // Every later step runs, drained or not.
+        app.shutdown().await;
         match result {
-            Ok(Ok(())) => {
-                tracing::info!("stopped");
-                Ok(())
-            }
-            Ok(Err(e)) => Err(ServeError::Serve(e)),
-            Err(join) => Err(ServeError::Serve(std::io::Error::other(join.to_string()))),
+            None | Some(Ok(Ok(()))) => Ok(()),
+            Some(Ok(Err(e))) => Err(ServeError::Serve(e)),
+            Some(Err(join)) => Err(ServeError::Serve(std::io::Error::other(join.to_string()))),
         }
     }
 }

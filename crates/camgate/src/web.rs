@@ -9,9 +9,8 @@ use axum::Router;
 use axum::extract::Path;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 
-use crate::api::AppError;
+use crate::http::{AppError, RouteDoc, Routes};
 
 /// One embedded file.
 struct Asset {
@@ -52,10 +51,11 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
     img-src 'self' data: blob:; media-src 'self' blob:; connect-src 'self'; \
     base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
-pub fn router() -> Router {
-    Router::new()
-        .route("/", get(index))
-        .route("/ui/{file}", get(file))
+pub fn router() -> (Router, Vec<RouteDoc>) {
+    Routes::new()
+        .get("/", "The web dashboard", index)
+        .get("/ui/{file}", "The dashboard's modules and stylesheet", file)
+        .build()
 }
 
 async fn index(headers: HeaderMap) -> Response {
@@ -136,6 +136,7 @@ mod tests {
             req = req.header(header::IF_NONE_MATCH, tag);
         }
         router()
+            .0
             .oneshot(req.body(Body::empty()).unwrap())
             .await
             .unwrap()
@@ -183,8 +184,8 @@ mod tests {
         config.auth.api_keys = vec!["k".into()];
         let db = crate::db::Db::open(dir.path()).unwrap();
         let addr: std::net::SocketAddr = "127.0.0.1:8080".parse().unwrap();
-        let state = crate::api::AppState::new(std::sync::Arc::new(config), db, addr);
-        let app = crate::api::router(state).layer(MockConnectInfo(addr));
+        let app = crate::app::App::build(std::sync::Arc::new(config), db, addr);
+        let app = app.router().layer(MockConnectInfo(addr));
         let call = |path: &str| {
             app.clone()
                 .oneshot(Request::get(path).body(Body::empty()).unwrap())

@@ -49,7 +49,7 @@ async fn health_and_stats() {
 #[tokio::test]
 async fn health_degrades_when_storage_rejects_writes() {
     let api = TestApi::new();
-    api.state
+    api.app
         .db
         .call(|c| Ok(c.pragma_update(None, "query_only", true)?))
         .await

@@ -6,7 +6,7 @@ mod support;
 
 use std::time::Duration;
 
-use camgate::streams::Protocol;
+use camgate::hub::Protocol;
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use support::Camera;
@@ -19,7 +19,7 @@ type Ws =
 /// camgate in-process with short intervals so every wait in these tests is short.
 struct Gateway {
     addr: std::net::SocketAddr,
-    state: camgate::api::AppState,
+    app: std::sync::Arc<camgate::app::App>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     _dir: tempfile::TempDir,
 }
@@ -42,14 +42,14 @@ impl Gateway {
         tweak(&mut config);
         let server = camgate::server::Server::bind(config).await.unwrap();
         let addr = server.local_addr();
-        let state = server.state().clone();
+        let app = server.app().clone();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(server.run(async move {
             let _ = rx.await;
         }));
         Gateway {
             addr,
-            state,
+            app,
             stop: Some(tx),
             _dir: dir,
         }
@@ -182,8 +182,8 @@ async fn event_socket_follows_a_camera_through_viewers_live_and_drop() {
     assert!(err["message"].as_str().unwrap().contains("status"), "{err}");
 
     // A player arrives (the viewer registry is what HLS, MSE and WebRTC join).
-    let rt = gw.state.streams.get("1").unwrap();
-    let viewer = rt.viewers().join(Protocol::Hls).unwrap();
+    let rt = gw.app.live.get("1").unwrap();
+    let viewer = rt.join(Protocol::Hls).unwrap();
     // The viewer count and the start come from different tasks: either may be first.
     let first = next_where(&mut ws, "viewers 1 or state starting", WAIT, |v| {
         viewers_are(1)(v) || state_is("starting")(v)
@@ -369,15 +369,15 @@ async fn metrics_parse_and_move_with_the_camera() {
     assert!(sample(&before, "process_cpu_seconds_total", &[]) >= 0.0);
     assert_eq!(sample(&before, "camgate_nats_enabled", &[]), 0.0);
 
-    let rt = gw.state.streams.get("m1").unwrap();
-    let viewer = rt.viewers().join(Protocol::Hls).unwrap();
+    let rt = gw.app.live.get("m1").unwrap();
+    let viewer = rt.join(Protocol::Hls).unwrap();
     // A client that keeps reading (and so answers the server's pings) stays counted.
     let mut ws = gw.ws("/ws/events/cam_m1").await;
     let reader = tokio::spawn(async move { while let Some(Ok(_)) = ws.next().await {} });
     let mut rx = rt.watch_state();
     tokio::time::timeout(
         WAIT,
-        rx.wait_for(|s| s.state == camgate::streams::StreamState::Live),
+        rx.wait_for(|s| s.state == camgate::cameras::StreamState::Live),
     )
     .await
     .expect("live")
@@ -460,10 +460,10 @@ async fn a_client_that_never_answers_pings_is_closed() {
     let cam = Camera::start();
     let gw = Gateway::start(|_| {}).await;
     gw.provision("p1", &cam.good_url(), true).await;
-    let metrics = gw.state.metrics.clone();
+    let metrics = gw.app.metrics.clone();
     let counted = |n: u64| {
         let m = metrics.clone();
-        move || (m.ws_clients(camgate::events::metrics::WsEndpoint::Events) == n).then_some(())
+        move || (m.ws_clients(camgate::events::counters::WsEndpoint::Events) == n).then_some(())
     };
     // Connected, then silent: the library answers pings only while it is read, and this
     // client is never read, like a peer whose network went away.
@@ -484,7 +484,7 @@ async fn a_client_that_never_answers_pings_is_closed() {
         }
     }
     assert_eq!(
-        metrics.ws_clients(camgate::events::metrics::WsEndpoint::Events),
+        metrics.ws_clients(camgate::events::counters::WsEndpoint::Events),
         1
     );
 }

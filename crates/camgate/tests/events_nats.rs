@@ -108,7 +108,7 @@ async fn status_reaches_nats_and_resumes_after_nats_restarts_while_video_flows()
     config.events.status_interval = Duration::from_millis(500);
     let server = camgate::server::Server::bind(config).await.unwrap();
     let base = format!("http://{}", server.local_addr());
-    let state = server.state().clone();
+    let state = server.app().clone();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(server.run(async move {
         let _ = stopped.await;
@@ -172,7 +172,7 @@ async fn status_reaches_nats_and_resumes_after_nats_restarts_while_video_flows()
     drop(watcher);
 
     // NATS goes away. Video keeps flowing; /health stays 200 and says so.
-    let rt = state.streams.get("n1").unwrap();
+    let rt = state.live.get("n1").unwrap();
     let port = nats.stop();
     support::eventually(
         "camgate to notice NATS is gone",

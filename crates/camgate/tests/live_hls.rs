@@ -336,5 +336,5 @@ async fn stopped_camera_comes_back_live_within_backoff() {
         .await
         .unwrap();
     assert_eq!(r.status(), 204);
-    assert_eq!(gw.state.streams.list().len(), 0);
+    assert_eq!(gw.app.live.list().len(), 0);
 }

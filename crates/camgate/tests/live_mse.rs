@@ -58,7 +58,7 @@ async fn mse_socket_gets_codec_init_and_fragments_and_counts_as_a_viewer() {
 
     drop(ws);
     support::eventually("the MSE viewer to leave", Duration::from_secs(10), || {
-        (gw.state.streams.total_viewers() == 0).then_some(())
+        (gw.app.live.total_viewers() == 0).then_some(())
     })
     .await;
     gw.wait_state("m1", "idle", Duration::from_secs(15)).await;

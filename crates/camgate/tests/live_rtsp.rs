@@ -6,9 +6,11 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
+use camgate::cameras::{CameraSpec, SecretUrl, StreamState};
+use camgate::hub::{LiveStream, Protocol};
 use camgate::ingest::Transport;
 use camgate::ingest::rtsp::RtspSource;
-use camgate::streams::{LiveCamera, LiveSettings, Protocol, StreamState, Streams};
+use camgate::live::{Live, LiveSettings};
 use support::{Camera, PASSWORD, eventually};
 
 fn settings() -> LiveSettings {
@@ -21,11 +23,12 @@ fn settings() -> LiveSettings {
     }
 }
 
-fn spec(id: &str, url: String, on_demand: bool, transport: Transport) -> LiveCamera {
-    LiveCamera {
+fn spec(id: &str, url: String, on_demand: bool, transport: Transport) -> CameraSpec {
+    CameraSpec {
         camera_id: id.into(),
+        name: id.into(),
         stream_path: format!("cam_{id}"),
-        rtsp_url: url,
+        rtsp_url: SecretUrl::new(url),
         on_demand,
         record: false,
         transport,
@@ -33,11 +36,11 @@ fn spec(id: &str, url: String, on_demand: bool, transport: Transport) -> LiveCam
     }
 }
 
-fn streams() -> Arc<Streams> {
-    Streams::new(settings(), Arc::new(Arc::new(RtspSource::default())))
+fn streams() -> Arc<Live> {
+    Live::new(settings(), Arc::new(Arc::new(RtspSource::default())))
 }
 
-async fn wait_for(rt: &camgate::streams::CameraRuntime, want: StreamState, within: Duration) {
+async fn wait_for(rt: &LiveStream, want: StreamState, within: Duration) {
     let mut rx = rt.watch_state();
     if tokio::time::timeout(within, rx.wait_for(|s| s.state == want))
         .await
@@ -63,9 +66,7 @@ async fn ten_viewers_share_one_session_and_idle_closes_it() {
         "on demand: no session before a viewer"
     );
 
-    let viewers: Vec<_> = (0..10)
-        .map(|_| rt.viewers().join(Protocol::Hls).unwrap())
-        .collect();
+    let viewers: Vec<_> = (0..10).map(|_| rt.join(Protocol::Hls).unwrap()).collect();
     wait_for(&rt, StreamState::Live, Duration::from_secs(20)).await;
     let mut consumer = rt.hub().subscribe();
     let mut frames = 0;
@@ -75,11 +76,14 @@ async fn ten_viewers_share_one_session_and_idle_closes_it() {
             .await
             .expect("frames keep coming")
             .expect("hub open");
-        assert_eq!((f.params.width, f.params.height), (320, 240));
+        assert_eq!(
+            (f.video().unwrap().width, f.video().unwrap().height),
+            (320, 240)
+        );
         assert!(
-            f.params.rfc6381.starts_with("avc1."),
+            f.video().unwrap().rfc6381.starts_with("avc1."),
             "{}",
-            f.params.rfc6381
+            f.video().unwrap().rfc6381
         );
         // 4-byte length prefixes that add up to the frame.
         let mut at = 0;
@@ -107,7 +111,7 @@ async fn ten_viewers_share_one_session_and_idle_closes_it() {
         || (cam.sessions().0 == 0).then_some(()),
     )
     .await;
-    streams.shutdown();
+    streams.shutdown(Duration::from_secs(3)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -129,7 +133,7 @@ async fn wrong_password_is_unauthorized_with_a_clear_error() {
         !err.contains("wrong-pw") && !err.contains(PASSWORD),
         "{err}"
     );
-    streams.shutdown();
+    streams.shutdown(Duration::from_secs(3)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -155,5 +159,5 @@ async fn stopped_camera_reconnects_and_a_stall_is_detected() {
     wait_for(&rt, StreamState::Reconnecting, Duration::from_secs(10)).await;
     let err = rt.state().last_error.unwrap();
     assert!(err.contains("stall"), "{err}");
-    streams.shutdown();
+    streams.shutdown(Duration::from_secs(3)).await;
 }

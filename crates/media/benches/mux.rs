@@ -34,7 +34,8 @@ fn one_second() -> Vec<Frame> {
                 pts: i * FRAME_TICKS,
                 dts: i * FRAME_TICKS,
                 keyframe: key,
-                params: params.clone(),
+                params: media::TrackParams::Video(params.clone()),
+                wallclock: std::time::UNIX_EPOCH,
             }
         })
         .collect()

@@ -4,6 +4,7 @@
 //! an `Arc`, so fan-out to many consumers shares one copy of the video.
 
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use bytes::Bytes;
 
@@ -102,18 +103,104 @@ fn dimension(v: u32, what: &'static str) -> Result<u16, MediaError> {
     u16::try_from(v).map_err(|_| MediaError::invalid(what, format!("{v} does not fit 16 bits")))
 }
 
-/// One access unit.
+/// Which elementary stream of a camera a frame belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Track {
+    Video,
+    Audio,
+}
+
+/// Audio codecs a camera may send alongside its video.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AudioCodec {
+    /// MPEG-4 AAC (RFC 3640 / RFC 6416); `config` is the AudioSpecificConfig.
+    Aac,
+    /// G.711 A-law.
+    Pcma,
+    /// G.711 mu-law.
+    Pcmu,
+    Opus,
+}
+
+/// Parameters of an audio track.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AudioParams {
+    pub codec: AudioCodec,
+    pub sample_rate: u32,
+    pub channels: u8,
+    /// Codec-specific configuration (AAC: AudioSpecificConfig); empty when the codec has none.
+    pub config: Bytes,
+}
+
+/// The parameters in force for a frame, which also say which track it belongs to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TrackParams {
+    Video(Arc<CodecParams>),
+    Audio(Arc<AudioParams>),
+}
+
+impl TrackParams {
+    pub fn track(&self) -> Track {
+        match self {
+            TrackParams::Video(_) => Track::Video,
+            TrackParams::Audio(_) => Track::Audio,
+        }
+    }
+
+    /// The same parameters: the same `Arc` or equal values. A change is a discontinuity for
+    /// every muxer downstream.
+    pub fn same(&self, other: &TrackParams) -> bool {
+        match (self, other) {
+            (TrackParams::Video(a), TrackParams::Video(b)) => Arc::ptr_eq(a, b) || a == b,
+            (TrackParams::Audio(a), TrackParams::Audio(b)) => Arc::ptr_eq(a, b) || a == b,
+            _ => false,
+        }
+    }
+}
+
+/// One access unit of one track.
+///
+/// Timestamps of every track are in `TIMESCALE` units on one timeline per stream, so muxers
+/// interleave tracks without rescaling.
 #[derive(Clone, Debug)]
 pub struct Frame {
-    /// NAL units, each preceded by a 4-byte big-endian length (the MP4 `avcC`/`hvcC` form).
+    /// Video: NAL units, each preceded by a 4-byte big-endian length (the MP4 `avcC`/`hvcC`
+    /// form). Audio: one codec frame (AAC raw access unit, G.711 samples, an Opus packet).
     pub data: Bytes,
     /// Presentation time in `TIMESCALE` units.
     pub pts: i64,
-    /// Decode time in `TIMESCALE` units; equal to `pts` when the stream has no B-frames.
+    /// Decode time in `TIMESCALE` units; equal to `pts` when the stream has no B-frames (and
+    /// always for audio).
     pub dts: i64,
-    /// An IDR/IRAP: decoding can start here.
+    /// Video: an IDR/IRAP, decoding can start here. Audio: always false (every audio frame is
+    /// decodable; hubs and consumers start at a video keyframe).
     pub keyframe: bool,
-    pub params: Arc<CodecParams>,
+    pub params: TrackParams,
+    /// When the camera captured this frame: from its RTCP sender reports when it sends them,
+    /// else when the frame arrived. A value passed in, never read from a clock here.
+    pub wallclock: SystemTime,
+}
+
+impl Frame {
+    pub fn track(&self) -> Track {
+        self.params.track()
+    }
+
+    /// The video parameters, or `None` for an audio frame.
+    pub fn video(&self) -> Option<&Arc<CodecParams>> {
+        match &self.params {
+            TrackParams::Video(p) => Some(p),
+            TrackParams::Audio(_) => None,
+        }
+    }
+
+    /// The audio parameters, or `None` for a video frame.
+    pub fn audio(&self) -> Option<&Arc<AudioParams>> {
+        match &self.params {
+            TrackParams::Audio(p) => Some(p),
+            TrackParams::Video(_) => None,
+        }
+    }
 }
 
 #[cfg(test)]

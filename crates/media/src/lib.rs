@@ -20,4 +20,6 @@ pub mod hls;
 
 pub use bits::strip_emulation_prevention;
 pub use error::MediaError;
-pub use frame::{Codec, CodecParams, Frame, TIMESCALE};
+pub use frame::{
+    AudioCodec, AudioParams, Codec, CodecParams, Frame, TIMESCALE, Track, TrackParams,
+};

@@ -15,7 +15,9 @@ const TICKS: i64 = 3600;
 
 /// Muxes `frames` into init + fragments of `per_fragment` frames and writes the file.
 fn write_fmp4(path: &Path, frames: &[Frame], per_fragment: usize, last_duration: i64) {
-    let mut file = fmp4::init_segment(&frames[0].params).unwrap().to_vec();
+    let mut file = fmp4::init_segment(frames[0].video().unwrap())
+        .unwrap()
+        .to_vec();
     for (seq, chunk) in frames.chunks(per_fragment).enumerate() {
         let start = seq * per_fragment;
         let end_dts = frames
@@ -67,7 +69,7 @@ fn h264_without_b_frames() {
     );
     assert_eq!(frames.len(), 100);
     assert_eq!(frames.iter().filter(|f| f.keyframe).count(), 4);
-    assert_eq!(frames[0].params.rfc6381, "avc1.64000d");
+    assert_eq!(frames[0].video().unwrap().rfc6381, "avc1.64000d");
     let out = dir.path().join("out.mp4");
     write_fmp4(&out, &frames, 7, TICKS);
     assert_probe_matches(&out, &frames);
@@ -126,7 +128,8 @@ fn h264_with_b_frames_keeps_composition_offsets() {
                 // Shifted so decoding starts at 0 (tfdt is unsigned).
                 pts: to90k(field(p, "pts")) - min_dts,
                 dts: to90k(field(p, "dts")) - min_dts,
-                params: params.clone(),
+                params: media::TrackParams::Video(params.clone()),
+                wallclock: std::time::UNIX_EPOCH,
             }
         })
         .collect();
@@ -167,7 +170,7 @@ fn h265_round_trip() {
     );
     assert_eq!(frames.len(), 50);
     assert!(frames[0].keyframe && frames[25].keyframe);
-    assert!(frames[0].params.rfc6381.starts_with("hvc1.1.6.L"));
+    assert!(frames[0].video().unwrap().rfc6381.starts_with("hvc1.1.6.L"));
     let out = dir.path().join("out.mp4");
     write_fmp4(&out, &frames, 5, TICKS);
     assert_probe_matches(&out, &frames);

@@ -68,7 +68,8 @@ fn fragment_is_pinned_and_shares_payloads() {
         pts,
         dts,
         keyframe,
-        params: params.clone(),
+        params: media::TrackParams::Video(params.clone()),
+        wallclock: std::time::UNIX_EPOCH,
     };
     // I P B: decode order with a B-frame shown before the P-frame (negative-free offsets).
     let frames = vec![
@@ -100,7 +101,8 @@ fn fragment_rejects_bad_timing() {
         pts,
         dts,
         keyframe: true,
-        params: params.clone(),
+        params: media::TrackParams::Video(params.clone()),
+        wallclock: std::time::UNIX_EPOCH,
     };
     assert!(fmp4::fragment(1, &[], 0).is_err());
     assert!(fmp4::fragment(1, &[f(-1, 0)], 10).is_err(), "negative tfdt");

@@ -3,21 +3,23 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
 
-use super::{AppError, AppState};
 use crate::events::NatsStatus;
-use crate::events::metrics::WsEndpoint;
-use crate::streams::ByProtocol;
+use crate::http::{AppError, RouteDoc, Routes};
+use crate::stats::{Stats, Totals};
 
-pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/health", get(health))
-        .route("/api/health", get(health))
-        .route("/stats", get(stats))
-        .with_state(state)
+pub fn router(totals: Totals) -> (Router, Vec<RouteDoc>) {
+    Routes::new()
+        .get("/health", "Liveness and storage health", health)
+        .get(
+            "/api/health",
+            "Liveness and storage health (compatibility path)",
+            health,
+        )
+        .get("/stats", "Totals: streams, viewers, bytes, cameras", stats)
+        .with_state(totals)
 }
 
 #[derive(Serialize)]
@@ -45,7 +47,7 @@ struct NatsHealth {
 /// 200 when the database can be read and written, 503 `degraded` with reasons otherwise.
 /// (The listener is evidently up: it is answering.) NATS being unreachable is a warning, not
 /// a degradation: events to other services pause, video does not (docs/events.md).
-async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
+async fn health(State(state): State<Totals>) -> (StatusCode, Json<Health>) {
     let mut reasons = Vec::new();
     if let Err(e) = state.db.check_health().await {
         tracing::warn!(error = %e, "health check: storage failed");
@@ -88,60 +90,6 @@ async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
     (status, Json(body))
 }
 
-/// `GET /stats` and the dashboard's `stats` message. Every number is also in `/metrics`
-/// under the name given (docs/events.md), read from the same source.
-#[derive(Clone, Debug, Serialize)]
-pub struct Stats {
-    /// `camgate_active_streams`
-    pub active_streams: u64,
-    /// `camgate_viewers` (summed over `protocol`)
-    pub total_viewers: u64,
-    /// `camgate_sent_bytes_total`
-    pub total_bytes_sent: u64,
-    /// `camgate_received_bytes_total`
-    pub total_bytes_received: u64,
-    /// `camgate_uptime_seconds`
-    pub uptime_seconds: u64,
-    /// `camgate_cameras`
-    pub cameras: u64,
-    /// `camgate_cameras_online`
-    pub cameras_online: u64,
-    /// `camgate_viewers{protocol}`
-    pub viewers_by_protocol: ByProtocol,
-    /// `camgate_websocket_clients{endpoint}` summed
-    pub websocket_clients: u64,
-    /// `camgate_nats_up` (`disabled`, `connecting`, `connected`, `disconnected`)
-    pub nats: &'static str,
-}
-
-pub async fn collect_stats(state: &AppState) -> Result<Stats, AppError> {
-    let cameras = state.db.camera_count().await?;
-    let streams = &state.streams;
-    let mut by = ByProtocol::default();
-    for rt in streams.list() {
-        let c = rt.viewers().counts();
-        by.hls += c.hls;
-        by.webrtc += c.webrtc;
-        by.mse += c.mse;
-        by.rtsp += c.rtsp;
-    }
-    let active = state.active_streams();
-    Ok(Stats {
-        active_streams: active,
-        total_viewers: u64::from(by.total()),
-        total_bytes_sent: streams.total_bytes_sent(),
-        total_bytes_received: streams.total_bytes_received(),
-        uptime_seconds: state.uptime_seconds(),
-        cameras,
-        // Online means video is flowing, the same as an active stream.
-        cameras_online: active,
-        viewers_by_protocol: by,
-        websocket_clients: state.metrics.ws_clients(WsEndpoint::Events)
-            + state.metrics.ws_clients(WsEndpoint::Dashboard),
-        nats: state.metrics.nats_status().as_str(),
-    })
-}
-
-async fn stats(State(state): State<AppState>) -> Result<Json<Stats>, AppError> {
-    Ok(Json(collect_stats(&state).await?))
+async fn stats(State(state): State<Totals>) -> Result<Json<Stats>, AppError> {
+    Ok(Json(state.collect().await?))
 }

@@ -1,6 +1,7 @@
-//! The camera registry's domain model: what a camera is, which identifiers are valid, and the
-//! validation of provisioning input. Storage lives in `db::cameras`, HTTP in `api::cameras`;
-//! this module touches neither.
+//! The camera model, once: what a camera is (`CameraSpec`, `Camera`), its URL as a secret that
+//! redacts itself (`SecretUrl`), its states, which identifiers are valid, and the validation of
+//! provisioning input. Storage lives in `db::cameras`, HTTP in `api::cameras`, the
+//! store-then-live orchestration in `registry`; this module imports none of them.
 
 mod provision;
 mod status;
@@ -16,21 +17,66 @@ pub use status::{CameraStatus, StreamState};
 /// Longest accepted `camera_id` and `stream_path`.
 pub const MAX_ID_LEN: usize = 64;
 
-/// A camera as stored in the registry.
-///
-/// `rtsp_url` holds the credentials the camera needs, so this type deliberately has no
-/// `Serialize` and its `Debug` prints the URL redacted: use [`Camera::redacted_url`] to show it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Camera {
+/// A camera URL that may carry credentials. It redacts itself in `Debug` and `Display`, so a
+/// struct holding one can derive `Debug` and a log line can print it without a thought; the
+/// real text comes out only through [`SecretUrl::expose`], at the moment of connecting or
+/// storing.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct SecretUrl(String);
+
+impl SecretUrl {
+    pub fn new(url: impl Into<String>) -> SecretUrl {
+        SecretUrl(url.into())
+    }
+
+    /// The URL with its password, for the RTSP client and the database only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The URL with its password replaced by `***`, safe to log and return.
+    pub fn redacted(&self) -> String {
+        crate::redact::redact_url(&self.0)
+    }
+}
+
+impl fmt::Debug for SecretUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.redacted())
+    }
+}
+
+impl fmt::Display for SecretUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+/// What a camera is: a validated provisioning request, and the live path's view of a camera.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CameraSpec {
     pub camera_id: String,
     pub name: String,
-    pub rtsp_url: String,
+    pub rtsp_url: SecretUrl,
     pub stream_path: String,
     pub on_demand: bool,
     pub record: bool,
     pub transport: Transport,
     /// Per-camera override of `[streams] idle_timeout`.
     pub idle_timeout: Option<Duration>,
+}
+
+impl CameraSpec {
+    /// Connected regardless of viewers.
+    pub fn always_on(&self) -> bool {
+        !self.on_demand || self.record
+    }
+}
+
+/// A camera as stored in the registry: its spec and when it was created and last changed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Camera {
+    pub spec: CameraSpec,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
 }
@@ -38,52 +84,7 @@ pub struct Camera {
 impl Camera {
     /// The camera URL with its password replaced by `***`, safe to log and return.
     pub fn redacted_url(&self) -> String {
-        crate::redact::redact_url(&self.rtsp_url)
-    }
-}
-
-impl fmt::Debug for Camera {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Camera")
-            .field("camera_id", &self.camera_id)
-            .field("name", &self.name)
-            .field("rtsp_url", &self.redacted_url())
-            .field("stream_path", &self.stream_path)
-            .field("on_demand", &self.on_demand)
-            .field("record", &self.record)
-            .field("transport", &self.transport)
-            .field("idle_timeout", &self.idle_timeout)
-            .field("created_at", &self.created_at)
-            .field("updated_at", &self.updated_at)
-            .finish()
-    }
-}
-
-/// What a provisioning request asks for, validated; the registry adds the timestamps.
-#[derive(Clone, PartialEq, Eq)]
-pub struct CameraSpec {
-    pub camera_id: String,
-    pub name: String,
-    pub rtsp_url: String,
-    pub stream_path: String,
-    pub on_demand: bool,
-    pub record: bool,
-    pub transport: Transport,
-    pub idle_timeout: Option<Duration>,
-}
-
-impl fmt::Debug for CameraSpec {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CameraSpec")
-            .field("camera_id", &self.camera_id)
-            .field("name", &self.name)
-            .field("rtsp_url", &crate::redact::redact_url(&self.rtsp_url))
-            .field("stream_path", &self.stream_path)
-            .field("on_demand", &self.on_demand)
-            .field("record", &self.record)
-            .field("transport", &self.transport)
-            .field("idle_timeout", &self.idle_timeout)
-            .finish()
+        self.spec.rtsp_url.redacted()
     }
 }
 
@@ -209,20 +210,25 @@ mod tests {
     fn debug_never_shows_the_password() {
         let now = OffsetDateTime::UNIX_EPOCH;
         let cam = Camera {
-            camera_id: "1".into(),
-            name: "door".into(),
-            rtsp_url: "rtsp://admin:hunter2@cam/s".into(),
-            stream_path: "cam_1".into(),
-            on_demand: true,
-            record: false,
-            transport: Transport::Auto,
-            idle_timeout: None,
+            spec: CameraSpec {
+                camera_id: "1".into(),
+                name: "door".into(),
+                rtsp_url: SecretUrl::new("rtsp://admin:hunter2@cam/s"),
+                stream_path: "cam_1".into(),
+                on_demand: true,
+                record: false,
+                transport: Transport::Auto,
+                idle_timeout: None,
+            },
             created_at: now,
             updated_at: now,
         };
         let shown = format!("{cam:?}");
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(shown.contains("rtsp://admin:***@cam/s"));
+        let url = &cam.spec.rtsp_url;
+        assert_eq!(url.to_string(), "rtsp://admin:***@cam/s");
+        assert_eq!(url.expose(), "rtsp://admin:hunter2@cam/s");
     }
 
     #[test]

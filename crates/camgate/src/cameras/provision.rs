@@ -104,7 +104,7 @@ pub fn parse_provision(body: &Value) -> Result<CameraSpec, InvalidInput> {
     Ok(CameraSpec {
         camera_id,
         name,
-        rtsp_url,
+        rtsp_url: super::SecretUrl::new(rtsp_url),
         stream_path,
         on_demand,
         record,
@@ -324,12 +324,15 @@ mod tests {
             "camera_id": 1, "rtsp_url": "rtsp://old:old@cam:554/s", "username": "admin", "password": "p@ss w/rd"
         }))
         .unwrap();
-        assert_eq!(spec.rtsp_url, "rtsp://admin:p%40ss%20w%2Frd@cam:554/s");
+        assert_eq!(
+            spec.rtsp_url.expose(),
+            "rtsp://admin:p%40ss%20w%2Frd@cam:554/s"
+        );
         let spec = parse_provision(
             &json!({"camera_id": 1, "rtsp_url": "rtsp://user@cam/s", "password": "x"}),
         )
         .unwrap();
-        assert_eq!(spec.rtsp_url, "rtsp://user:x@cam/s");
+        assert_eq!(spec.rtsp_url.expose(), "rtsp://user:x@cam/s");
         for body in [
             json!({"camera_id": 1, "rtsp_url": "rtsp://cam/s", "password": "hunter2"}),
             json!({"camera_id": 1, "rtsp_url": "rtsp://cam/s", "username": 5}),

@@ -7,9 +7,9 @@ use serde::Serialize;
 
 use super::Camera;
 
-/// The states a camera's source goes through (see DESIGN.md "Lifecycle of a stream").
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+/// The states a camera's source goes through (see docs/live.md "States"). The names come
+/// from [`StreamState::as_str`] alone: the API, events and metrics all use it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StreamState {
     /// On-demand and nobody watching: the camera is not contacted.
     Idle,
@@ -19,6 +19,44 @@ pub enum StreamState {
     Unauthorized,
     Unreachable,
     Error,
+}
+
+impl StreamState {
+    /// Every state, in lifecycle order (metrics export one series per state).
+    pub const ALL: [StreamState; 7] = [
+        StreamState::Idle,
+        StreamState::Starting,
+        StreamState::Live,
+        StreamState::Reconnecting,
+        StreamState::Unauthorized,
+        StreamState::Unreachable,
+        StreamState::Error,
+    ];
+
+    /// The state's name in the API, events and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StreamState::Idle => "idle",
+            StreamState::Starting => "starting",
+            StreamState::Live => "live",
+            StreamState::Reconnecting => "reconnecting",
+            StreamState::Unauthorized => "unauthorized",
+            StreamState::Unreachable => "unreachable",
+            StreamState::Error => "error",
+        }
+    }
+}
+
+impl std::fmt::Display for StreamState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for StreamState {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
 }
 
 /// The body of `GET /cameras/{id}/status`.
@@ -45,8 +83,8 @@ impl CameraStatus {
     /// A camera with no running source: nothing received, nobody watching.
     pub fn idle(camera: &Camera) -> Self {
         CameraStatus {
-            camera_id: camera.camera_id.clone(),
-            stream_path: camera.stream_path.clone(),
+            camera_id: camera.spec.camera_id.clone(),
+            stream_path: camera.spec.stream_path.clone(),
             state: StreamState::Idle,
             online: false,
             fps: 0.0,

@@ -6,7 +6,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use time::OffsetDateTime;
 
 use super::{Db, DbError, now_ms};
-use crate::cameras::{Camera, CameraSpec, Transport};
+use crate::cameras::{Camera, CameraSpec, SecretUrl, Transport};
 
 /// Whether a provision created a camera or replaced an existing one's settings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -99,7 +99,7 @@ fn upsert(
         params![
             spec.camera_id,
             spec.name,
-            spec.rtsp_url,
+            spec.rtsp_url.expose(),
             spec.stream_path,
             spec.on_demand,
             spec.record,
@@ -125,15 +125,18 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Camera> {
         rusqlite::Error::FromSqlConversionFailure(6, rusqlite::types::Type::Text, Box::new(e))
     })?;
     let idle_ms: Option<i64> = row.get(7)?;
+    let rtsp_url: String = row.get(2)?;
     Ok(Camera {
-        camera_id: row.get(0)?,
-        name: row.get(1)?,
-        rtsp_url: row.get(2)?,
-        stream_path: row.get(3)?,
-        on_demand: row.get(4)?,
-        record: row.get(5)?,
-        transport,
-        idle_timeout: idle_ms.map(|ms| Duration::from_millis(ms.max(0) as u64)),
+        spec: CameraSpec {
+            camera_id: row.get(0)?,
+            name: row.get(1)?,
+            rtsp_url: SecretUrl::new(rtsp_url),
+            stream_path: row.get(3)?,
+            on_demand: row.get(4)?,
+            record: row.get(5)?,
+            transport,
+            idle_timeout: idle_ms.map(|ms| Duration::from_millis(ms.max(0) as u64)),
+        },
         created_at: timestamp(row, 8)?,
         updated_at: timestamp(row, 9)?,
     })
@@ -155,7 +158,7 @@ mod tests {
         CameraSpec {
             camera_id: id.into(),
             name: format!("camera {id}"),
-            rtsp_url: format!("rtsp://admin:pw@cam{id}/s"),
+            rtsp_url: SecretUrl::new(format!("rtsp://admin:pw@cam{id}/s")),
             stream_path: stream_path.map_or_else(|| default_stream_path(id), str::to_owned),
             on_demand: true,
             record: false,
@@ -170,17 +173,17 @@ mod tests {
         let db = Db::open(dir.path()).unwrap();
         let (cam, how) = db.upsert_camera(spec("1", None)).await.unwrap();
         assert_eq!(how, Upserted::Created);
-        assert_eq!(cam.stream_path, "cam_1");
-        assert_eq!(cam.idle_timeout, Some(Duration::from_millis(1500)));
-        assert_eq!(cam.transport, Transport::Tcp);
+        assert_eq!(cam.spec.stream_path, "cam_1");
+        assert_eq!(cam.spec.idle_timeout, Some(Duration::from_millis(1500)));
+        assert_eq!(cam.spec.transport, Transport::Tcp);
 
         let mut changed = spec("1", Some("front"));
         changed.record = true;
         let (cam2, how) = db.upsert_camera(changed).await.unwrap();
         assert_eq!(how, Upserted::Updated);
         assert_eq!(cam2.created_at, cam.created_at);
-        assert!(cam2.record);
-        assert_eq!(cam2.stream_path, "front");
+        assert!(cam2.spec.record);
+        assert_eq!(cam2.spec.stream_path, "front");
 
         db.upsert_camera(spec("2", None)).await.unwrap();
         let ids: Vec<String> = db
@@ -188,7 +191,7 @@ mod tests {
             .await
             .unwrap()
             .into_iter()
-            .map(|c| c.camera_id)
+            .map(|c| c.spec.camera_id)
             .collect();
         assert_eq!(ids, ["1", "2"]);
         assert_eq!(db.camera_count().await.unwrap(), 2);

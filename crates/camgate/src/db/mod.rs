@@ -145,6 +145,16 @@ impl Db {
         .map_err(|e| DbError::Task(e.to_string()))?
     }
 
+    /// Closing step of shutdown: moves the write-ahead log into the database file, so a
+    /// stopped service leaves one self-contained file behind.
+    pub async fn checkpoint(&self) -> Result<(), DbError> {
+        self.call(|conn| {
+            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+            Ok(())
+        })
+        .await
+    }
+
     /// Proves the database can be read and written: reads the registry and rewrites the
     /// one-row probe table. Cheap enough for every `GET /health`.
     pub async fn check_health(&self) -> Result<(), DbError> {

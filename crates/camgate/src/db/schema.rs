@@ -6,8 +6,29 @@ use rusqlite::Connection;
 
 use super::DbError;
 
+/// A migration file and its text; the file is named `NNNN_what.sql`, `NNNN` = the version it
+/// upgrades to.
+macro_rules! migration {
+    ($file:literal) => {
+        ($file, include_str!(concat!("schema/", $file)))
+    };
+}
+
 /// Step `i` upgrades version `i` to `i + 1`. Append only: a shipped step is never edited.
-pub const MIGRATIONS: &[&str] = &[include_str!("schema/0001_cameras.sql")];
+/// Features developed in parallel take the next free number when they merge; the test
+/// `files_are_numbered_in_order` holds file names and order together.
+pub const MIGRATION_FILES: &[(&str, &str)] = &[migration!("0001_cameras.sql")];
+
+/// The migrations' SQL, in order.
+pub const MIGRATIONS: [&str; MIGRATION_FILES.len()] = {
+    let mut out = [""; MIGRATION_FILES.len()];
+    let mut i = 0;
+    while i < MIGRATION_FILES.len() {
+        out[i] = MIGRATION_FILES[i].1;
+        i += 1;
+    }
+    out
+};
 
 /// The schema version this binary writes.
 pub const CURRENT_VERSION: u32 = MIGRATIONS.len() as u32;
@@ -43,6 +64,27 @@ pub fn migrate_to(conn: &mut Connection, target: u32) -> Result<(), DbError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn files_are_numbered_in_order() {
+        for (i, (file, _)) in MIGRATION_FILES.iter().enumerate() {
+            let want = format!("{:04}_", i + 1);
+            assert!(
+                file.starts_with(&want),
+                "migration {file} should start with {want}"
+            );
+            assert!(file.ends_with(".sql"), "{file}");
+        }
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/db/schema");
+        let mut on_disk: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".sql"))
+            .collect();
+        on_disk.sort();
+        let listed: Vec<&str> = MIGRATION_FILES.iter().map(|(f, _)| *f).collect();
+        assert_eq!(on_disk, listed, "every schema file is listed, in order");
+    }
 
     fn schema_of(conn: &Connection) -> Vec<(String, String, Option<String>)> {
         let mut stmt = conn

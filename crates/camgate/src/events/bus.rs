@@ -9,13 +9,12 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::SystemTime;
 
 use serde::Serialize;
 use tokio::sync::broadcast;
 
 use crate::cameras::{CameraStatus, StreamState};
-use crate::streams::ByProtocol;
+use crate::hub::ByProtocol;
 
 /// Events a subscriber may fall behind before it starts losing the oldest.
 pub const CAPACITY: usize = 1024;
@@ -117,24 +116,11 @@ pub fn state_reason(
         }
         (StreamState::Idle, StreamState::Starting) => "a viewer asked for the camera".to_owned(),
         (_, StreamState::Idle) => "no viewers for the idle timeout; disconnected".to_owned(),
-        (_, s) => format!("now {}", crate::streams::state_name(s)),
+        (_, s) => format!("now {}", s.as_str()),
     }
 }
 
-/// The current time as the events' `ts`: RFC 3339 UTC with milliseconds (fixed width).
-pub fn now() -> String {
-    rfc3339(SystemTime::now())
-}
-
-pub fn rfc3339(t: SystemTime) -> String {
-    const FORMAT: &[time::format_description::FormatItem<'static>] = time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-    );
-    // Any SystemTime after 1970 and before 10000 formats; the clock is in that range.
-    time::OffsetDateTime::from(t)
-        .format(FORMAT)
-        .unwrap_or_default()
-}
+pub use crate::timestamps::{now, rfc3339};
 
 /// The bus. Cheap to clone; all clones are the same bus.
 #[derive(Clone)]

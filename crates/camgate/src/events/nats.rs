@@ -14,12 +14,12 @@ use async_nats::connection::State as ConnState;
 use serde::Serialize;
 use tokio::sync::mpsc;
 
-use super::metrics::{Metrics, NatsStatus};
-use super::{Event, Received};
+use super::counters::{Metrics, NatsStatus};
+use super::{Event, EventBus, Received};
 use crate::cameras::{CameraStatus, StreamState};
 use crate::config::NatsConfig;
+use crate::hub::Registry;
 use crate::redact::redact_url;
-use crate::streams::Streams;
 
 /// A publish that takes longer than this is given up (the server is too slow).
 const PUBLISH_TIMEOUT: Duration = Duration::from_secs(2);
@@ -50,7 +50,7 @@ impl From<&CameraStatus> for StatusPayload {
     }
 }
 
-pub async fn run(config: NatsConfig, streams: Arc<Streams>, metrics: Arc<Metrics>) {
+pub async fn run(config: NatsConfig, bus: EventBus, streams: Arc<Registry>, metrics: Arc<Metrics>) {
     let shown_url = config
         .url
         .split(',')
@@ -58,7 +58,7 @@ pub async fn run(config: NatsConfig, streams: Arc<Streams>, metrics: Arc<Metrics
         .collect::<Vec<_>>()
         .join(",");
     // Subscribed first: nothing published while connecting is lost to us.
-    let mut sub = streams.events().subscribe();
+    let mut sub = bus.subscribe();
     let (connected_tx, mut connected_rx) = mpsc::unbounded_channel::<()>();
     let cb_metrics = metrics.clone();
     let mut options = async_nats::ConnectOptions::new()
@@ -148,7 +148,7 @@ pub async fn run(config: NatsConfig, streams: Arc<Streams>, metrics: Arc<Metrics
                     Event::State(s) => {
                         // The figures as they are now; `online` exactly as the change says.
                         let mut payload = streams
-                            .get(&s.camera_id)
+                            .by_camera(&s.camera_id)
                             .map(|rt| StatusPayload::from(&rt.status()))
                             .unwrap_or_else(|| StatusPayload {
                                 camera_id: s.camera_id.clone(),
@@ -180,7 +180,7 @@ struct Publisher {
 }
 
 impl Publisher {
-    async fn republish_all(&self, streams: &Streams) {
+    async fn republish_all(&self, streams: &Registry) {
         for rt in streams.list() {
             self.publish(&StatusPayload::from(&rt.status())).await;
         }

@@ -16,14 +16,34 @@ use axum::extract::ws::{
 };
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::get;
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-use super::metrics::WsEndpoint;
-use super::{CameraAction, Event, Received, StatusEvent, now};
-use crate::api::extract::StreamPathParam;
-use crate::api::{AppError, AppState};
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+
+use super::counters::{Metrics, WsEndpoint};
+use super::{CameraAction, Event, EventBus, Received, StatusEvent, now};
+use crate::config::EventsConfig;
+use crate::http::extract::StreamPathParam;
+use crate::http::{AppError, RouteDoc, Routes};
+use crate::hub::Registry;
+
+/// What the dashboard's `stats` message holds, read when it is sent (built by the composition
+/// root from the store and the registry; the API's `GET /stats` reads the same).
+pub type StatsSource =
+    Arc<dyn Fn() -> BoxFuture<'static, Result<serde_json::Value, String>> + Send + Sync>;
+
+/// The event feeds' state.
+#[derive(Clone)]
+pub struct EventsState {
+    pub config: EventsConfig,
+    pub bus: EventBus,
+    pub registry: Arc<Registry>,
+    pub metrics: Arc<Metrics>,
+    pub stats: StatsSource,
+}
 
 /// Close codes (4000-4999 is the range RFC 6455 leaves to applications).
 pub const CLOSE_UNKNOWN_STREAM: u16 = 4404;
@@ -34,10 +54,18 @@ const CLOSE_UNRESPONSIVE: u16 = 1001;
 /// Client messages are single words; anything larger is not one of ours.
 const MAX_CLIENT_MESSAGE: usize = 4096;
 
-pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/ws/events/{path}", get(events))
-        .route("/ws/dashboard", get(dashboard))
+pub fn router(state: EventsState) -> (Router, Vec<RouteDoc>) {
+    Routes::new()
+        .websocket(
+            "/ws/events/{path}",
+            "One camera's state, viewers, status and camera events",
+            events,
+        )
+        .websocket(
+            "/ws/dashboard",
+            "Statistics every dashboard_interval and every camera's state",
+            dashboard,
+        )
         .with_state(state)
 }
 
@@ -55,7 +83,7 @@ fn upgrade(
 }
 
 async fn events(
-    State(state): State<AppState>,
+    State(state): State<EventsState>,
     StreamPathParam(path): StreamPathParam,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, AppError> {
@@ -63,7 +91,7 @@ async fn events(
 }
 
 async fn dashboard(
-    State(state): State<AppState>,
+    State(state): State<EventsState>,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, AppError> {
     Ok(upgrade(ws)?.on_upgrade(move |socket| dashboard_feed(socket, state)))
@@ -72,7 +100,7 @@ async fn dashboard(
 /// A socket with the bookkeeping every feed needs: bounded sends and liveness.
 struct Feed {
     socket: WebSocket,
-    state: AppState,
+    state: EventsState,
     ping_interval: Duration,
     last_heard: Instant,
 }
@@ -81,10 +109,10 @@ struct Feed {
 struct Closed;
 
 impl Feed {
-    fn new(socket: WebSocket, state: AppState) -> Feed {
+    fn new(socket: WebSocket, state: EventsState) -> Feed {
         Feed {
             socket,
-            ping_interval: state.config.events.ws_ping_interval,
+            ping_interval: state.config.ws_ping_interval,
             state,
             last_heard: Instant::now(),
         }
@@ -189,10 +217,10 @@ fn lagged(missed: u64, stream_path: Option<&str>) -> Value {
     v
 }
 
-async fn stream_feed(socket: WebSocket, state: AppState, path: String) {
+async fn stream_feed(socket: WebSocket, state: EventsState, path: String) {
     let _counted = state.metrics.ws_client(WsEndpoint::Events);
     let mut feed = Feed::new(socket, state.clone());
-    let Some(camera_id) = state.streams.by_path(&path).map(|rt| rt.camera_id()) else {
+    let Some(camera_id) = state.registry.get(&path).map(|rt| rt.camera_id()) else {
         feed.close(
             CLOSE_UNKNOWN_STREAM,
             &format!("unknown stream {path}; see GET /streams"),
@@ -201,7 +229,7 @@ async fn stream_feed(socket: WebSocket, state: AppState, path: String) {
         return;
     };
     // Subscribed before anything else, so no event after the lookup is missed.
-    let mut sub = state.streams.events().subscribe();
+    let mut sub = state.bus.subscribe();
     let mut ping = tokio::time::interval(feed.ping_interval);
     ping.tick().await;
     loop {
@@ -211,7 +239,7 @@ async fn stream_feed(socket: WebSocket, state: AppState, path: String) {
                 Ok(None) => Ok(()),
                 Ok(Some(cmd)) => match cmd.as_str() {
                     "ping" => feed.send_json(&pong(Some(&path))).await,
-                    "status" => match state.streams.get(&camera_id) {
+                    "status" => match state.registry.by_camera(&camera_id) {
                         Some(rt) => feed.send_json(&Event::Status(StatusEvent::new(rt.status()))).await,
                         None => {
                             feed.close(CLOSE_CAMERA_DELETED, "camera deleted").await;
@@ -225,7 +253,7 @@ async fn stream_feed(socket: WebSocket, state: AppState, path: String) {
                 None => Err(Closed),
                 Some(Received::Lagged(n)) => {
                     // Whatever was missed, the current status puts the client right again.
-                    let status = state.streams.get(&camera_id).map(|rt| Event::Status(StatusEvent::new(rt.status())));
+                    let status = state.registry.by_camera(&camera_id).map(|rt| Event::Status(StatusEvent::new(rt.status())));
                     match feed.send_json(&lagged(n, Some(&path))).await {
                         Ok(()) => match status {
                             Some(s) => feed.send_json(&s).await,
@@ -255,11 +283,11 @@ async fn stream_feed(socket: WebSocket, state: AppState, path: String) {
     }
 }
 
-async fn dashboard_feed(socket: WebSocket, state: AppState) {
+async fn dashboard_feed(socket: WebSocket, state: EventsState) {
     let _counted = state.metrics.ws_client(WsEndpoint::Dashboard);
     let mut feed = Feed::new(socket, state.clone());
-    let mut sub = state.streams.events().subscribe();
-    let mut stats = tokio::time::interval(state.config.events.dashboard_interval);
+    let mut sub = state.bus.subscribe();
+    let mut stats = tokio::time::interval(state.config.dashboard_interval);
     stats.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut ping = tokio::time::interval(feed.ping_interval);
     ping.tick().await;
@@ -295,13 +323,13 @@ async fn dashboard_feed(socket: WebSocket, state: AppState) {
 }
 
 async fn send_stats(feed: &mut Feed) -> Result<(), Closed> {
-    match crate::api::collect_stats(&feed.state).await {
+    match (feed.state.stats)().await {
         Ok(stats) => {
             feed.send_json(&json!({"type": "stats", "ts": now(), "data": stats}))
                 .await
         }
         Err(e) => {
-            tracing::warn!(error = %e.message, "dashboard: statistics cannot be read");
+            tracing::warn!(error = %e, "dashboard: statistics cannot be read");
             Ok(())
         }
     }

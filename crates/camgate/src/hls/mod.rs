@@ -1,11 +1,15 @@
 //! LL-HLS over HTTP: `GET /hls/{path}/index.m3u8` and the files it names (plus the compat
 //! `GET /streams/{path}/stream.m3u8`). The segmenter itself is `media::hls`; this module owns
-//! the serving side: one `HlsStream` per camera, starting on-demand cameras from the first
+//! the serving side: one `HlsStream` per stream, starting on-demand cameras from the first
 //! playlist request, blocking reloads, preload-hint waits, caching headers and HLS viewer
 //! sessions (see docs/live.md "Viewers").
 //!
 //! Bodies are the segmenter's `Bytes` chunks streamed as they are: serving a segment to a
 //! thousand players copies no video.
+//!
+//! An output: it imports `hub`, `media`, `http` (and the event counters); it must not import
+//! another output, `ingest`, `live` or `api`. It follows every stream as a `hub::Output`, so a
+//! stream that goes live gets its segmenter at once.
 
 mod delay;
 mod stream;
@@ -22,68 +26,107 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use bytes::Bytes;
 use media::hls::{PLAYLIST_CONTENT_TYPE, ReloadDecision, names};
 
 pub use delay::{PART_DELAY_BUCKETS, PartDelay, PartDelaySnapshot};
 pub use stream::{HlsStream, SESSION_IDLE};
 
-use crate::api::{AppError, AppState};
-use crate::cameras::validate_stream_path;
-use crate::events::metrics::HlsRequestKind;
-use crate::streams::{
-    CameraRuntime, LiveSettings, StreamState, Streams, TooManyViewers, state_name,
-};
+use crate::cameras::StreamState;
+use crate::events::{HlsRequestKind, Metrics};
+use crate::http::refuse::{check_stream_path, stream_not_found, too_many_viewers};
+use crate::http::{AppError, RouteDoc, Routes};
+use crate::hub::{LiveStream, Output, Registry, TooManyViewers};
+use crate::tasks::Tasks;
 
 /// Complete segments a plain playlist request waits for (see `playlist`).
 const MIN_SEGMENTS_AT_START: u64 = 3;
 
-/// Every camera's HLS output that currently exists.
-#[derive(Default)]
+/// The LL-HLS output's settings (`[hls]`, and `[streams] start_timeout`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct HlsSettings {
+    pub segment_duration: Duration,
+    pub part_duration: Duration,
+    pub list_size: usize,
+    pub start_timeout: Duration,
+}
+
+impl HlsSettings {
+    pub fn from_config(c: &crate::config::Config) -> HlsSettings {
+        HlsSettings {
+            segment_duration: c.hls.segment_duration,
+            part_duration: c.hls.part_duration,
+            list_size: c.hls.list_size as usize,
+            start_timeout: c.streams.start_timeout,
+        }
+    }
+}
+
+impl Default for HlsSettings {
+    fn default() -> Self {
+        HlsSettings::from_config(&crate::config::Config::default())
+    }
+}
+
+/// Every stream's HLS output that currently exists.
 pub struct Hls {
+    /// Itself, for the per-stream followers (which must not keep it alive).
+    me: std::sync::Weak<Hls>,
+    settings: HlsSettings,
+    registry: Arc<Registry>,
+    metrics: Arc<Metrics>,
+    tasks: Tasks,
     streams: Arc<Mutex<HashMap<String, Arc<HlsStream>>>>,
-    /// `camgate_hls_part_delay_seconds`, shared by every camera's segmenter.
+    /// `camgate_hls_part_delay_seconds`, shared by every stream's segmenter.
     part_delay: Arc<PartDelay>,
 }
 
 impl Hls {
-    /// The registry, and (inside a tokio runtime) a task that starts the HLS output of every
-    /// camera that is live, so a player arriving at a streaming camera finds segments ready.
-    pub fn new(streams: Arc<Streams>) -> Arc<Hls> {
-        let hls = Arc::new(Hls::default());
-        if let Ok(rt) = tokio::runtime::Handle::try_current() {
-            rt.spawn(follow_live_cameras(Arc::downgrade(&hls), streams));
-        }
-        hls
+    /// The output; register it with the registry (`Registry::add_output`) so that every
+    /// stream that goes live gets its segmenter at once, and a player arriving at a streaming
+    /// camera finds segments ready.
+    pub fn new(
+        settings: HlsSettings,
+        registry: Arc<Registry>,
+        metrics: Arc<Metrics>,
+        tasks: Tasks,
+    ) -> Arc<Hls> {
+        Arc::new_cyclic(|me| Hls {
+            me: me.clone(),
+            settings,
+            registry,
+            metrics,
+            tasks,
+            streams: Arc::default(),
+            part_delay: Arc::default(),
+        })
     }
 
-    /// Frame arrival at the hub -> part available, over all cameras.
+    /// Frame arrival at the hub -> part available, over all streams.
     pub fn part_delay(&self) -> &PartDelay {
         &self.part_delay
     }
 
-    /// The camera's HLS output, if it exists.
-    pub fn get(&self, rt: &Arc<CameraRuntime>) -> Option<Arc<HlsStream>> {
+    /// The stream's HLS output, if it exists.
+    pub fn get(&self, rt: &LiveStream) -> Option<Arc<HlsStream>> {
         let map = self.streams.lock().unwrap_or_else(|p| p.into_inner());
-        map.get(&rt.camera_id())
-            .filter(|s| Arc::ptr_eq(&s.camera, rt))
-            .cloned()
+        map.get(&rt.path()).filter(|s| s.camera.same(rt)).cloned()
     }
 
-    /// The camera's HLS output, created (with its feeder) if needed.
-    pub fn get_or_start(&self, rt: &Arc<CameraRuntime>, settings: &LiveSettings) -> Arc<HlsStream> {
+    /// The stream's HLS output, created (with its feeder) if needed.
+    pub fn get_or_start(&self, rt: &LiveStream) -> Arc<HlsStream> {
         let mut map = self.streams.lock().unwrap_or_else(|p| p.into_inner());
-        let id = rt.camera_id();
-        if let Some(s) = map.get(&id).filter(|s| Arc::ptr_eq(&s.camera, rt)) {
+        let id = rt.path();
+        if let Some(s) = map.get(&id).filter(|s| s.camera.same(rt)) {
             return s.clone();
         }
         let registry = Arc::downgrade(&self.streams);
         let key = id.clone();
         let s = HlsStream::start(
             rt.clone(),
-            settings,
+            &self.settings,
             self.part_delay.clone(),
+            &self.tasks,
             move |ended| {
                 if let Some(reg) = registry.upgrade() {
                     let mut map = reg.lock().unwrap_or_else(|p| p.into_inner());
@@ -98,35 +141,57 @@ impl Hls {
     }
 }
 
-/// How often live cameras are checked for a missing HLS output.
-const FOLLOW_INTERVAL: Duration = Duration::from_millis(250);
-
-/// Keeps an HLS output running for every live camera (until the registry is dropped). Polling
-/// a few in-memory states is cheaper and simpler than threading a notification through every
-/// runtime; a camera that just went live gets its segmenter within FOLLOW_INTERVAL, and the
-/// hub's GOP cache gives that segmenter the frames it missed.
-async fn follow_live_cameras(hls: std::sync::Weak<Hls>, streams: Arc<Streams>) {
-    let mut tick = tokio::time::interval(FOLLOW_INTERVAL);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        let Some(hls) = hls.upgrade() else { return };
-        let settings = streams.settings();
-        for rt in streams.list() {
-            if rt.state().state == StreamState::Live && hls.get(&rt).is_none() {
-                hls.get_or_start(&rt, &settings);
-            }
-        }
+/// Every stream that goes live gets its segmenter (so the first player finds segments
+/// ready): one small task per stream following its state, ending when the hub closes.
+impl Output for Hls {
+    fn attach(&self, stream: &LiveStream) {
+        let mut state = stream.watch_state();
+        let mut closed = stream.subscribe();
+        let weak = stream.downgrade();
+        let me = self.me.clone();
+        self.tasks
+            .spawn(format!("hls follower {}", stream.path()), async move {
+                loop {
+                    let live = state.borrow_and_update().state == StreamState::Live;
+                    if live {
+                        let (Some(stream), Some(hls)) = (weak.upgrade(), me.upgrade()) else {
+                            return;
+                        };
+                        hls.get_or_start(&stream);
+                    }
+                    tokio::select! {
+                        changed = state.changed() => if changed.is_err() { return },
+                        // The hub closed (stream removed).
+                        None = closed.recv() => return,
+                    }
+                }
+            });
     }
 }
 
-pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/hls/{path}/index.m3u8", get(playlist))
-        .route("/hls/{path}/{file}", get(media_file))
-        .route("/streams/{path}/stream.m3u8", get(playlist))
-        .route("/streams/{path}/{file}", get(media_file))
-        .with_state(state)
+pub fn router(hls: Arc<Hls>) -> (Router, Vec<RouteDoc>) {
+    Routes::new()
+        .get(
+            "/hls/{path}/index.m3u8",
+            "LL-HLS playlist (starts an on-demand camera; blocking reload)",
+            playlist,
+        )
+        .get(
+            "/hls/{path}/{file}",
+            "Init segment, segment or part named by the playlist",
+            media_file,
+        )
+        .get(
+            "/streams/{path}/stream.m3u8",
+            "LL-HLS playlist (compatibility path)",
+            playlist,
+        )
+        .get(
+            "/streams/{path}/{file}",
+            "Media file of the compatibility playlist",
+            media_file,
+        )
+        .with_state(hls)
 }
 
 /// Query parameters of a playlist request.
@@ -181,27 +246,8 @@ fn session_from_cookie(headers: &HeaderMap, path: &str) -> Option<String> {
         .map(|(_, v)| v.to_owned())
 }
 
-fn stream_not_found(path: &str) -> AppError {
-    AppError::new(
-        StatusCode::NOT_FOUND,
-        "stream_not_found",
-        format!("no camera has stream path or id {path:?}; see GET /streams"),
-    )
-}
-
 fn too_many(path: &str, e: TooManyViewers) -> AppError {
-    AppError::new(
-        StatusCode::TOO_MANY_REQUESTS,
-        "too_many_viewers",
-        format!(
-            "stream {path} already has {} viewers (max_viewers_per_stream); try again later",
-            e.max
-        ),
-    )
-}
-
-fn check_path(path: &str) -> Result<(), AppError> {
-    validate_stream_path(path).map_err(|e| AppError::bad_request("invalid_stream_path", e.message))
+    too_many_viewers(path, e.max)
 }
 
 /// Resolves (or creates) the player's session: the `hls_session` query (URIs of our
@@ -238,19 +284,19 @@ async fn changed_before(
 }
 
 async fn playlist(
-    State(app): State<AppState>,
+    State(app): State<Arc<Hls>>,
     Path(path): Path<String>,
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    check_path(&path)?;
+    check_stream_path(&path)?;
     app.metrics.hls_request(HlsRequestKind::Playlist);
     let q = parse_query(&uri)?;
     let rt = app
-        .streams
-        .by_path(&path)
+        .registry
+        .get(&path)
         .ok_or_else(|| stream_not_found(&path))?;
-    let hls = app.hls.get_or_start(&rt, &app.streams.settings());
+    let hls = app.get_or_start(&rt);
     let cookie = session_from_cookie(&headers, &path);
     // With may_create, `session` returns a session or an error, never None.
     let Some((session_id, fresh)) = session(&hls, q.session.as_deref(), cookie, &path, true)?
@@ -260,7 +306,7 @@ async fn playlist(
             "no HLS session could be made",
         ));
     };
-    let settings = app.streams.settings();
+    let settings = &app.settings;
 
     // An on-demand camera is starting now: wait for its first part instead of failing. A
     // plain request (no blocking reload) waits for MIN_SEGMENTS_AT_START complete segments:
@@ -280,8 +326,8 @@ async fn playlist(
         {
             let state = rt.state();
             let why = match (&state.last_error, state.state) {
-                (Some(e), s) if s != StreamState::Live => format!("{} ({e})", state_name(s)),
-                (_, s) => format!("state {}", state_name(s)),
+                (Some(e), s) if s != StreamState::Live => format!("{s} ({e})"),
+                (_, s) => format!("state {s}"),
             };
             return Err(AppError::new(
                 StatusCode::GATEWAY_TIMEOUT,
@@ -328,7 +374,7 @@ async fn playlist(
     }
     // Rendered once per playlist change; this request only copies it with its own query.
     let text = hls.playlist(q.skip, at_version).with_query(&suffix);
-    app.streams.add_bytes_sent(text.len() as u64);
+    app.registry.add_bytes_sent(text.len() as u64);
     app.metrics.hls_bytes_sent(text.len() as u64);
     let mut resp = (
         [
@@ -359,12 +405,12 @@ fn file_not_found(file: &str) -> AppError {
 }
 
 async fn media_file(
-    State(app): State<AppState>,
+    State(app): State<Arc<Hls>>,
     Path((path, file)): Path<(String, String)>,
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    check_path(&path)?;
+    check_stream_path(&path)?;
     if file.len() > 64
         || !file
             .bytes()
@@ -384,10 +430,10 @@ async fn media_file(
     }
     let q = parse_query(&uri)?;
     let rt = app
-        .streams
-        .by_path(&path)
+        .registry
+        .get(&path)
         .ok_or_else(|| stream_not_found(&path))?;
-    let hls = app.hls.get(&rt).ok_or_else(|| file_not_found(&file))?;
+    let hls = app.get(&rt).ok_or_else(|| file_not_found(&file))?;
     session(
         &hls,
         q.session.as_deref(),
@@ -418,7 +464,7 @@ async fn media_file(
     }
     let res = found.ok_or_else(|| file_not_found(&file))?;
     let len = res.len();
-    app.streams.add_bytes_sent(len as u64);
+    app.registry.add_bytes_sent(len as u64);
     app.metrics.hls_bytes_sent(len as u64);
     let cache = if res.immutable {
         "public, max-age=31536000, immutable"

@@ -22,17 +22,18 @@ use rand::Rng;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use super::HlsSettings;
 use super::delay::PartDelay;
-use crate::streams::{
-    CameraRuntime, LiveSettings, Protocol, StreamState, TooManyViewers, ViewerGuard,
-};
+use crate::cameras::StreamState;
+use crate::hub::{LiveStream, Protocol, TooManyViewers, ViewerGuard};
+use crate::tasks::Tasks;
 
 /// A player that made no request for this long is no longer a viewer. Players reload the
 /// playlist every part (LL-HLS) or every segment, so this is many reloads without a word.
 pub const SESSION_IDLE: Duration = Duration::from_secs(10);
 
 pub struct HlsStream {
-    pub camera: Arc<CameraRuntime>,
+    pub camera: LiveStream,
     segmenter: Mutex<Segmenter>,
     /// Playlist changes so far (parts or segments completed). Written only while holding
     /// `segmenter`, so a reader holding it sees the version of the state it reads.
@@ -65,11 +66,13 @@ fn unix_ms() -> i64 {
 }
 
 impl HlsStream {
-    /// A new stream for `camera`, with its feeder task. `on_end` runs when the feeder stops.
+    /// A new stream for `camera`, with its feeder task in `tasks`. `on_end` runs when the
+    /// feeder stops.
     pub fn start(
-        camera: Arc<CameraRuntime>,
-        settings: &LiveSettings,
+        camera: LiveStream,
+        settings: &HlsSettings,
         part_delay: Arc<PartDelay>,
+        tasks: &Tasks,
         on_end: impl FnOnce(&Arc<HlsStream>) + Send + 'static,
     ) -> Arc<HlsStream> {
         let mut config = SegmenterConfig::new(
@@ -90,7 +93,7 @@ impl HlsStream {
             part_delay,
         });
         let s = stream.clone();
-        tokio::spawn(async move {
+        tasks.spawn(format!("hls {}", stream.camera.path()), async move {
             s.feed().await;
             on_end(&s);
         });
@@ -177,7 +180,7 @@ impl HlsStream {
     }
 
     async fn feed(&self) {
-        let mut consumer = self.camera.hub().subscribe();
+        let mut consumer = self.camera.subscribe();
         let mut state = self.camera.watch_state();
         let mut sweep = tokio::time::interval(Duration::from_secs(1));
         let mut arrivals = VecDeque::new();
@@ -207,8 +210,7 @@ impl HlsStream {
 
     /// The camera went idle and nobody wants it: this output has nothing left to do.
     fn is_abandoned(&self) -> bool {
-        self.camera.state().state == StreamState::Idle
-            && !self.camera.viewers().subscribe().borrow().any()
+        self.camera.state().state == StreamState::Idle && !self.camera.watch_demand().borrow().any()
     }
 
     fn lock_sessions(&self) -> MutexGuard<'_, HashMap<String, Session>> {
@@ -234,7 +236,7 @@ impl HlsStream {
 
     /// A new player: counts as a viewer (or is refused past the limit).
     pub fn new_session(&self) -> Result<String, TooManyViewers> {
-        let viewer = self.camera.viewers().join(Protocol::Hls)?;
+        let viewer = self.camera.join(Protocol::Hls)?;
         let id = session_id();
         self.lock_sessions().insert(
             id.clone(),
@@ -249,7 +251,7 @@ impl HlsStream {
     /// A session id we issued earlier but forgot (expired): the player is still there, so it
     /// counts again under the same id.
     pub fn revive_session(&self, id: &str) -> Result<(), TooManyViewers> {
-        let viewer = self.camera.viewers().join(Protocol::Hls)?;
+        let viewer = self.camera.join(Protocol::Hls)?;
         self.lock_sessions().insert(
             id.to_owned(),
             Session {

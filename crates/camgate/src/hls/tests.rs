@@ -8,12 +8,14 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use media::hls::ReloadDecision;
-use media::{CodecParams, Frame};
+use media::{CodecParams, Frame, TrackParams};
 
 use super::{HlsStream, PartDelay};
-use crate::cameras::Transport;
+use crate::cameras::{CameraSpec, SecretUrl, Transport};
+use crate::hub::LiveStream;
 use crate::ingest::{FrameStream, IngestError, Source, SourceSpec};
-use crate::streams::{LiveCamera, LiveSettings, Streams};
+use crate::live::{Live, LiveSettings};
+use crate::tasks::Tasks;
 
 /// A camera that never answers: the runtime stays `starting`, so the HLS output is not
 /// abandoned, and only the frames a test publishes reach the hub.
@@ -45,13 +47,14 @@ fn frame(params: &Arc<CodecParams>, n: i64) -> Frame {
         pts: n * 3600,
         dts: n * 3600,
         keyframe: n % 25 == 0,
-        params: params.clone(),
+        params: TrackParams::Video(params.clone()),
+        wallclock: std::time::SystemTime::now(),
     }
 }
 
 struct Fixture {
-    _streams: Arc<Streams>,
-    rt: Arc<crate::streams::CameraRuntime>,
+    _streams: Arc<Live>,
+    rt: LiveStream,
     hls: Arc<HlsStream>,
     delay: Arc<PartDelay>,
     params: Arc<CodecParams>,
@@ -59,18 +62,25 @@ struct Fixture {
 
 fn fixture() -> Fixture {
     let settings = LiveSettings::default();
-    let streams = Streams::new(settings.clone(), Arc::new(Silent));
-    let rt = streams.upsert(LiveCamera {
+    let streams = Live::new(settings, Arc::new(Silent));
+    let rt = streams.upsert(CameraSpec {
         camera_id: "1".into(),
+        name: "1".into(),
         stream_path: "cam_1".into(),
-        rtsp_url: "rtsp://127.0.0.1:9/none".into(),
+        rtsp_url: SecretUrl::new("rtsp://127.0.0.1:9/none"),
         on_demand: false,
         record: false,
         transport: Transport::Auto,
         idle_timeout: None,
     });
     let delay = Arc::new(PartDelay::default());
-    let hls = HlsStream::start(rt.clone(), &settings, delay.clone(), |_| {});
+    let hls = HlsStream::start(
+        rt.clone(),
+        &super::HlsSettings::default(),
+        delay.clone(),
+        &Tasks::new(),
+        |_| {},
+    );
     Fixture {
         _streams: streams,
         rt,

@@ -1,4 +1,4 @@
-//! The hub of one camera: the single point where a source's frames fan out to every consumer
+//! The hub of one stream: the single point where a source's frames fan out to every consumer
 //! (LL-HLS segmenter, MSE sockets, recorder, snapshots, ...).
 //!
 //! It owns the fan-out, the cache of the last GOP (so a new consumer starts at the latest
@@ -8,9 +8,17 @@
 //! the next keyframe, which is counted in `dropped_frames`.
 //!
 //! Frames are shared by reference (`Frame` clones a `Bytes` and an `Arc`), never copied.
+//!
+//! The module also holds what outputs attach through: the [`LiveStream`] handle (stream.rs),
+//! demand by viewers and holds (demand.rs) and the [`Registry`] of streams (registry.rs). It
+//! imports only `media` and the camera model; it must not import `live`, `ingest`, outputs,
+//! `http` or `api`.
 
 mod consumer;
+pub mod demand;
+mod registry;
 mod stats;
+mod stream;
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -19,8 +27,11 @@ use media::Frame;
 
 pub use consumer::Consumer;
 use consumer::ConsumerShared;
+pub use demand::{ByProtocol, Demand, Protocol, TooManyViewers, ViewerGuard};
+pub use registry::{Output, Registry};
 pub use stats::HubStats;
 use stats::StatsWindow;
+pub use stream::{LiveStream, RuntimeState, StreamSpec, WeakStream};
 
 /// Limits of one hub; the defaults suit cameras up to 4K with GOPs of a few seconds.
 #[derive(Clone, Debug)]
@@ -171,6 +182,12 @@ impl Hub {
         let mut st = self.lock();
         st.gop.clear();
         st.gop_bytes = 0;
+    }
+
+    /// The cached GOP: the latest keyframe and the frames after it (empty before the first
+    /// keyframe). Clones share the frames' bytes.
+    pub fn cached_gop(&self) -> Vec<Frame> {
+        self.lock().gop.iter().cloned().collect()
     }
 
     /// Whether a keyframe is cached, i.e. a new consumer would start at once.

@@ -69,15 +69,19 @@ impl StatsWindow {
 
     pub(super) fn record(&mut self, frame: &Frame) {
         let now = Instant::now();
-        self.frames_received += 1;
         self.bytes_received += frame.data.len() as u64;
+        // Frame rate, bitrate, codec and the timeline are the video's.
+        let Some(params) = frame.video() else {
+            return;
+        };
+        self.frames_received += 1;
         self.recent.push_back((now, frame.data.len()));
         self.trim(now);
         self.session_start.get_or_insert(now);
         self.last_frame_at = Some(SystemTime::now());
         self.latest_dts = Some(frame.dts);
-        if self.params.as_ref() != Some(&frame.params) {
-            self.params = Some(frame.params.clone());
+        if self.params.as_ref() != Some(params) {
+            self.params = Some(params.clone());
         }
     }
 

@@ -25,7 +25,8 @@ fn frame(n: i64, gop: i64, p: &Arc<CodecParams>) -> Frame {
         pts: n * 3600,
         dts: n * 3600,
         keyframe: n % gop == 0,
-        params: p.clone(),
+        params: media::TrackParams::Video(p.clone()),
+        wallclock: std::time::SystemTime::UNIX_EPOCH,
     }
 }
 

@@ -1,4 +1,4 @@
-//! Sources of frames for a hub, behind one trait so the camera runtime (streams.rs) and its
+//! Sources of frames for a hub, behind one trait so the camera supervisor (live/) and its
 //! tests do not care whether frames come from a real RTSP camera or a scripted fake.
 //!
 //! It owns: the `Source` trait, the classified `IngestError` (what failed, at which stage, and
@@ -13,14 +13,14 @@ use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use media::Frame;
 
-pub use crate::cameras::Transport;
+pub use crate::cameras::{SecretUrl, Transport};
 
 /// What a source needs to know about its camera.
 #[derive(Clone, Debug)]
 pub struct SourceSpec {
     pub camera_id: String,
-    /// May carry credentials; never print it, print `crate::redact::redact_url(&url)`.
-    pub url: String,
+    /// May carry credentials; it redacts itself when printed.
+    pub url: SecretUrl,
     pub transport: Transport,
 }
 
@@ -32,6 +32,13 @@ pub type FrameStream = BoxStream<'static, Result<Frame, IngestError>>;
 pub trait Source: Send + Sync + 'static {
     /// Connects and starts playing; resolves once the camera has accepted PLAY.
     fn open(&self, spec: &SourceSpec) -> BoxFuture<'static, Result<FrameStream, IngestError>>;
+
+    /// Waits, up to `limit`, until the sessions this source closed have been torn down at
+    /// their cameras (shutdown calls it so no camera keeps counting a session from us).
+    fn wait_teardowns(&self, limit: std::time::Duration) -> BoxFuture<'static, ()> {
+        let _ = limit;
+        Box::pin(async {})
+    }
 }
 
 /// How the camera runtime should treat a failure.

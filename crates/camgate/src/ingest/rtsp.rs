@@ -18,12 +18,12 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use futures::StreamExt;
 use futures::future::BoxFuture;
-use media::{CodecParams, Frame, TIMESCALE};
+use media::{CodecParams, Frame, TIMESCALE, TrackParams};
 use retina::client::{
     Credentials, PlayOptions, Session, SessionGroup, SessionOptions, SetupOptions, TeardownPolicy,
 };
@@ -31,7 +31,6 @@ use retina::codec::{CodecItem, FrameFormat, ParametersRef, VideoParameters, Vide
 use url::Url;
 
 use super::{FailureKind, FrameStream, IngestError, Source, SourceSpec, Stage, Transport};
-use crate::redact::redact_url;
 
 /// Timeouts of the RTSP exchange.
 #[derive(Clone, Debug)]
@@ -98,6 +97,19 @@ impl Source for Arc<RtspSource> {
         let spec = spec.clone();
         Box::pin(async move { this.open_session(&spec).await })
     }
+
+    fn wait_teardowns(&self, limit: Duration) -> BoxFuture<'static, ()> {
+        let groups: Vec<Arc<SessionGroup>> = {
+            let map = self.cameras.lock().unwrap_or_else(|p| p.into_inner());
+            map.values().map(|m| m.group.clone()).collect()
+        };
+        Box::pin(async move {
+            let all = futures::future::join_all(groups.iter().map(|g| g.await_teardown()));
+            if tokio::time::timeout(limit, all).await.is_err() {
+                tracing::warn!(?limit, "some cameras did not confirm TEARDOWN in time");
+            }
+        })
+    }
 }
 
 /// The parts of a camera URL retina wants separately.
@@ -109,10 +121,11 @@ struct Target {
 }
 
 fn parse_target(spec: &SourceSpec) -> Result<Target, IngestError> {
-    let redacted = redact_url(&spec.url);
+    let redacted = spec.url.redacted();
     let bad =
         |msg: String| IngestError::new(FailureKind::Error, Stage::Connect, &spec.camera_id, msg);
-    let mut url = Url::parse(&spec.url).map_err(|e| bad(format!("invalid URL {redacted}: {e}")))?;
+    let mut url =
+        Url::parse(spec.url.expose()).map_err(|e| bad(format!("invalid URL {redacted}: {e}")))?;
     match url.scheme() {
         "rtsp" => {}
         "rtsps" => {
@@ -342,6 +355,7 @@ impl RtspSource {
             demuxed,
             video,
             params: None,
+            sender_report: None,
             camera_id: id.to_owned(),
             redacted: target.redacted.clone(),
             password: target.password.clone(),
@@ -355,6 +369,9 @@ struct FrameState {
     demuxed: retina::client::Demuxed,
     video: usize,
     params: Option<Arc<CodecParams>>,
+    /// The camera's latest RTCP sender report for the video: its wall clock and the RTP time
+    /// (in retina's extended timeline, ticks of the video clock) it corresponds to.
+    sender_report: Option<(SystemTime, i64)>,
     camera_id: String,
     redacted: String,
     password: String,
@@ -407,31 +424,83 @@ async fn next_frame(mut st: FrameState) -> Option<(Result<Frame, IngestError>, F
                     continue;
                 };
                 let ts = vf.timestamp();
-                let pts = rescale(ts.elapsed(), ts.clock_rate().get());
+                let clock_rate = ts.clock_rate().get();
+                let pts = rescale(ts.elapsed(), clock_rate);
                 let keyframe = vf.is_random_access_point();
+                let wallclock = capture_time(st.sender_report, ts.elapsed(), clock_rate);
                 let frame = Frame {
                     data: Bytes::from(vf.into_data()),
                     pts,
-                    // retina gives presentation times only; cameras on the live path do not
-                    // send B-frames, so decode order is presentation order.
+                    // retina gives presentation times only; decode times are derived later
+                    // (live/), where the frame order is known.
                     dts: pts,
                     keyframe,
-                    params,
+                    params: TrackParams::Video(params),
+                    wallclock,
                 };
                 return Some((Ok(frame), st));
             }
-            // Audio, metadata and RTCP are not carried on the live path yet.
+            Some(Ok(CodecItem::Rtcp(rtcp))) if rtcp.stream_id() == st.video => {
+                let Some(rtp) = rtcp.rtp_timestamp() else {
+                    continue;
+                };
+                let sr = rtcp
+                    .pkts()
+                    .find_map(|p| p.as_sender_report().ok().flatten());
+                if let Some(sr) = sr
+                    && let Some(wall) = ntp_to_system_time(sr.ntp_timestamp().0)
+                {
+                    st.sender_report = Some((wall, rtp.elapsed()));
+                }
+            }
+            // Audio and metadata are not carried on the live path yet.
             Some(Ok(_)) => continue,
         }
     }
 }
 
+/// Camera ticks to 90 kHz. The result saturates: a camera controls these values, and a
+/// clock far out of range must not wrap into the past.
 fn rescale(ticks: i64, clock_rate: u32) -> i64 {
     if clock_rate == TIMESCALE {
         ticks
     } else {
-        (i128::from(ticks) * i128::from(TIMESCALE) / i128::from(clock_rate.max(1))) as i64
+        let v = i128::from(ticks) * i128::from(TIMESCALE) / i128::from(clock_rate.max(1));
+        v.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
     }
+}
+
+/// Seconds between the NTP era (1900) and the Unix epoch.
+const NTP_UNIX_OFFSET: u64 = 2_208_988_800;
+
+/// An RTCP NTP timestamp (32.32 fixed point seconds since 1900) as a `SystemTime`; `None`
+/// before 1970 (cameras without a clock send zeros).
+fn ntp_to_system_time(ntp: u64) -> Option<SystemTime> {
+    let secs = (ntp >> 32).checked_sub(NTP_UNIX_OFFSET)?;
+    let nanos = ((ntp & 0xFFFF_FFFF) * 1_000_000_000) >> 32;
+    SystemTime::UNIX_EPOCH.checked_add(Duration::new(secs, nanos as u32))
+}
+
+/// When the frame at RTP time `ticks` was captured: the sender report's wall clock moved by
+/// the RTP distance from it, or now (arrival) when the camera sent no usable report. A report
+/// further than a minute from the frame is stale or bogus; arrival time is better then.
+fn capture_time(report: Option<(SystemTime, i64)>, ticks: i64, clock_rate: u32) -> SystemTime {
+    let arrival = SystemTime::now();
+    let Some((wall, at)) = report else {
+        return arrival;
+    };
+    let delta = ticks.saturating_sub(at);
+    let rate = i64::from(clock_rate.max(1));
+    if delta.unsigned_abs() > 60 * rate.unsigned_abs() {
+        return arrival;
+    }
+    let offset = Duration::from_nanos(delta.unsigned_abs() * 1_000_000_000 / rate as u64);
+    let t = if delta >= 0 {
+        wall.checked_add(offset)
+    } else {
+        wall.checked_sub(offset)
+    };
+    t.unwrap_or(arrival)
 }
 
 /// The camera's parameter sets as our `CodecParams`, parsed by the media crate (which also
@@ -452,9 +521,29 @@ mod tests {
     fn spec(url: &str) -> SourceSpec {
         SourceSpec {
             camera_id: "cam1".into(),
-            url: url.into(),
+            url: crate::cameras::SecretUrl::new(url),
             transport: Transport::Auto,
         }
+    }
+
+    #[test]
+    fn capture_time_follows_sender_reports() {
+        let wall = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let t = capture_time(Some((wall, 90_000)), 180_000, 90_000);
+        assert_eq!(t, wall + Duration::from_secs(1));
+        let t = capture_time(Some((wall, 90_000)), 45_000, 90_000);
+        assert_eq!(t, wall - Duration::from_millis(500));
+        // Far from the report, or no report: arrival time.
+        let before = SystemTime::now();
+        assert!(capture_time(Some((wall, 0)), i64::MAX, 90_000) >= before);
+        assert!(capture_time(None, 0, 90_000) >= before);
+        // NTP 1900 era; zero (no clock) is refused.
+        assert_eq!(ntp_to_system_time(0), None);
+        let ntp = (NTP_UNIX_OFFSET + 1_800_000_000) << 32 | (1 << 31);
+        assert_eq!(
+            ntp_to_system_time(ntp),
+            Some(wall + Duration::from_millis(500))
+        );
     }
 
     #[test]

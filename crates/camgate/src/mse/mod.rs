@@ -10,55 +10,59 @@
 //! A client that falls more than `mse_max_lag` behind the camera skips to the next keyframe and
 //! receives the text message `{"type":"skip"}`.
 //! Client messages are ignored; the socket counts as one MSE viewer while it is open.
+//!
+//! An output: it imports `hub`, `media` and `http`; it must not import another output,
+//! `ingest`, `live` or `api`.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+
 use axum::response::Response;
-use axum::routing::get;
+
 use bytes::Bytes;
 use media::{CodecParams, Frame, TIMESCALE, fmp4};
 
-use crate::api::{AppError, AppState};
-use crate::cameras::validate_stream_path;
-use crate::hub::Consumer;
-use crate::streams::{CameraRuntime, Protocol, ViewerGuard};
+use crate::http::refuse::{check_stream_path, stream_not_found, too_many_viewers};
+use crate::http::{AppError, RouteDoc, Routes};
+use crate::hub::{Consumer, LiveStream, Protocol, Registry, ViewerGuard};
 
-pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/mse/{path}", get(upgrade))
-        .with_state(state)
+/// The MSE output's state.
+#[derive(Clone)]
+pub struct Mse {
+    pub registry: Arc<Registry>,
+    /// A socket further behind the camera than this skips to the next keyframe.
+    pub max_lag: Duration,
+}
+
+pub fn router(mse: Mse) -> (Router, Vec<RouteDoc>) {
+    Routes::new()
+        .websocket(
+            "/mse/{path}",
+            "fMP4 over WebSocket for Media Source Extensions players",
+            upgrade,
+        )
+        .with_state(mse)
 }
 
 async fn upgrade(
-    State(app): State<AppState>,
+    State(mse): State<Mse>,
     Path(path): Path<String>,
     ws: WebSocketUpgrade,
 ) -> Result<Response, AppError> {
-    validate_stream_path(&path)
-        .map_err(|e| AppError::bad_request("invalid_stream_path", e.message))?;
-    let rt = app.streams.by_path(&path).ok_or_else(|| {
-        AppError::new(
-            StatusCode::NOT_FOUND,
-            "stream_not_found",
-            format!("no camera has stream path or id {path:?}; see GET /streams"),
-        )
-    })?;
+    check_stream_path(&path)?;
+    let rt = mse
+        .registry
+        .get(&path)
+        .ok_or_else(|| stream_not_found(&path))?;
     // Counted (and limited) before the upgrade, so a refused viewer gets a plain 429.
-    let viewer = rt.viewers().join(Protocol::Mse).map_err(|e| {
-        AppError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too_many_viewers",
-            format!(
-                "stream {path} already has {} viewers (max_viewers_per_stream)",
-                e.max
-            ),
-        )
-    })?;
-    Ok(ws.on_upgrade(move |socket| serve(socket, rt, app, viewer)))
+    let viewer = rt
+        .join(Protocol::Mse)
+        .map_err(|e| too_many_viewers(&path, e.max))?;
+    Ok(ws.on_upgrade(move |socket| serve(socket, rt, mse, viewer)))
 }
 
 /// The MIME type a client passes to `addSourceBuffer`.
@@ -66,13 +70,12 @@ pub fn mime_type(p: &CodecParams) -> String {
     format!("video/mp4; codecs=\"{}\"", p.rfc6381)
 }
 
-async fn serve(mut socket: WebSocket, rt: Arc<CameraRuntime>, app: AppState, _viewer: ViewerGuard) {
-    let settings = app.streams.settings();
-    let max_lag = (settings.mse_max_lag.as_secs_f64() * f64::from(TIMESCALE)) as i64;
-    let mut consumer = rt.hub().subscribe();
+async fn serve(mut socket: WebSocket, rt: LiveStream, mse: Mse, _viewer: ViewerGuard) {
+    let max_lag = (mse.max_lag.as_secs_f64() * f64::from(TIMESCALE)) as i64;
+    let mut consumer = rt.subscribe();
     let mut out = Sender {
         socket: &mut socket,
-        app: &app,
+        registry: &mse.registry,
     };
     let mut params: Option<Arc<CodecParams>> = None;
     let mut held: Option<Frame> = None;
@@ -89,6 +92,10 @@ async fn serve(mut socket: WebSocket, rt: Arc<CameraRuntime>, app: AppState, _vi
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
                 Some(Ok(_)) => continue,
             },
+        };
+        // Video only: an audio track needs its own SourceBuffer track (a later change).
+        let Some(video) = frame.video().cloned() else {
+            continue;
         };
         let lag = !catching_up && lagging(&consumer, &frame, max_lag);
         if consumer.queued() == 0 {
@@ -107,21 +114,21 @@ async fn serve(mut socket: WebSocket, rt: Arc<CameraRuntime>, app: AppState, _vi
                 continue;
             }
         }
-        if params.as_ref().is_none_or(|p| **p != *frame.params) {
+        if params.as_ref().is_none_or(|p| **p != *video) {
             // A fragment never spans two parameter sets: flush with what we know.
             if let Some(prev) = held.take()
                 && !out.fragment(&mut seq, prev, frame.dts).await
             {
                 break;
             }
-            let Ok(init) = fmp4::init_segment(&frame.params) else {
+            let Ok(init) = fmp4::init_segment(&video) else {
                 tracing::warn!(camera = %rt.camera_id(), "MSE: codec parameters cannot be muxed");
                 break;
             };
-            if !out.text(mime_type(&frame.params)).await || !out.binary(init).await {
+            if !out.text(mime_type(&video)).await || !out.binary(init).await {
                 break;
             }
-            params = Some(frame.params.clone());
+            params = Some(video);
         }
         // Each frame lasts until the next one's dts, so a frame goes out when its successor
         // arrives (one frame of latency).
@@ -145,17 +152,17 @@ fn lagging(consumer: &Consumer, frame: &Frame, max_lag: i64) -> bool {
 
 struct Sender<'a> {
     socket: &'a mut WebSocket,
-    app: &'a AppState,
+    registry: &'a Registry,
 }
 
 impl Sender<'_> {
     async fn text(&mut self, s: String) -> bool {
-        self.app.streams.add_bytes_sent(s.len() as u64);
+        self.registry.add_bytes_sent(s.len() as u64);
         self.socket.send(Message::Text(s.into())).await.is_ok()
     }
 
     async fn binary(&mut self, b: Bytes) -> bool {
-        self.app.streams.add_bytes_sent(b.len() as u64);
+        self.registry.add_bytes_sent(b.len() as u64);
         self.socket.send(Message::Binary(b)).await.is_ok()
     }
 

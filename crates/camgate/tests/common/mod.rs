@@ -9,7 +9,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::connect_info::MockConnectInfo;
 use axum::http::{Request, StatusCode};
-use camgate::api::{self, AppState};
+use camgate::app::App;
 use camgate::config::Config;
 use camgate::db::Db;
 use serde_json::Value;
@@ -18,7 +18,7 @@ use tower::ServiceExt;
 pub const LOOPBACK: &str = "127.0.0.1:50000";
 
 pub struct TestApi {
-    pub state: AppState,
+    pub app: Arc<App>,
     pub router: Router,
     _dir: tempfile::TempDir,
 }
@@ -34,11 +34,15 @@ impl TestApi {
         let dir = tempfile::tempdir().expect("temp dir");
         config.data_dir = dir.path().to_owned();
         let db = Db::open(&config.data_dir).expect("open db");
-        let state = AppState::new(Arc::new(config), db, "127.0.0.1:8080".parse().unwrap());
+        let app = Arc::new(App::build(
+            Arc::new(config),
+            db,
+            "127.0.0.1:8080".parse().unwrap(),
+        ));
         let peer: SocketAddr = peer.parse().unwrap();
-        let router = api::router(state.clone()).layer(MockConnectInfo(peer));
+        let router = app.router().layer(MockConnectInfo(peer));
         TestApi {
-            state,
+            app,
             router,
             _dir: dir,
         }

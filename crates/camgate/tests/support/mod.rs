@@ -152,7 +152,7 @@ pub async fn eventually<T>(what: &str, within: Duration, mut f: impl FnMut() -> 
 /// camgate itself, in-process on a free 127.0.0.1 port, over a fresh data directory.
 pub struct Gateway {
     pub base: String,
-    pub state: camgate::api::AppState,
+    pub app: std::sync::Arc<camgate::app::App>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     _dir: tempfile::TempDir,
 }
@@ -174,14 +174,14 @@ impl Gateway {
         tweak(&mut config);
         let server = camgate::server::Server::bind(config).await.unwrap();
         let base = format!("http://{}", server.local_addr());
-        let state = server.state().clone();
+        let app = server.app().clone();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(server.run(async move {
             let _ = rx.await;
         }));
         Gateway {
             base,
-            state,
+            app,
             stop: Some(tx),
             _dir: dir,
         }

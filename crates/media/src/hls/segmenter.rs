@@ -197,6 +197,10 @@ impl Segmenter {
         let mut out = PushOutcome::default();
         let before = (self.next_part_id, self.segment_count_total());
         let closed_before = self.frames_closed;
+        // Video only for now: an audio track needs its own fMP4 track (a later change).
+        let Some(video) = frame.video() else {
+            return out;
+        };
         if frame.dts.abs() > MAX_TIMESTAMP || frame.pts.abs() > MAX_TIMESTAMP {
             self.dropped_frames += 1;
             out.dropped = true;
@@ -205,7 +209,7 @@ impl Segmenter {
         let params_changed = self
             .generations
             .back()
-            .is_none_or(|g| !(Arc::ptr_eq(&g.params, &frame.params) || *g.params == *frame.params));
+            .is_none_or(|g| !(Arc::ptr_eq(&g.params, video) || *g.params == **video));
         if let Some(prev) = self.pending.take() {
             let gap = frame.dts - prev.source_dts;
             if params_changed || gap <= 0 || gap as u64 > self.ceiling {
@@ -230,7 +234,7 @@ impl Segmenter {
             self.dropped_frames += 1;
             out.dropped = true;
         } else {
-            if params_changed && !self.start_generation(&frame.params) {
+            if params_changed && !self.start_generation(video) {
                 self.dropped_frames += 1;
                 out.dropped = true;
             } else {

@@ -61,7 +61,8 @@ pub fn frames_from_annexb(codec: Codec, stream: Bytes, frame_ticks: i64) -> Vec<
             data: annexb::to_length_prefixed(&au),
             pts: i as i64 * frame_ticks,
             dts: i as i64 * frame_ticks,
-            params: params.clone(),
+            params: media::TrackParams::Video(params.clone()),
+            wallclock: std::time::UNIX_EPOCH,
         })
         .collect()
 }

@@ -34,7 +34,8 @@ pub fn frame(params: &Arc<CodecParams>, index: u32, dts: i64, pts: i64, keyframe
         pts,
         dts,
         keyframe,
-        params: params.clone(),
+        params: media::TrackParams::Video(params.clone()),
+        wallclock: std::time::UNIX_EPOCH,
     }
 }
 

@@ -2,6 +2,9 @@
 //! each camera's figures from its runtime and hub (labels `camera` and `stream`), HLS
 //! serving, the event feeds, NATS and the process. Names follow Prometheus conventions (unit
 //! suffixes, `_total` counters). The full list is in docs/events.md.
+//!
+//! It owns no counter (every figure is read where it is kept: the store, the live path, the
+//! hubs, the event counters, HLS's part delay, /proc) and serves no other route.
 
 use std::fmt::{Display, Write};
 
@@ -9,34 +12,49 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
-use axum::routing::get;
 
-use super::{AppError, AppState};
+pub mod process;
+
+use std::sync::Arc;
+
 use crate::cameras::{CameraStatus, StreamState};
-use crate::events::metrics::WsEndpoint;
-use crate::events::{HlsRequestKind, NatsStatus, process};
-use crate::streams::{ByProtocol, state_name};
+use crate::events::counters::WsEndpoint;
+use crate::events::{EventBus, HlsRequestKind, NatsStatus};
+use crate::hls::Hls;
+use crate::http::{AppError, RouteDoc, Routes};
+use crate::hub::ByProtocol;
+use crate::live::Live;
+use crate::stats::Totals;
 
-pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/metrics", get(metrics))
+/// What `/metrics` reads. It owns no counter: every figure is read from where it is kept.
+#[derive(Clone)]
+pub struct MetricsState {
+    pub totals: Totals,
+    pub live: Arc<Live>,
+    pub hls: Arc<Hls>,
+    pub bus: EventBus,
+}
+
+pub fn router(state: MetricsState) -> (Router, Vec<RouteDoc>) {
+    Routes::new()
+        .get("/metrics", "Prometheus text exposition", metrics)
         .with_state(state)
 }
 
 const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, AppError> {
-    let cameras = state.db.cameras().await?;
+async fn metrics(State(state): State<MetricsState>) -> Result<impl IntoResponse, AppError> {
+    let cameras = state.totals.db.cameras().await?;
     // One reading per camera: status (state, rates) and hub counters from the same runtime.
     // A camera without a runtime has no source and no viewers, which is what `idle` says.
     let rows: Vec<CameraRow> = cameras
         .iter()
-        .map(|c| match state.streams.get(&c.camera_id) {
+        .map(|c| match state.live.get(&c.spec.camera_id) {
             Some(rt) => {
                 let hub = rt.hub().stats();
                 CameraRow {
                     status: rt.status(),
-                    by_protocol: rt.viewers().counts(),
+                    by_protocol: rt.viewer_counts(),
                     frames: hub.frames_received,
                     bytes: hub.bytes_received,
                     reconnects: rt.reconnects(),
@@ -52,7 +70,7 @@ async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, App
         })
         .collect();
     // The totals are /stats's own numbers, so the two always agree.
-    let stats = super::collect_stats(&state).await?;
+    let stats = state.totals.collect().await?;
 
     let mut m = Exposition::default();
     m.family("camgate_build_info", "Always 1; the version is the label.");
@@ -64,7 +82,7 @@ async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, App
     m.gauge(
         "camgate_uptime_seconds",
         "Seconds since the server started.",
-        state.uptime_seconds(),
+        state.totals.uptime_seconds(),
     );
     m.gauge("camgate_cameras", "Cameras in the registry.", stats.cameras);
     m.gauge(
@@ -175,15 +193,15 @@ async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, App
         "1 for the camera's current state, 0 for the others (label `state`).",
     );
     for r in &rows {
-        for s in ALL_STATES {
+        for s in StreamState::ALL {
             let mut l = labels(&r.status).to_vec();
-            l.push(("state", state_name(s)));
+            l.push(("state", s.as_str()));
             m.sample("camgate_camera_state", &l, u8::from(r.status.state == s));
         }
     }
 
     // HLS serving.
-    let metrics = &state.metrics;
+    let metrics = &state.totals.metrics;
     m.family_of(
         "camgate_hls_requests_total",
         "HLS requests by what they asked for.",
@@ -247,7 +265,7 @@ async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, App
         "Messages sent to WebSocket event clients.",
         metrics.ws_messages_sent(),
     );
-    let bus = state.streams.events();
+    let bus = &state.bus;
     m.counter(
         "camgate_events_published_total",
         "Events published on the in-process bus.",
@@ -351,16 +369,6 @@ struct CameraRow {
     bytes: u64,
     reconnects: u64,
 }
-
-const ALL_STATES: [StreamState; 7] = [
-    StreamState::Idle,
-    StreamState::Starting,
-    StreamState::Live,
-    StreamState::Reconnecting,
-    StreamState::Unauthorized,
-    StreamState::Unreachable,
-    StreamState::Error,
-];
 
 fn protocols(b: &ByProtocol) -> [(&'static str, u32); 4] {
     [

@@ -8,10 +8,12 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::StreamExt;
 use futures::future::BoxFuture;
-use media::{Codec, CodecParams, Frame};
+use media::{Codec, CodecParams, Frame, TrackParams};
 use tokio::sync::mpsc;
 
 use super::*;
+use crate::cameras::{SecretUrl, Transport};
+use crate::hub::Protocol;
 use crate::ingest::{FailureKind, FrameStream, IngestError, Source, SourceSpec, Stage};
 
 /// What the next `open` does.
@@ -88,7 +90,8 @@ impl Source for Arc<FakeSource> {
                         pts: n as i64 * 3600,
                         dts: n as i64 * 3600,
                         keyframe: n % 25 == 0,
-                        params: p.clone(),
+                        params: TrackParams::Video(p.clone()),
+                        wallclock: std::time::SystemTime::now(),
                     };
                     if tx.send(Ok(f)).await.is_err() {
                         return;
@@ -123,11 +126,12 @@ fn settings() -> LiveSettings {
     }
 }
 
-fn spec(on_demand: bool) -> LiveCamera {
-    LiveCamera {
+fn spec(on_demand: bool) -> CameraSpec {
+    CameraSpec {
         camera_id: "1".into(),
+        name: "1".into(),
         stream_path: "cam_1".into(),
-        rtsp_url: "rtsp://u:secret@cam/s".into(),
+        rtsp_url: SecretUrl::new("rtsp://u:secret@cam/s"),
         on_demand,
         record: false,
         transport: Transport::Auto,
@@ -135,7 +139,7 @@ fn spec(on_demand: bool) -> LiveCamera {
     }
 }
 
-async fn wait_state(rt: &CameraRuntime, want: StreamState) {
+async fn wait_state(rt: &LiveStream, want: StreamState) {
     let mut rx = rt.watch_state();
     tokio::time::timeout(Duration::from_secs(60), rx.wait_for(|s| s.state == want))
         .await
@@ -146,7 +150,7 @@ async fn wait_state(rt: &CameraRuntime, want: StreamState) {
 #[tokio::test(start_paused = true)]
 async fn on_demand_connects_for_a_viewer_and_disconnects_after_idle_timeout() {
     let src = Arc::new(FakeSource::default());
-    let streams = Streams::new(settings(), Arc::new(src.clone()));
+    let streams = Live::new(settings(), Arc::new(src.clone()));
     let rt = streams.upsert(spec(true));
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert_eq!(rt.state().state, StreamState::Idle);
@@ -156,7 +160,7 @@ async fn on_demand_connects_for_a_viewer_and_disconnects_after_idle_timeout() {
         "nobody watches: no connection"
     );
 
-    let viewer = rt.viewers().join(Protocol::Hls).unwrap();
+    let viewer = rt.join(Protocol::Hls).unwrap();
     wait_state(&rt, StreamState::Live).await;
     let mut c = rt.hub().subscribe();
     assert!(c.recv().await.unwrap().keyframe);
@@ -178,7 +182,7 @@ async fn on_demand_connects_for_a_viewer_and_disconnects_after_idle_timeout() {
         "still within idle_timeout"
     );
     // A viewer coming back within the idle window keeps the same session.
-    let again = rt.viewers().join(Protocol::Mse).unwrap();
+    let again = rt.join(Protocol::Mse).unwrap();
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(src.opens.load(Ordering::SeqCst), 1);
     drop(again);
@@ -192,12 +196,10 @@ async fn on_demand_connects_for_a_viewer_and_disconnects_after_idle_timeout() {
 #[tokio::test(start_paused = true)]
 async fn always_on_connects_without_viewers_and_many_viewers_share_one_session() {
     let src = Arc::new(FakeSource::default());
-    let streams = Streams::new(settings(), Arc::new(src.clone()));
+    let streams = Live::new(settings(), Arc::new(src.clone()));
     let rt = streams.upsert(spec(false));
     wait_state(&rt, StreamState::Live).await;
-    let guards: Vec<_> = (0..10)
-        .map(|_| rt.viewers().join(Protocol::Hls).unwrap())
-        .collect();
+    let guards: Vec<_> = (0..10).map(|_| rt.join(Protocol::Hls).unwrap()).collect();
     tokio::time::sleep(Duration::from_secs(10)).await;
     assert_eq!(src.opens.load(Ordering::SeqCst), 1);
     assert_eq!(src.open_now.load(Ordering::SeqCst), 1);
@@ -216,7 +218,7 @@ async fn failures_are_classified_and_retried_until_live() {
     let src = Arc::new(FakeSource::default());
     src.then(Script::Fail(FailureKind::Unreachable))
         .then(Script::Fail(FailureKind::Unreachable));
-    let streams = Streams::new(settings(), Arc::new(src.clone()));
+    let streams = Live::new(settings(), Arc::new(src.clone()));
     let rt = streams.upsert(spec(false));
     wait_state(&rt, StreamState::Unreachable).await;
     assert!(
@@ -234,7 +236,7 @@ async fn a_live_camera_that_fails_is_reconnecting_then_live() {
     let src = Arc::new(FakeSource::default());
     src.then(Script::StallAfter(30))
         .then(Script::Fail(FailureKind::Unreachable));
-    let streams = Streams::new(settings(), Arc::new(src.clone()));
+    let streams = Live::new(settings(), Arc::new(src.clone()));
     let rt = streams.upsert(spec(false));
     wait_state(&rt, StreamState::Live).await;
     wait_state(&rt, StreamState::Reconnecting).await;
@@ -261,7 +263,7 @@ async fn wrong_credentials_are_unauthorized_and_retried_slowly() {
     for _ in 0..10 {
         src.then(Script::Fail(FailureKind::Unauthorized));
     }
-    let streams = Streams::new(settings(), Arc::new(src.clone()));
+    let streams = Live::new(settings(), Arc::new(src.clone()));
     let rt = streams.upsert(spec(false));
     wait_state(&rt, StreamState::Unauthorized).await;
     tokio::time::sleep(Duration::from_secs(10)).await;
@@ -273,7 +275,7 @@ async fn wrong_credentials_are_unauthorized_and_retried_slowly() {
 #[tokio::test(start_paused = true)]
 async fn upsert_restarts_only_on_change_and_remove_stops() {
     let src = Arc::new(FakeSource::default());
-    let streams = Streams::new(settings(), Arc::new(src.clone()));
+    let streams = Live::new(settings(), Arc::new(src.clone()));
     let rt = streams.upsert(spec(false));
     wait_state(&rt, StreamState::Live).await;
     let mut consumer = rt.hub().subscribe();
@@ -285,9 +287,9 @@ async fn upsert_restarts_only_on_change_and_remove_stops() {
         "same settings: untouched"
     );
     let mut changed = spec(false);
-    changed.rtsp_url = "rtsp://u:secret@cam/other".into();
+    changed.rtsp_url = SecretUrl::new("rtsp://u:secret@cam/other");
     let rt2 = streams.upsert(changed);
-    assert!(Arc::ptr_eq(&rt, &rt2));
+    assert!(rt.same(&rt2));
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(src.opens.load(Ordering::SeqCst), 2);
     assert_eq!(src.open_now.load(Ordering::SeqCst), 1);
@@ -308,11 +310,11 @@ async fn upsert_restarts_only_on_change_and_remove_stops() {
 #[tokio::test(start_paused = true)]
 async fn per_camera_idle_timeout_overrides_default() {
     let src = Arc::new(FakeSource::default());
-    let streams = Streams::new(settings(), Arc::new(src.clone()));
+    let streams = Live::new(settings(), Arc::new(src.clone()));
     let mut s = spec(true);
     s.idle_timeout = Some(Duration::from_secs(10));
     let rt = streams.upsert(s);
-    let v = rt.viewers().join(Protocol::Hls).unwrap();
+    let v = rt.join(Protocol::Hls).unwrap();
     wait_state(&rt, StreamState::Live).await;
     drop(v);
     tokio::time::sleep(Duration::from_secs(5)).await;

@@ -14,7 +14,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use subtle::ConstantTimeEq;
 
-use super::{AppError, AppState};
+use super::AppError;
 
 /// Why a request was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -125,8 +125,23 @@ impl From<Denied> for AppError {
     }
 }
 
+/// What the access check needs: the configured API keys (empty = protected mode). Shared by
+/// every router through the one layer `api` applies; no output checks access itself.
+#[derive(Clone, Debug, Default)]
+pub struct Access {
+    pub api_keys: std::sync::Arc<[String]>,
+}
+
+impl Access {
+    pub fn new(api_keys: &[String]) -> Access {
+        Access {
+            api_keys: api_keys.into(),
+        }
+    }
+}
+
 /// Middleware applying [`check_access`] to every route, including the 404 fallback.
-pub async fn require_access(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn require_access(State(access): State<Access>, req: Request, next: Next) -> Response {
     // `MockConnectInfo` is how router tests (no socket) say who the peer is.
     let peer = req
         .extensions()
@@ -137,7 +152,7 @@ pub async fn require_access(State(state): State<AppState>, req: Request, next: N
                 .get::<MockConnectInfo<SocketAddr>>()
                 .map(|MockConnectInfo(addr)| addr.ip())
         });
-    match check_access(&state.config.auth.api_keys, peer, req.headers()) {
+    match check_access(&access.api_keys, peer, req.headers()) {
         Ok(()) => next.run(req).await,
         Err(denied) => {
             tracing::info!(?denied, peer = ?peer, "request refused by access control");

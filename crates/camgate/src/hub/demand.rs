@@ -1,4 +1,4 @@
-//! Who is watching a camera: counts by protocol, the `max_viewers_per_stream` limit, and the
+//! Who is watching a stream: counts by protocol, the `max_viewers_per_stream` limit, and the
 //! demand signal the runtime's supervisor waits on.
 //!
 //! A viewer is held by a `ViewerGuard`; dropping the guard is the only way to leave, so a
@@ -31,6 +31,13 @@ pub struct ByProtocol {
 impl ByProtocol {
     pub fn total(&self) -> u32 {
         self.hls + self.webrtc + self.mse + self.rtsp
+    }
+
+    pub fn add(&mut self, other: &ByProtocol) {
+        self.hls += other.hls;
+        self.webrtc += other.webrtc;
+        self.mse += other.mse;
+        self.rtsp += other.rtsp;
     }
 
     fn slot(&mut self, p: Protocol) -> &mut u32 {

@@ -1,4 +1,4 @@
-//! The supervisor of one camera: a task that connects the source when there is demand, feeds
+//! The supervisor of one camera stream: a task that connects the source when there is demand, feeds
 //! the hub, detects stalls, retries failures with capped exponential backoff and jitter, and
 //! disconnects an on-demand camera `idle_timeout` after its last viewer left.
 //!
@@ -15,17 +15,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use media::Frame;
 use rand::Rng;
 use tokio::sync::watch;
 
-use super::{CameraRuntime, Demand, LiveSettings, RuntimeState, StreamState};
+use super::LiveSettings;
+use super::timeline::Timeline;
+use crate::cameras::StreamState;
+use crate::events::EventBus;
+use crate::hub::{Demand, LiveStream};
 use crate::ingest::{FailureKind, IngestError, Source, SourceSpec, Stage};
-
-pub(super) fn spawn(rt: &Arc<CameraRuntime>, source: Arc<dyn Source>, settings: LiveSettings) {
-    let task = tokio::spawn(supervise(rt.clone(), source, settings));
-    *rt.supervisor.lock().unwrap_or_else(|p| p.into_inner()) = Some(task);
-}
 
 enum Outcome {
     /// Nobody has watched for `idle_timeout`.
@@ -33,25 +31,49 @@ enum Outcome {
     Failed(IngestError),
 }
 
-async fn supervise(rt: Arc<CameraRuntime>, source: Arc<dyn Source>, settings: LiveSettings) {
-    let spec = rt.spec();
-    let id = spec.camera_id.clone();
-    let always_on = spec.always_on();
-    let idle_timeout = spec.idle_timeout.unwrap_or(settings.idle_timeout);
-    let source_spec = SourceSpec {
-        camera_id: spec.camera_id.clone(),
-        url: spec.rtsp_url.clone(),
-        transport: spec.transport,
+/// What one camera's supervisor task runs with.
+pub(super) struct Supervisor {
+    pub stream: LiveStream,
+    pub source: Arc<dyn Source>,
+    pub source_spec: SourceSpec,
+    pub always_on: bool,
+    pub idle_timeout: Duration,
+    pub settings: LiveSettings,
+    pub events: EventBus,
+}
+
+impl Supervisor {
+    pub async fn run(self) {
+        supervise(self).await
+    }
+}
+
+async fn supervise(sv: Supervisor) {
+    let Supervisor {
+        stream: rt,
+        source,
+        source_spec,
+        always_on,
+        idle_timeout,
+        settings,
+        events,
+    } = sv;
+    let id = source_spec.camera_id.clone();
+    let set_state = |state: StreamState, last_error: Option<String>| {
+        let cause = last_error.clone();
+        if let Some(previous) = rt.set_state(state, last_error) {
+            announce(&events, &rt, previous, state, cause.as_deref());
+        }
     };
-    let mut demand = rt.viewers.subscribe();
+    let mut demand = rt.watch_demand();
     let mut failures: u32 = 0;
     let mut was_live = false;
-    let mut continuity = Continuity::default();
+    let mut timeline = Timeline::default();
 
     loop {
         if !always_on && !demand.borrow().any() {
-            set_state(&rt, StreamState::Idle, None);
-            rt.hub.clear_cache();
+            set_state(StreamState::Idle, None);
+            rt.hub().clear_cache();
             was_live = false;
             failures = 0;
             if demand.wait_for(Demand::any).await.is_err() {
@@ -59,7 +81,7 @@ async fn supervise(rt: Arc<CameraRuntime>, source: Arc<dyn Source>, settings: Li
             }
         }
         if rt.state().state == StreamState::Idle {
-            set_state(&rt, StreamState::Starting, None);
+            set_state(StreamState::Starting, None);
         }
 
         let outcome = {
@@ -73,8 +95,8 @@ async fn supervise(rt: Arc<CameraRuntime>, source: Arc<dyn Source>, settings: Li
                 None => Outcome::Idle,
                 Some(Err(e)) => Outcome::Failed(e),
                 Some(Ok(mut stream)) => {
-                    rt.hub.begin_session();
-                    continuity.new_session();
+                    rt.hub().begin_session();
+                    timeline.new_session();
                     let mut got_frame = false;
                     // One stall timer for the whole session, pushed forward only when it
                     // fires: arming a fresh timeout for every frame costs a timer-wheel insert
@@ -112,12 +134,12 @@ async fn supervise(rt: Arc<CameraRuntime>, source: Arc<dyn Source>, settings: Li
                                     Some(Err(e)) => break Outcome::Failed(e),
                                     Some(Ok(frame)) => {
                                         last_frame = tokio::time::Instant::now();
-                                        rt.hub.publish(continuity.adjust(frame));
+                                        rt.hub().publish(timeline.adjust(frame));
                                         if !got_frame {
                                             got_frame = true;
                                             was_live = true;
                                             failures = 0;
-                                            set_state(&rt, StreamState::Live, None);
+                                            set_state(StreamState::Live, None);
                                             tracing::info!(camera = %id, "live");
                                         }
                                     }
@@ -139,8 +161,8 @@ async fn supervise(rt: Arc<CameraRuntime>, source: Arc<dyn Source>, settings: Li
                 let state = failure_state(e.kind, was_live);
                 let delay = backoff(failures, &settings, e.kind);
                 failures = failures.saturating_add(1);
-                tracing::warn!(camera = %id, error = %e, state = super::state_name(state), retry_in = ?delay, "camera failed");
-                set_state(&rt, state, Some(e.to_string()));
+                tracing::warn!(camera = %id, error = %e, state = state.as_str(), retry_in = ?delay, "camera failed");
+                set_state(state, Some(e.to_string()));
                 let gone = demand_gone(&mut demand, idle_timeout, always_on);
                 tokio::select! {
                     _ = tokio::time::sleep(delay) => {}
@@ -151,34 +173,24 @@ async fn supervise(rt: Arc<CameraRuntime>, source: Arc<dyn Source>, settings: Li
     }
 }
 
-/// Sets the state; `last_error` replaces the previous one when given, else the previous one
-/// stays (it is history: what went wrong last).
-/// Every change of state is announced on the event bus; every failure counts a reconnect.
-fn set_state(rt: &CameraRuntime, state: StreamState, last_error: Option<String>) {
-    if last_error.is_some() {
-        rt.reconnects
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    }
-    let cause = last_error.clone();
-    let mut previous = None;
-    rt.state.send_if_modified(|s| {
-        let next = RuntimeState {
-            state,
-            last_error: last_error.or_else(|| s.last_error.clone()),
-        };
-        if *s == next {
-            false
-        } else {
-            if s.state != next.state {
-                previous = Some(s.state);
-            }
-            *s = next;
-            true
-        }
-    });
-    if let Some(previous) = previous {
-        rt.announce_state(previous, state, cause.as_deref());
-    }
+/// Tells the event bus about a state change of `stream`; `cause` is the failure or other
+/// reason.
+pub(super) fn announce(
+    events: &EventBus,
+    stream: &LiveStream,
+    previous: StreamState,
+    state: StreamState,
+    cause: Option<&str>,
+) {
+    let spec = stream.spec();
+    events.publish(crate::events::state_event(
+        &spec.camera_id,
+        &spec.path,
+        previous,
+        state,
+        cause,
+        spec.always_on,
+    ));
 }
 
 fn failure_state(kind: FailureKind, was_live: bool) -> StreamState {
@@ -224,82 +236,9 @@ async fn demand_gone(demand: &mut watch::Receiver<Demand>, idle: Duration, alway
     }
 }
 
-/// Keeps decode times strictly increasing across reconnects and camera clock jumps, so every
-/// consumer (segmenter, MSE, recorder) sees one continuous timeline per camera runtime.
-#[derive(Default)]
-struct Continuity {
-    offset: i64,
-    last_dts: Option<i64>,
-    /// Typical frame interval, used to place the first frame after a gap.
-    step: i64,
-    fresh: bool,
-}
-
-impl Continuity {
-    fn new_session(&mut self) {
-        self.fresh = true;
-    }
-
-    fn adjust(&mut self, mut f: Frame) -> Frame {
-        let step = if self.step > 0 { self.step } else { 3000 };
-        if let Some(last) = self.last_dts
-            && (self.fresh || f.dts + self.offset <= last)
-        {
-            // A new session starts its clock anew; a camera clock going backwards is treated
-            // the same way: continue one frame interval after the last frame.
-            self.offset = last + step - f.dts;
-        }
-        self.fresh = false;
-        f.dts += self.offset;
-        f.pts += self.offset;
-        if let Some(last) = self.last_dts {
-            self.step = (f.dts - last).clamp(1, 90_000);
-        }
-        self.last_dts = Some(f.dts);
-        f
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
-    use bytes::Bytes;
-    use media::{Codec, CodecParams};
-
     use super::*;
-
-    fn frame(dts: i64) -> Frame {
-        Frame {
-            data: Bytes::new(),
-            pts: dts,
-            dts,
-            keyframe: false,
-            params: Arc::new(CodecParams {
-                codec: Codec::H264,
-                vps: Bytes::new(),
-                sps: Bytes::new(),
-                pps: Bytes::new(),
-                width: 2,
-                height: 2,
-                rfc6381: String::new(),
-            }),
-        }
-    }
-
-    #[test]
-    fn continuity_spans_sessions_and_backward_jumps() {
-        let mut c = Continuity::default();
-        c.new_session();
-        let got: Vec<i64> = [0, 3600, 7200].map(|d| c.adjust(frame(d)).dts).to_vec();
-        assert_eq!(got, vec![0, 3600, 7200]);
-        c.new_session();
-        assert_eq!(c.adjust(frame(0)).dts, 10800);
-        assert_eq!(c.adjust(frame(3600)).dts, 14400);
-        // camera clock jumps back within a session
-        assert_eq!(c.adjust(frame(100)).dts, 18000);
-        assert_eq!(c.adjust(frame(3700)).dts, 21600);
-    }
 
     #[test]
     fn backoff_doubles_caps_and_waits_long_for_wrong_credentials() {

@@ -1,0 +1,228 @@
+//! The composition root: builds every part of the service from `Config` (store, event bus,
+//! stream registry, live path, each output, the NATS publisher), hands each area its own state
+//! and its router to the one merge in `api`, owns every long-running task (by group), and
+//! shuts the parts down in order.
+//!
+//! This is the only module besides `api` that sees everything. Adding an output is one folder
+//! and one line here (build it, register it with the registry if it follows every stream, add
+//! its router to `areas`).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+
+use crate::api::{self, Area};
+use crate::config::Config;
+use crate::db::Db;
+use crate::events::{self, EventBus, Metrics, ViewerEvents};
+use crate::hls::{Hls, HlsSettings};
+use crate::http::{Access, RouteDoc};
+use crate::hub::Registry;
+use crate::ingest::Source;
+use crate::ingest::rtsp::RtspSource;
+use crate::live::{Live, LiveSettings};
+use crate::metrics::MetricsState;
+use crate::mse::Mse;
+use crate::provisioning::Provisioning;
+use crate::stats::Totals;
+use crate::tasks::Tasks;
+
+/// How long shutdown waits for cameras to confirm TEARDOWN.
+pub const TEARDOWN_WAIT: Duration = Duration::from_secs(3);
+/// How long shutdown waits for each group of tasks to end by itself before aborting it.
+const TASK_GRACE: Duration = Duration::from_secs(2);
+
+/// The assembled service. Cheap parts, shared by reference; built inside a tokio runtime.
+pub struct App {
+    pub config: Arc<Config>,
+    /// The address the listener is bound to (the real port when configured with port 0).
+    pub local_addr: SocketAddr,
+    pub started: Instant,
+    pub db: Db,
+    pub bus: EventBus,
+    /// Every live stream, by path: what outputs look streams up in.
+    pub registry: Arc<Registry>,
+    /// Every camera's supervisor.
+    pub live: Arc<Live>,
+    /// Store -> live -> event, for the API and the demo.
+    pub provisioning: Arc<Provisioning>,
+    /// Counters that exist nowhere else (HLS requests, WebSocket clients, NATS).
+    pub metrics: Arc<Metrics>,
+    pub hls: Arc<Hls>,
+    pub mse: Mse,
+    /// Task groups, stopped in this order: outputs (viewers), the live path (cameras), then
+    /// the event services (so the last state changes still reach NATS).
+    output_tasks: Tasks,
+    live_tasks: Tasks,
+    service_tasks: Tasks,
+}
+
+impl App {
+    /// The service with the real RTSP client as every camera's source.
+    pub fn build(config: Arc<Config>, db: Db, local_addr: SocketAddr) -> App {
+        App::with_source(
+            config,
+            db,
+            local_addr,
+            Arc::new(Arc::new(RtspSource::default())),
+        )
+    }
+
+    /// The service with `source` opening cameras (tests inject faults through it).
+    pub fn with_source(
+        config: Arc<Config>,
+        db: Db,
+        local_addr: SocketAddr,
+        source: Arc<dyn Source>,
+    ) -> App {
+        let (output_tasks, live_tasks, service_tasks) = (Tasks::new(), Tasks::new(), Tasks::new());
+        let bus = EventBus::default();
+        let registry = Registry::new();
+        let metrics = Arc::new(Metrics::new(config.nats.enabled()));
+        let live = Live::with_parts(
+            LiveSettings::from_config(&config),
+            source,
+            registry.clone(),
+            bus.clone(),
+            live_tasks.clone(),
+        );
+        let provisioning = Provisioning::new(db.clone(), live.clone(), bus.clone());
+
+        // Outputs. Each follows streams through the registry or looks them up per request.
+        registry.add_output(ViewerEvents::new(bus.clone(), service_tasks.clone()));
+        let hls = Hls::new(
+            HlsSettings::from_config(&config),
+            registry.clone(),
+            metrics.clone(),
+            output_tasks.clone(),
+        );
+        registry.add_output(hls.clone());
+        let mse = Mse {
+            registry: registry.clone(),
+            max_lag: config.streams.mse_max_lag,
+        };
+
+        App {
+            config,
+            local_addr,
+            started: Instant::now(),
+            db,
+            bus,
+            registry,
+            live,
+            provisioning,
+            metrics,
+            hls,
+            mse,
+            output_tasks,
+            live_tasks,
+            service_tasks,
+        }
+    }
+
+    fn totals(&self) -> Totals {
+        Totals {
+            db: self.db.clone(),
+            registry: self.registry.clone(),
+            metrics: self.metrics.clone(),
+            started: self.started,
+        }
+    }
+
+    /// Every area's router, with its own state.
+    fn areas(&self) -> Vec<Area> {
+        let totals = self.totals();
+        let stats_totals = totals.clone();
+        let stats: events::ws::StatsSource = Arc::new(move || {
+            let t = stats_totals.clone();
+            Box::pin(async move {
+                let s = t.collect().await.map_err(|e| e.to_string())?;
+                serde_json::to_value(s).map_err(|e| e.to_string())
+            })
+        });
+        vec![
+            api::health::router(totals.clone()),
+            api::cameras::router(api::cameras::CamerasState {
+                provisioning: self.provisioning.clone(),
+                live: self.live.clone(),
+                local_addr: self.local_addr,
+            }),
+            api::streams::router(self.live.clone()),
+            crate::metrics::router(MetricsState {
+                totals,
+                live: self.live.clone(),
+                hls: self.hls.clone(),
+                bus: self.bus.clone(),
+            }),
+            events::ws::router(events::ws::EventsState {
+                config: self.config.events.clone(),
+                bus: self.bus.clone(),
+                registry: self.registry.clone(),
+                metrics: self.metrics.clone(),
+                stats,
+            }),
+            crate::hls::router(self.hls.clone()),
+            crate::mse::router(self.mse.clone()),
+        ]
+    }
+
+    /// The whole HTTP surface.
+    pub fn router(&self) -> Router {
+        self.routes().0
+    }
+
+    /// The whole HTTP surface and the table of every route it declares.
+    pub fn routes(&self) -> (Router, Vec<RouteDoc>) {
+        api::merge(
+            self.areas(),
+            Access::new(&self.config.auth.api_keys),
+            &self.config.http.cors_origins,
+        )
+    }
+
+    pub fn uptime_seconds(&self) -> u64 {
+        self.started.elapsed().as_secs()
+    }
+
+    /// Starts the background parts: every stored camera on the live path, the periodic
+    /// status and the NATS publisher.
+    pub async fn start(&self) {
+        match self.provisioning.load_all().await {
+            Ok(n) => tracing::info!(cameras = n, "camera registry loaded"),
+            Err(e) => tracing::error!(error = %e, "cannot read the cameras; none is streaming"),
+        }
+        events::start(
+            &self.service_tasks,
+            &self.bus,
+            &self.registry,
+            &self.metrics,
+            self.config.events.status_interval,
+            &self.config.nats,
+        );
+    }
+
+    /// Stops everything after the listener has stopped accepting: viewers' outputs end,
+    /// cameras are torn down (waiting for TEARDOWN, bounded), the event services stop, and
+    /// the store is checkpointed. Every step runs even when an earlier one timed out.
+    pub async fn shutdown(&self) {
+        // Close viewers: outputs' tasks end (their hubs close in the next step anyway).
+        let aborted = self.output_tasks.stop(Duration::ZERO).await;
+        tracing::debug!(tasks = aborted.len(), "outputs stopped");
+        // TEARDOWN every camera, bounded.
+        self.live.shutdown(TEARDOWN_WAIT).await;
+        let stuck = self.live_tasks.stop(TASK_GRACE).await;
+        if !stuck.is_empty() {
+            tracing::warn!(tasks = ?stuck, "camera tasks did not end in time; aborted");
+        }
+        // Flush: the event services get a moment to send the last state changes.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        self.service_tasks.stop(Duration::ZERO).await;
+        // Close the store.
+        if let Err(e) = self.db.checkpoint().await {
+            tracing::warn!(error = %e, "database checkpoint at shutdown failed");
+        }
+        tracing::info!("stopped");
+    }
+}

@@ -1,0 +1,346 @@
+//! The live path's supervisors: one per camera stream, connecting its source when there is
+//! demand (viewers or holds) or always (on_demand false, record true), feeding the stream's hub,
+//! retrying failures with backoff, stopping an on-demand camera at the idle timeout
+//! (supervisor.rs), and keeping one timeline per stream (timeline.rs).
+//!
+//! It owns the per-camera supervisor tasks and the camera specs they run with. The streams
+//! themselves (hub, demand, state) are `hub::LiveStream`s in the `hub::Registry`, which is
+//! what outputs see; this module inserts and removes them. It announces state changes on the
+//! event bus. It must not import outputs, `http` or `api`; the store is the caller's business
+//! (`registry` orchestrates store -> live -> event).
+
+mod supervisor;
+mod timeline;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::cameras::{CameraSpec, StreamState};
+use crate::config::Config;
+use crate::events::EventBus;
+use crate::hub::{ByProtocol, HubLimits, LiveStream, Registry, StreamSpec};
+use crate::ingest::{Source, SourceSpec};
+use crate::tasks::{TaskHandle, Tasks};
+
+/// The live path's settings (`[streams]` and `[hls]` of the config file), read from `Config`
+/// so their defaults are declared once, there.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LiveSettings {
+    pub idle_timeout: Duration,
+    pub start_timeout: Duration,
+    pub stall_timeout: Duration,
+    pub reconnect_min: Duration,
+    pub reconnect_max: Duration,
+    pub max_viewers_per_stream: u32,
+    pub mse_max_lag: Duration,
+    pub segment_duration: Duration,
+    pub part_duration: Duration,
+    pub list_size: usize,
+}
+
+impl Default for LiveSettings {
+    fn default() -> Self {
+        LiveSettings::from_config(&Config::default())
+    }
+}
+
+impl LiveSettings {
+    pub fn from_config(c: &Config) -> LiveSettings {
+        LiveSettings {
+            idle_timeout: c.streams.idle_timeout,
+            start_timeout: c.streams.start_timeout,
+            stall_timeout: c.streams.stall_timeout,
+            reconnect_min: c.streams.reconnect_min,
+            reconnect_max: c.streams.reconnect_max,
+            max_viewers_per_stream: c.streams.max_viewers_per_stream,
+            mse_max_lag: c.streams.mse_max_lag,
+            segment_duration: c.hls.segment_duration,
+            part_duration: c.hls.part_duration,
+            list_size: c.hls.list_size as usize,
+        }
+    }
+}
+
+/// One entry of `GET /streams`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct StreamInfo {
+    pub stream_path: String,
+    pub camera_id: String,
+    pub state: StreamState,
+    pub viewers: u64,
+    pub codec: Option<String>,
+    pub resolution: Option<String>,
+    pub bitrate_kbps: u64,
+}
+
+/// `GET /streams/{path}/viewers`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ViewersInfo {
+    pub stream_path: String,
+    pub viewers: u32,
+    pub by_protocol: ByProtocol,
+}
+
+/// One camera on the live path.
+struct CameraRuntime {
+    spec: CameraSpec,
+    stream: LiveStream,
+    supervisor: Option<TaskHandle>,
+}
+
+/// Every camera's supervisor. One per process.
+pub struct Live {
+    settings: RwLock<LiveSettings>,
+    source: Arc<dyn Source>,
+    registry: Arc<Registry>,
+    cameras: Mutex<HashMap<String, CameraRuntime>>,
+    hub_limits: HubLimits,
+    events: EventBus,
+    tasks: Tasks,
+}
+
+fn stream_spec(c: &CameraSpec) -> StreamSpec {
+    StreamSpec {
+        camera_id: c.camera_id.clone(),
+        path: c.stream_path.clone(),
+        record: c.record,
+        always_on: c.always_on(),
+    }
+}
+
+impl Live {
+    /// A live path with a registry, bus and task group of its own (tests, tools).
+    pub fn new(settings: LiveSettings, source: Arc<dyn Source>) -> Arc<Live> {
+        Live::with_parts(
+            settings,
+            source,
+            Registry::new(),
+            EventBus::default(),
+            Tasks::new(),
+        )
+    }
+
+    /// A live path publishing streams into `registry`, state changes onto `events`, and
+    /// running its supervisors in `tasks` (the composition root's).
+    pub fn with_parts(
+        settings: LiveSettings,
+        source: Arc<dyn Source>,
+        registry: Arc<Registry>,
+        events: EventBus,
+        tasks: Tasks,
+    ) -> Arc<Live> {
+        Arc::new(Live {
+            settings: RwLock::new(settings),
+            source,
+            registry,
+            cameras: Mutex::new(HashMap::new()),
+            hub_limits: HubLimits::default(),
+            events,
+            tasks,
+        })
+    }
+
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
+    /// Where every stream's state changes are published.
+    pub fn events(&self) -> &EventBus {
+        &self.events
+    }
+
+    pub fn settings(&self) -> LiveSettings {
+        self.settings
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, CameraRuntime>> {
+        self.cameras.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Adds a camera or applies new settings to it. A changed camera's supervisor restarts
+    /// (its session is torn down and reopened); its stream (hub, viewers) stays, so players
+    /// continue. An unchanged camera is left alone.
+    pub fn upsert(&self, spec: CameraSpec) -> LiveStream {
+        let settings = self.settings();
+        let mut map = self.lock();
+        if let Some(rt) = map.get_mut(&spec.camera_id) {
+            if rt.spec == spec {
+                return rt.stream.clone();
+            }
+            if let Some(t) = rt.supervisor.take() {
+                // Aborting drops the open session, which tears it down at the camera.
+                t.abort();
+            }
+            let old_path = rt.stream.path();
+            rt.stream.set_spec(stream_spec(&spec));
+            if old_path != spec.stream_path {
+                self.registry.rename(&old_path, &rt.stream);
+            }
+            rt.stream.hub().clear_cache();
+            rt.spec = spec;
+            rt.supervisor = Some(self.spawn_supervisor(&rt.spec, &rt.stream, settings));
+            return rt.stream.clone();
+        }
+        let stream = LiveStream::new(
+            stream_spec(&spec),
+            self.hub_limits.clone(),
+            settings.max_viewers_per_stream,
+        );
+        let supervisor = self.spawn_supervisor(&spec, &stream, settings);
+        map.insert(
+            spec.camera_id.clone(),
+            CameraRuntime {
+                spec,
+                stream: stream.clone(),
+                supervisor: Some(supervisor),
+            },
+        );
+        drop(map);
+        self.registry.insert(stream.clone());
+        stream
+    }
+
+    fn spawn_supervisor(
+        &self,
+        spec: &CameraSpec,
+        stream: &LiveStream,
+        settings: LiveSettings,
+    ) -> TaskHandle {
+        let source_spec = SourceSpec {
+            camera_id: spec.camera_id.clone(),
+            url: spec.rtsp_url.clone(),
+            transport: spec.transport,
+        };
+        let run = supervisor::Supervisor {
+            stream: stream.clone(),
+            source: self.source.clone(),
+            source_spec,
+            always_on: spec.always_on(),
+            idle_timeout: spec.idle_timeout.unwrap_or(settings.idle_timeout),
+            settings,
+            events: self.events.clone(),
+        };
+        self.tasks
+            .spawn(format!("camera {}", spec.camera_id), run.run())
+    }
+
+    /// Stops everything for a camera: the session closes, consumers see the end of the hub.
+    pub fn remove(&self, camera_id: &str) -> bool {
+        let Some(rt) = self.lock().remove(camera_id) else {
+            return false;
+        };
+        if let Some(t) = &rt.supervisor {
+            t.abort();
+        }
+        self.forget(&rt);
+        true
+    }
+
+    fn forget(&self, rt: &CameraRuntime) {
+        let path = rt.stream.path();
+        if self.registry.get(&path).is_some_and(|s| s.same(&rt.stream)) {
+            self.registry.remove(&path);
+        }
+        rt.stream.hub().close();
+        let previous = rt.stream.reset_state();
+        if previous != StreamState::Idle {
+            supervisor::announce(
+                &self.events,
+                &rt.stream,
+                previous,
+                StreamState::Idle,
+                Some("camera deleted"),
+            );
+        }
+    }
+
+    /// The stream of a camera, by camera id.
+    pub fn get(&self, camera_id: &str) -> Option<LiveStream> {
+        self.lock().get(camera_id).map(|rt| rt.stream.clone())
+    }
+
+    /// By `stream_path`, or by `camera_id` (the API's alias).
+    pub fn by_path(&self, path: &str) -> Option<LiveStream> {
+        self.registry.get(path)
+    }
+
+    /// Every camera's stream, by camera id.
+    pub fn list(&self) -> Vec<LiveStream> {
+        let map = self.lock();
+        let mut v: Vec<(String, LiveStream)> = map
+            .iter()
+            .map(|(id, rt)| (id.clone(), rt.stream.clone()))
+            .collect();
+        drop(map);
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v.into_iter().map(|(_, s)| s).collect()
+    }
+
+    /// `GET /streams`.
+    pub fn stream_infos(&self) -> Vec<StreamInfo> {
+        self.registry
+            .list()
+            .iter()
+            .map(|s| {
+                let s = s.status();
+                StreamInfo {
+                    stream_path: s.stream_path,
+                    camera_id: s.camera_id,
+                    state: s.state,
+                    viewers: s.viewers,
+                    codec: s.codec,
+                    resolution: s.resolution,
+                    bitrate_kbps: s.bitrate_kbps,
+                }
+            })
+            .collect()
+    }
+
+    /// `GET /streams/{path}/viewers`.
+    pub fn viewers_info(&self, path: &str) -> Option<ViewersInfo> {
+        self.registry.get(path).map(|s| {
+            let by = s.viewer_counts();
+            ViewersInfo {
+                stream_path: s.path(),
+                viewers: by.total(),
+                by_protocol: by,
+            }
+        })
+    }
+
+    /// Streams whose frames are flowing.
+    pub fn active_streams(&self) -> usize {
+        self.registry.active_streams()
+    }
+
+    pub fn total_viewers(&self) -> u32 {
+        self.registry.total_viewers()
+    }
+
+    /// Stops every camera: each supervisor ends (dropping its session), hubs close so
+    /// consumers finish, and then waits up to `teardown` for the cameras to confirm TEARDOWN.
+    pub async fn shutdown(&self, teardown: Duration) {
+        let all: Vec<CameraRuntime> = self.lock().drain().map(|(_, rt)| rt).collect();
+        for rt in &all {
+            if let Some(t) = &rt.supervisor {
+                t.abort();
+            }
+        }
+        for rt in &all {
+            if let Some(t) = &rt.supervisor {
+                t.ended().await;
+            }
+            self.forget(rt);
+        }
+        self.source.wait_teardowns(teardown).await;
+    }
+}
+
+#[cfg(test)]
+mod tests;
