@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use serde::de::DeserializeOwned;
 use toml::{Table, Value};
 
 use super::env::{apply_camgate_env, apply_legacy_env};
@@ -63,7 +64,7 @@ pub fn load(
     apply_legacy_env(&defaults, &mut merged, &mut origins, &env)?;
     apply_camgate_env(&defaults, &mut merged, &mut origins, &env)?;
 
-    let mut config = deserialize(&defaults, &merged, &origins)?;
+    let mut config: Config = deserialize(&defaults, &merged, &origins)?;
     apply_flags(&mut config, &mut origins, overrides);
     validate(&config, &origins)?;
     Ok(config)
@@ -148,7 +149,7 @@ fn names(table: &Table) -> String {
     table.keys().cloned().collect::<Vec<_>>().join(", ")
 }
 
-fn merge_file(
+pub(super) fn merge_file(
     defaults: &Table,
     merged: &mut Table,
     origins: &mut Origins,
@@ -164,6 +165,17 @@ fn merge_file(
                     origin,
                     known: names(defaults),
                 });
+            }
+            // An empty default table is a section of named entries (`[grids.lobby]`): any
+            // name is a key, and its entry is checked when it is deserialized.
+            (Some(Value::Table(section_defaults)), Value::Table(section))
+                if section_defaults.is_empty() =>
+            {
+                for (k, v) in section {
+                    let key = format!("{name}.{k}");
+                    set(merged, &key, v);
+                    origins.insert(key, origin.clone());
+                }
             }
             (Some(Value::Table(section_defaults)), Value::Table(section)) => {
                 for (k, v) in section {
@@ -195,22 +207,24 @@ fn merge_file(
     Ok(())
 }
 
-/// Turns the merged table into a [`Config`]; on failure, finds which key is wrong by trying
-/// each one alone on top of the defaults, so the error names it. A secret field's deserializer
-/// (`secret.rs`) keeps its value out of the message.
-fn deserialize(defaults: &Table, merged: &Table, origins: &Origins) -> Result<Config, ConfigError> {
-    let whole = Value::Table(merged.clone()).try_into::<Config>();
+/// Turns the merged table into a [`Config`] (or, in tests, another shape of sections); on
+/// failure, finds which key is wrong by trying each one alone on top of the defaults, so the
+/// error names it. A secret field's deserializer (`secret.rs`) keeps its value out of the
+/// message. The keys tried are the merged ones: the defaults' and named entries from the file.
+pub(super) fn deserialize<T: DeserializeOwned>(
+    defaults: &Table,
+    merged: &Table,
+    origins: &Origins,
+) -> Result<T, ConfigError> {
+    let whole = Value::Table(merged.clone()).try_into::<T>();
     let first_error = match whole {
         Ok(config) => return Ok(config),
         Err(e) => e,
     };
-    for (key, _) in leaf_keys(defaults) {
-        let Some(value) = lookup(merged, &key) else {
-            continue;
-        };
+    for (key, value) in leaf_keys(merged) {
         let mut probe = defaults.clone();
         set(&mut probe, &key, value.clone());
-        if let Err(e) = Value::Table(probe).try_into::<Config>() {
+        if let Err(e) = Value::Table(probe).try_into::<T>() {
             return Err(ConfigError::Invalid {
                 origin: origins
                     .get(&key)
@@ -226,4 +240,71 @@ fn deserialize(defaults: &Table, merged: &Table, origins: &Origins) -> Result<Co
         origin: "the merged sources".into(),
         message: first_error.to_string(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A section of named entries, as `[profiles]` and `[grids]` will be: not in `Config` yet, so
+    /// the loader's merge and key-naming are exercised on a shape of their own.
+    #[test]
+    fn named_entry_sections_accept_any_name_and_name_the_bad_entry() {
+        use std::collections::BTreeMap;
+
+        use serde::{Deserialize, Serialize};
+
+        use crate::config::HlsConfig;
+
+        #[derive(Debug, Default, PartialEq, Serialize, Deserialize)]
+        #[serde(default, deny_unknown_fields)]
+        struct Shape {
+            hls: HlsConfig,
+            grids: BTreeMap<String, Grid>,
+        }
+        #[derive(Debug, PartialEq, Serialize, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Grid {
+            cameras: Vec<String>,
+            columns: u32,
+        }
+
+        let read = |text: &str| -> Result<Shape, ConfigError> {
+            let Ok(Value::Table(defaults)) = Value::try_from(Shape::default()) else {
+                panic!("defaults are a table");
+            };
+            let mut merged = defaults.clone();
+            let mut origins = BTreeMap::new();
+            let file: Table = text.parse().unwrap();
+            merge_file(
+                &defaults,
+                &mut merged,
+                &mut origins,
+                file,
+                Path::new("grids.toml"),
+            )?;
+            deserialize(&defaults, &merged, &origins)
+        };
+
+        let shape = read(
+            "[hls]\nlist_size = 9\n[grids.lobby]\ncameras = [\"a\", \"b\"]\ncolumns = 2\n\
+             [grids.yard]\ncameras = []\ncolumns = 1\n",
+        )
+        .unwrap();
+        assert_eq!(shape.hls.list_size, 9);
+        assert_eq!(shape.grids.len(), 2);
+        assert_eq!(shape.grids["lobby"].cameras, ["a", "b"]);
+
+        let err = read("[grids.lobby]\ncameras = []\ncolumns = 1\ncolour = 3\n").unwrap_err();
+        assert_eq!(err.key(), Some("grids.lobby"), "{err}");
+        assert!(err.to_string().contains("colour"), "{err}");
+        assert!(err.to_string().contains("grids.toml"), "{err}");
+
+        let err = read("[grids.lobby]\ncameras = []\ncolumns = \"two\"\n").unwrap_err();
+        assert_eq!(err.key(), Some("grids.lobby"), "{err}");
+
+        // A section with keys of its own still refuses names it does not know.
+        let err = read("[hls]\nlobby = 1\n").unwrap_err();
+        assert_eq!(err.key(), Some("hls.lobby"), "{err}");
+    }
 }

@@ -28,6 +28,12 @@
 //!    `Config` whole, so the compiler points at them until it is listed).
 //! 3. Document the keys in docs/config.md ("Every key").
 //!
+//! A section of named entries (`[profiles.720p]`, `[grids.lobby]`) is the same, with the struct
+//! a `#[serde(transparent)]` wrapper of `BTreeMap<String, Entry>` (`Entry` with
+//! `deny_unknown_fields`) whose default is empty: an empty default table tells the loader that
+//! any name is allowed there. Its entries come from the file only (no `CAMGATE_*` variables),
+//! an error in one names `section.name`, and its `validate` names keys as it likes.
+//!
 //! Nothing else changes: the `[record]` keys in the file, the `CAMGATE_RECORD_*` variables,
 //! unknown-key errors and `camgate config` all follow from the serialized defaults. So every key
 //! must have a value in the defaults (no `Option` that serializes to nothing). Adding a key to

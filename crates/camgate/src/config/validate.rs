@@ -8,18 +8,18 @@ use std::collections::BTreeMap;
 
 use super::{Config, ConfigError};
 
-/// A value that failed a check: its full key (`section.key`) and what is wrong with it.
-/// The message must not quote a secret value.
+/// A value that failed a check: its full key (`section.key`, or `section.name` for an entry
+/// of a named-table section) and what is wrong with it. The message must not quote a secret.
 #[derive(Debug)]
 pub(super) struct Invalid {
-    pub key: &'static str,
+    pub key: String,
     pub message: String,
 }
 
 impl Invalid {
-    pub(super) fn new(key: &'static str, message: impl Into<String>) -> Invalid {
+    pub(super) fn new(key: impl Into<String>, message: impl Into<String>) -> Invalid {
         Invalid {
-            key,
+            key: key.into(),
             message: message.into(),
         }
     }
@@ -53,11 +53,11 @@ pub(super) fn validate(
     origins: &BTreeMap<String, String>,
 ) -> Result<(), ConfigError> {
     check(config).map_err(|Invalid { key, message }| ConfigError::Invalid {
-        key: key.to_owned(),
         origin: origins
-            .get(key)
+            .get(&key)
             .cloned()
             .unwrap_or_else(|| "defaults".into()),
+        key,
         message,
     })
 }
