@@ -4,25 +4,77 @@
 //! `./camgate.toml` if present), the legacy variable names of our users' old deployments
 //! (`PORT`, `LOG_LEVEL`, ...), `CAMGATE_<SECTION>_<KEY>` variables, then command-line flags.
 //! Unknown keys in any source are an error naming the key. See docs/config.md.
+//! This module owns the keys, their defaults and checks, and the loading; it must not know
+//! what the rest of camgate does with a value, nor import anything of ours but `redact`.
 //!
-//! Adding a key: add the field to its section struct and its default; it then exists in the
-//! file, in `CAMGATE_*` and in `camgate config` at once. Every key must have a value in the
-//! defaults (no `Option` that serializes to nothing), because the known keys and their
-//! environment variable types are taken from the serialized defaults.
+//! Files: one per `[section]` (`http.rs`, `auth.rs`, `log.rs`, `streams.rs`, `hls.rs`,
+//! `events.rs`, `nats.rs`), each with its struct, `Default` and `Section::validate`;
+//! `load.rs` (merging the sources), `env.rs` (variable names), `validate.rs` (the `Section`
+//! contract and the central check), `error.rs`, `secret.rs` (secret fields' deserializers),
+//! `quantity.rs` (the one number-with-unit parser) behind `duration.rs` and `size.rs`.
+//!
+//! # Adding a `[section]` (say `[record]`)
+//!
+//! 1. Create `config/record.rs` with `pub struct RecordConfig`, deriving `Clone, Debug,
+//!    PartialEq, Serialize, Deserialize` with `#[serde(default, deny_unknown_fields)]`; its
+//!    `impl Default`; and `impl Section for RecordConfig` whose `validate` checks its keys and
+//!    names each as `"record.key"`. Durations are `Duration` with `#[serde(with = "duration")]`,
+//!    sizes [`ByteSize`]; if zero means off or unlimited, say so on the field. A secret field
+//!    gets `#[serde(deserialize_with = "secret::string")]` (or `secret::list`) and is replaced
+//!    in `Section::redact`. The section's tests go in that file.
+//! 2. In this file: `mod record;` and `pub use record::RecordConfig;`, the field
+//!    `pub record: RecordConfig` in [`Config`], `record: RecordConfig::default()` in its
+//!    `Default`, and `record` in `Config::sections` and `Config::sections_mut` (they destructure
+//!    `Config` whole, so the compiler points at them until it is listed).
+//! 3. Document the keys in docs/config.md ("Every key").
+//!
+//! A section of named entries (`[profiles.720p]`, `[grids.lobby]`) is the same, with the struct
+//! a `#[serde(transparent)]` wrapper of `BTreeMap<String, Entry>` (`Entry` with
+//! `deny_unknown_fields`) whose default is empty: an empty default table tells the loader that
+//! any name is allowed there. Its entries come from the file only (no `CAMGATE_*` variables),
+//! an error in one names `section.name`, and its `validate` names keys as it likes.
+//!
+//! Nothing else changes: the `[record]` keys in the file, the `CAMGATE_RECORD_*` variables,
+//! unknown-key errors and `camgate config` all follow from the serialized defaults. So every key
+//! must have a value in the defaults (no `Option` that serializes to nothing). Adding a key to
+//! an existing section is step 1 alone: a field and its default.
 
 pub mod duration;
-mod sources;
+mod env;
+mod error;
+mod load;
+mod quantity;
+mod secret;
+pub mod size;
+mod validate;
 
-use std::fmt;
-use std::net::SocketAddr;
+mod auth;
+mod events;
+mod hls;
+mod http;
+mod log;
+mod nats;
+mod streams;
+
+#[cfg(test)]
+mod tests;
+
 use std::path::PathBuf;
-use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-pub use sources::{ConfigError, Overrides, load};
+pub use auth::AuthConfig;
+pub use error::ConfigError;
+pub use events::EventsConfig;
+pub use hls::HlsConfig;
+pub use http::HttpConfig;
+pub use load::{Overrides, load};
+pub use log::{LogConfig, LogFormat};
+pub use nats::NatsConfig;
+pub use size::ByteSize;
+pub use streams::StreamsConfig;
 
-use crate::redact::REDACTED;
+use validate::Section;
 
 /// Everything camgate can be configured with.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -58,229 +110,41 @@ impl Config {
     /// The configuration as TOML with every secret replaced by `***` (`camgate config`).
     pub fn to_redacted_toml(&self) -> String {
         let mut shown = self.clone();
-        shown.auth.api_keys = shown
-            .auth
-            .api_keys
-            .iter()
-            .map(|_| REDACTED.to_owned())
-            .collect();
-        shown.nats = shown.nats.redacted();
+        for section in shown.sections_mut() {
+            section.redact();
+        }
         // A config of plain strings, numbers and tables always serializes; say so if not.
         toml::to_string_pretty(&shown)
             .unwrap_or_else(|e| format!("# the configuration cannot be shown as TOML: {e}\n"))
     }
-}
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct HttpConfig {
-    /// The one listener for the API, HLS, WHEP, WebSockets and the web UI.
-    pub listen: SocketAddr,
-    /// Exact origins allowed by CORS; empty means no CORS headers. Never `*`.
-    pub cors_origins: Vec<String>,
-}
-
-impl Default for HttpConfig {
-    fn default() -> Self {
-        HttpConfig {
-            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            cors_origins: Vec::new(),
-        }
-    }
-}
-
-/// API keys. Empty means protected mode: only loopback clients are answered.
-#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct AuthConfig {
-    pub api_keys: Vec<String>,
-}
-
-impl fmt::Debug for AuthConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AuthConfig")
-            .field(
-                "api_keys",
-                &format_args!("[{} redacted]", self.api_keys.len()),
-            )
-            .finish()
-    }
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct LogConfig {
-    /// A level (`info`, `debug`, ...) or a tracing filter (`info,camgate::api=debug`).
-    pub level: String,
-    pub format: LogFormat,
-}
-
-impl Default for LogConfig {
-    fn default() -> Self {
-        LogConfig {
-            level: "info".to_owned(),
-            format: LogFormat::Text,
-        }
-    }
-}
-
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    /// One human-readable line per event.
-    #[default]
-    Text,
-    /// One JSON object per line, for log collectors.
-    Json,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct StreamsConfig {
-    /// An on-demand camera is disconnected this long after its last viewer left.
-    #[serde(with = "duration")]
-    pub idle_timeout: Duration,
-    /// The first playlist request waits this long for the first part, then answers 504.
-    #[serde(with = "duration")]
-    pub start_timeout: Duration,
-    /// No frame for this long counts as a failure of the source.
-    #[serde(with = "duration")]
-    pub stall_timeout: Duration,
-    /// Reconnect backoff starts here...
-    #[serde(with = "duration")]
-    pub reconnect_min: Duration,
-    /// ...and doubles up to here.
-    #[serde(with = "duration")]
-    pub reconnect_max: Duration,
-    /// The next viewer past this gets 429.
-    pub max_viewers_per_stream: u32,
-    /// An MSE socket further behind than this skips to the newest keyframe.
-    #[serde(with = "duration")]
-    pub mse_max_lag: Duration,
-}
-
-impl Default for StreamsConfig {
-    fn default() -> Self {
-        StreamsConfig {
-            idle_timeout: Duration::from_secs(30),
-            start_timeout: Duration::from_secs(10),
-            stall_timeout: Duration::from_secs(5),
-            reconnect_min: Duration::from_secs(1),
-            reconnect_max: Duration::from_secs(30),
-            max_viewers_per_stream: 100,
-            mse_max_lag: Duration::from_secs(1),
-        }
-    }
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct HlsConfig {
-    /// Target segment length; a segment is stretched to the next keyframe.
-    #[serde(with = "duration")]
-    pub segment_duration: Duration,
-    /// Target LL-HLS part length.
-    #[serde(with = "duration")]
-    pub part_duration: Duration,
-    /// Segments in the sliding playlist window.
-    pub list_size: u32,
-}
-
-impl Default for HlsConfig {
-    fn default() -> Self {
-        HlsConfig {
-            segment_duration: Duration::from_secs(1),
-            part_duration: Duration::from_millis(200),
-            list_size: 7,
-        }
-    }
-}
-
-/// The event feeds: WebSocket endpoints and the periodic status (see docs/events.md).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct EventsConfig {
-    /// `WS /ws/dashboard` sends a `stats` message this often.
-    #[serde(with = "duration")]
-    pub dashboard_interval: Duration,
-    /// Every camera's full `status` goes to the bus (and so to NATS and event sockets) this
-    /// often, besides every state change.
-    #[serde(with = "duration")]
-    pub status_interval: Duration,
-    /// Event sockets get a WebSocket ping this often; a client that answers nothing for two
-    /// intervals is taken for dead and closed.
-    #[serde(with = "duration")]
-    pub ws_ping_interval: Duration,
-}
-
-impl Default for EventsConfig {
-    fn default() -> Self {
-        EventsConfig {
-            dashboard_interval: Duration::from_secs(2),
-            status_interval: Duration::from_secs(10),
-            ws_ping_interval: Duration::from_secs(15),
-        }
-    }
-}
-
-/// Publishing events to NATS. An empty `url` turns it off.
-#[derive(Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct NatsConfig {
-    /// `nats://host:4222` (several servers separated by commas); empty = no NATS.
-    pub url: String,
-    /// Subjects are `{subject_prefix}.camera.status`, ...
-    pub subject_prefix: String,
-    /// A NATS token (secret; empty = none).
-    pub token: String,
-    /// A NATS `.creds` file (JWT + NKey seed); empty = none.
-    pub credentials_file: String,
-}
-
-impl Default for NatsConfig {
-    fn default() -> Self {
-        NatsConfig {
-            url: String::new(),
-            subject_prefix: "camgate".to_owned(),
-            token: String::new(),
-            credentials_file: String::new(),
-        }
-    }
-}
-
-impl NatsConfig {
-    pub fn enabled(&self) -> bool {
-        !self.url.trim().is_empty()
+    /// Every section, for validation. Destructured whole so a new field cannot be forgotten.
+    fn sections(&self) -> Vec<&dyn Section> {
+        let Config {
+            data_dir: _,
+            http,
+            auth,
+            log,
+            streams,
+            hls,
+            events,
+            nats,
+        } = self;
+        vec![http, auth, log, streams, hls, events, nats]
     }
 
-    /// The same settings with the token and any password in the URL replaced by `***`.
-    pub fn redacted(&self) -> NatsConfig {
-        NatsConfig {
-            url: self
-                .url
-                .split(',')
-                .map(crate::redact::redact_url)
-                .collect::<Vec<_>>()
-                .join(","),
-            subject_prefix: self.subject_prefix.clone(),
-            token: if self.token.is_empty() {
-                String::new()
-            } else {
-                REDACTED.to_owned()
-            },
-            credentials_file: self.credentials_file.clone(),
-        }
-    }
-}
-
-impl fmt::Debug for NatsConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let shown = self.redacted();
-        f.debug_struct("NatsConfig")
-            .field("url", &shown.url)
-            .field("subject_prefix", &shown.subject_prefix)
-            .field("token", &shown.token)
-            .field("credentials_file", &shown.credentials_file)
-            .finish()
+    /// Every section, for redaction; the same list as [`Config::sections`].
+    fn sections_mut(&mut self) -> Vec<&mut dyn Section> {
+        let Config {
+            data_dir: _,
+            http,
+            auth,
+            log,
+            streams,
+            hls,
+            events,
+            nats,
+        } = self;
+        vec![http, auth, log, streams, hls, events, nats]
     }
 }
