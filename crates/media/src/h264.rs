@@ -2,7 +2,8 @@
 //! `AVCDecoderConfigurationRecord` (ISO/IEC 14496-15 §5.3.3.1) and the RFC 6381 codec string.
 //!
 //! Only what a muxer and a player need is parsed: profile, constraint flags, level, chroma
-//! format, bit depth, and the cropped picture size. The VUI is not read.
+//! format, bit depth, the cropped picture size, and what picture order counts and decode times
+//! need (`PictureOrder`, including the VUI's timing and reorder depth, Annex E.1.1).
 
 use bytes::{BufMut, Bytes, BytesMut};
 
@@ -37,6 +38,32 @@ pub struct Sps {
     /// Display size after the frame cropping rectangle is applied.
     pub width: u32,
     pub height: u32,
+    pub order: PictureOrder,
+}
+
+/// The SPS fields that derive picture order counts (§8.2.1) and the reorder depth, for
+/// `crate::dts`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PictureOrder {
+    /// log2_max_frame_num_minus4 + 4 (4..=16): the width of `frame_num` in slice headers.
+    pub log2_max_frame_num: u8,
+    /// pic_order_cnt_type (0, 1 or 2).
+    pub poc_type: u8,
+    /// Type 0: log2_max_pic_order_cnt_lsb_minus4 + 4 (4..=16).
+    pub log2_max_poc_lsb: u8,
+    /// Type 1 fields.
+    pub delta_pic_order_always_zero: bool,
+    pub offset_for_non_ref_pic: i32,
+    pub offset_for_top_to_bottom_field: i32,
+    pub offset_for_ref_frame: Vec<i32>,
+    pub frame_mbs_only: bool,
+    pub separate_colour_plane: bool,
+    pub max_num_ref_frames: u32,
+    /// bitstream_restriction's max_num_reorder_frames; `None` when the VUI does not say (or
+    /// could not be read: a bad VUI never makes the SPS unusable).
+    pub max_num_reorder_frames: Option<u32>,
+    /// One frame's duration in 90 kHz ticks from the VUI timing info, when present and sane.
+    pub frame_ticks: Option<i64>,
 }
 
 /// Profiles whose SPS carries chroma format and bit depth (H.264 §7.3.2.1.1).
@@ -106,28 +133,33 @@ pub fn parse_sps(nal: &[u8]) -> Result<Sps, MediaError> {
             }
         }
     }
-    r.ue_max(12, "log2_max_frame_num_minus4")?;
-    match r.ue_max(2, "pic_order_cnt_type")? {
-        0 => {
-            r.ue_max(12, "log2_max_pic_order_cnt_lsb_minus4")?;
-        }
+    // Bounded by ue_max, so the narrowing casts below are exact.
+    let mut order = PictureOrder {
+        log2_max_frame_num: r.ue_max(12, "log2_max_frame_num_minus4")? as u8 + 4,
+        poc_type: r.ue_max(2, "pic_order_cnt_type")? as u8,
+        separate_colour_plane,
+        ..PictureOrder::default()
+    };
+    match order.poc_type {
+        0 => order.log2_max_poc_lsb = r.ue_max(12, "log2_max_pic_order_cnt_lsb_minus4")? as u8 + 4,
         1 => {
-            r.bit()?; // delta_pic_order_always_zero_flag
-            r.se()?; // offset_for_non_ref_pic
-            r.se()?; // offset_for_top_to_bottom_field
+            order.delta_pic_order_always_zero = r.bit()?;
+            order.offset_for_non_ref_pic = r.se()?;
+            order.offset_for_top_to_bottom_field = r.se()?;
             let cycle = r.ue_max(255, "num_ref_frames_in_pic_order_cnt_cycle")?;
             for _ in 0..cycle {
-                r.se()?;
+                order.offset_for_ref_frame.push(r.se()?);
             }
         }
         _ => {}
     }
-    r.ue()?; // max_num_ref_frames
+    order.max_num_ref_frames = r.ue()?;
     r.bit()?; // gaps_in_frame_num_value_allowed_flag
     // Sizes in macroblocks; bounded so the arithmetic below cannot overflow.
     let width_mbs = u64::from(r.ue_max(1 << 16, "pic_width_in_mbs_minus1")?) + 1;
     let height_map_units = u64::from(r.ue_max(1 << 16, "pic_height_in_map_units_minus1")?) + 1;
     let frame_mbs_only = r.bit()?;
+    order.frame_mbs_only = frame_mbs_only;
     if !frame_mbs_only {
         r.bit()?; // mb_adaptive_frame_field_flag
     }
@@ -167,6 +199,13 @@ pub fn parse_sps(nal: &[u8]) -> Result<Sps, MediaError> {
         width -= crop_w;
         height -= crop_h;
     }
+    if r.bit().unwrap_or(false) {
+        // vui_parameters_present_flag. Optional hints: a VUI we cannot read leaves them unknown.
+        if let Ok(vui) = read_vui(&mut r) {
+            order.frame_ticks = vui.frame_ticks;
+            order.max_num_reorder_frames = vui.max_num_reorder_frames;
+        }
+    }
     Ok(Sps {
         profile_idc,
         constraint_flags,
@@ -177,7 +216,83 @@ pub fn parse_sps(nal: &[u8]) -> Result<Sps, MediaError> {
         // Both are at most 2^16 * 16 * 2, far below u32::MAX.
         width: width as u32,
         height: height as u32,
+        order,
     })
+}
+
+#[derive(Default)]
+struct Vui {
+    frame_ticks: Option<i64>,
+    max_num_reorder_frames: Option<u32>,
+}
+
+/// vui_parameters() (E.1.1), keeping the timing and the reorder depth.
+fn read_vui(r: &mut BitReader<'_>) -> Result<Vui, MediaError> {
+    let mut vui = Vui::default();
+    if r.bit()? && r.u8()? == 255 {
+        // aspect_ratio_idc == Extended_SAR: sar_width, sar_height
+        r.skip(32)?;
+    }
+    if r.bit()? {
+        r.bit()?; // overscan_appropriate_flag
+    }
+    if r.bit()? {
+        // video_format, video_full_range_flag
+        r.skip(4)?;
+        if r.bit()? {
+            r.skip(24)?; // colour_primaries, transfer_characteristics, matrix_coefficients
+        }
+    }
+    if r.bit()? {
+        r.ue()?; // chroma_sample_loc_type_top_field
+        r.ue()?; // chroma_sample_loc_type_bottom_field
+    }
+    if r.bit()? {
+        let num_units_in_tick = u64::from(r.bits(32)?);
+        let time_scale = u64::from(r.bits(32)?);
+        r.bit()?; // fixed_frame_rate_flag
+        // A frame is two clock ticks (E.2.1, DeltaTfiDivisor of a frame picture). Up to ten
+        // seconds a frame is plausible; anything else is a broken hint, not a frame rate.
+        let ticks = (2 * num_units_in_tick * 90_000).checked_div(time_scale);
+        vui.frame_ticks = ticks
+            .filter(|t| (1..=900_000).contains(t))
+            .map(|t| t as i64);
+    }
+    let nal_hrd = r.bit()?;
+    if nal_hrd {
+        skip_hrd(r)?;
+    }
+    let vcl_hrd = r.bit()?;
+    if vcl_hrd {
+        skip_hrd(r)?;
+    }
+    if nal_hrd || vcl_hrd {
+        r.bit()?; // low_delay_hrd_flag
+    }
+    r.bit()?; // pic_struct_present_flag
+    if r.bit()? {
+        // bitstream_restriction_flag
+        r.bit()?; // motion_vectors_over_pic_boundaries_flag
+        for _ in 0..4 {
+            // max_bytes_per_pic_denom, max_bits_per_mb_denom, log2_max_mv_length_*
+            r.ue()?;
+        }
+        vui.max_num_reorder_frames = Some(r.ue_max(16, "max_num_reorder_frames")?);
+        r.ue()?; // max_dec_frame_buffering
+    }
+    Ok(vui)
+}
+
+/// hrd_parameters() (E.1.2): nothing camgate uses, but it stands before the reorder depth.
+fn skip_hrd(r: &mut BitReader<'_>) -> Result<(), MediaError> {
+    let cpb_cnt = r.ue_max(31, "cpb_cnt_minus1")? + 1;
+    r.skip(8)?; // bit_rate_scale, cpb_size_scale
+    for _ in 0..cpb_cnt {
+        r.ue()?; // bit_rate_value_minus1
+        r.ue()?; // cpb_size_value_minus1
+        r.bit()?; // cbr_flag
+    }
+    r.skip(20) // four delay and offset lengths of five bits each
 }
 
 /// Checks that a PPS is plausibly one: the right NAL type and a readable id.

@@ -11,11 +11,13 @@
 
 pub mod annexb;
 mod bits;
+pub mod dts;
 mod error;
 pub mod fmp4;
 pub mod frame;
 pub mod h264;
 pub mod h265;
+mod h265_order;
 pub mod hls;
 
 pub use bits::strip_emulation_prevention;
