@@ -232,6 +232,10 @@ impl DtsExtractor {
             }
             self.last_popped = Some(popped);
             popped
+        } else if let (Some(_), Some(last)) = (self.last_popped, self.last_dts) {
+            // R grew mid-run: the pictures that fill the gap display soon after the last
+            // decode time, so the stalled decode times stay as close to it as they can.
+            last.saturating_add(1)
         } else {
             // The first R pictures of a run: step back from the earliest presentation time.
             let earliest = self.pending.peek().map_or(pts, |p| p.0);
