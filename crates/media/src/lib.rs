@@ -19,6 +19,9 @@ pub mod h264;
 pub mod h265;
 mod h265_order;
 pub mod hls;
+#[cfg(any(test, feature = "test-util"))]
+pub mod test_util;
+pub mod timestamp;
 
 pub use bits::strip_emulation_prevention;
 pub use error::MediaError;

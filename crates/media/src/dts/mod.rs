@@ -228,7 +228,7 @@ impl DtsExtractor {
             if let Some(prev) = self.last_popped
                 && popped > prev
             {
-                self.frame_ticks = (popped - prev).min(900_000);
+                self.frame_ticks = popped.saturating_sub(prev).min(900_000);
             }
             self.last_popped = Some(popped);
             popped

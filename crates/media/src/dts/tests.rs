@@ -13,7 +13,7 @@ struct Bits {
 
 impl Bits {
     fn bit(&mut self, b: bool) -> &mut Self {
-        if self.n % 8 == 0 {
+        if self.n.is_multiple_of(8) {
             self.bytes.push(0);
         }
         if b {
