@@ -356,16 +356,8 @@ pub fn avc_decoder_config(sps_nal: &[u8], pps_nal: &[u8], sps: &Sps) -> Result<B
 mod tests {
     use super::*;
 
-    /// SPS written by x264 for 320x240 (High profile, level 1.3): no cropping.
-    pub(crate) const SPS_320X240: &[u8] = &[
-        0x67, 0x64, 0x00, 0x0d, 0xac, 0xd9, 0x41, 0x41, 0xfb, 0x01, 0x10, 0x00, 0x00, 0x03, 0x00,
-        0x10, 0x00, 0x00, 0x03, 0x03, 0x20, 0xf1, 0x42, 0x99, 0x60,
-    ];
-    /// SPS written by x264 for 1920x1080 (High profile, level 4.0): 1088 cropped to 1080.
-    const SPS_1080P: &[u8] = &[
-        0x67, 0x64, 0x00, 0x28, 0xac, 0xd9, 0x40, 0x78, 0x02, 0x27, 0xe5, 0xc0, 0x44, 0x00, 0x00,
-        0x03, 0x00, 0x04, 0x00, 0x00, 0x03, 0x00, 0xc8, 0x3c, 0x60, 0xc6, 0x58,
-    ];
+    /// x264's SPSs: 320x240 without cropping, and 1080p (1088 cropped to 1080).
+    use crate::test_util::{H264_PPS, H264_SPS as SPS_320X240, H264_SPS_1080P as SPS_1080P};
 
     #[test]
     fn parses_x264_sps() {
@@ -395,13 +387,13 @@ mod tests {
     #[test]
     fn avcc_layout() {
         let s = parse_sps(SPS_320X240).unwrap();
-        let pps = [0x68, 0xeb, 0xe3, 0xcb, 0x22, 0xc0];
-        let rec = avc_decoder_config(SPS_320X240, &pps, &s).unwrap();
+        let pps = H264_PPS;
+        let rec = avc_decoder_config(SPS_320X240, pps, &s).unwrap();
         assert_eq!(&rec[..6], &[1, 0x64, 0, 0x0d, 0xff, 0xe1]);
         assert_eq!(&rec[6..8], &(SPS_320X240.len() as u16).to_be_bytes());
         let after_sps = 8 + SPS_320X240.len();
         assert_eq!(rec[after_sps], 1);
-        assert_eq!(&rec[after_sps + 3..after_sps + 9], &pps);
+        assert_eq!(&rec[after_sps + 3..after_sps + 9], pps);
         assert_eq!(&rec[rec.len() - 4..], &[0xfd, 0xf8, 0xf8, 0]);
     }
 }

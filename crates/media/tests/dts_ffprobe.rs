@@ -103,40 +103,39 @@ fn check(codec: Codec, codec_args: &[&str]) -> usize {
     x.reorder_depth()
 }
 
+/// x264 with `bframes` B-frames a GOP of 25 and the given B-pyramid mode.
+fn x264(bframes: &str, pyramid: &str) -> usize {
+    let params = format!("b-pyramid={pyramid}");
+    let args = [
+        "-c:v",
+        "libx264",
+        "-g",
+        "25",
+        "-bf",
+        bframes,
+        "-x264-params",
+        &params,
+    ];
+    check(Codec::H264, &args)
+}
+
 #[test]
 fn x264_two_b_frames() {
-    let r = check(Codec::H264, &["-c:v", "libx264", "-g", "25", "-bf", "2"]);
-    assert_eq!(r, 2, "x264's default B-pyramid reorders two deep");
+    assert_eq!(
+        x264("2", "normal"),
+        2,
+        "x264's default B-pyramid reorders two deep"
+    );
 }
 
 #[test]
 fn x264_three_b_frames_without_pyramid() {
-    let args = [
-        "-c:v",
-        "libx264",
-        "-g",
-        "25",
-        "-bf",
-        "3",
-        "-x264-params",
-        "b-pyramid=none",
-    ];
-    assert_eq!(check(Codec::H264, &args), 1);
+    assert_eq!(x264("3", "none"), 1);
 }
 
 #[test]
 fn x264_three_b_frames_with_pyramid() {
-    let args = [
-        "-c:v",
-        "libx264",
-        "-g",
-        "25",
-        "-bf",
-        "3",
-        "-x264-params",
-        "b-pyramid=normal",
-    ];
-    assert_eq!(check(Codec::H264, &args), 2);
+    assert_eq!(x264("3", "normal"), 2);
 }
 
 #[test]

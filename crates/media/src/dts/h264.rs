@@ -10,13 +10,9 @@ use crate::MediaError;
 use crate::bits::{BitReader, strip_emulation_prevention};
 use crate::h264::{self, PictureOrder};
 
-use super::Picture;
+use super::{HEADER_BYTES, Picture, poc_msb};
 
 const WHAT: &str = "H.264 slice header";
-
-/// A slice header fits in far fewer bytes than this; reading no more keeps the emulation
-/// prevention removal cheap for large slices.
-const HEADER_BYTES: usize = 64;
 
 /// POC derivation state for one SPS/PPS pair.
 pub(super) struct PocState {
@@ -125,14 +121,7 @@ impl PocState {
             self.prev_lsb = 0;
         }
         let max = 1i64 << self.order.log2_max_poc_lsb;
-        let (prev_msb, prev_lsb) = (self.prev_msb, self.prev_lsb);
-        let msb = if lsb < prev_lsb && prev_lsb - lsb >= max / 2 {
-            prev_msb.saturating_add(max)
-        } else if lsb > prev_lsb && lsb - prev_lsb > max / 2 {
-            prev_msb.saturating_sub(max)
-        } else {
-            prev_msb
-        };
+        let msb = poc_msb(self.prev_msb, self.prev_lsb, lsb, max);
         if reference {
             self.prev_msb = msb;
             self.prev_lsb = lsb;

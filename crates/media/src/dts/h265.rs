@@ -8,10 +8,9 @@ use crate::MediaError;
 use crate::bits::{BitReader, strip_emulation_prevention};
 use crate::h265::{self, PictureOrder, nal};
 
-use super::Picture;
+use super::{HEADER_BYTES, Picture, poc_msb};
 
 const WHAT: &str = "H.265 slice segment header";
-const HEADER_BYTES: usize = 64;
 
 /// POC derivation state for one SPS/PPS pair.
 pub(super) struct PocState {
@@ -102,13 +101,7 @@ impl PocState {
                 let max = 1i64 << self.order.log2_max_poc_lsb;
                 let prev_lsb = prev.rem_euclid(max);
                 let prev_msb = prev - prev_lsb;
-                let msb = if lsb < prev_lsb && prev_lsb - lsb >= max / 2 {
-                    prev_msb.saturating_add(max)
-                } else if lsb > prev_lsb && lsb - prev_lsb > max / 2 {
-                    prev_msb.saturating_sub(max)
-                } else {
-                    prev_msb
-                };
+                let msb = poc_msb(prev_msb, prev_lsb, lsb, max);
                 msb.saturating_add(lsb)
             }
         };

@@ -82,6 +82,22 @@ pub struct AccessUnit<'a> {
     pub keyframe: bool,
 }
 
+/// A slice header fits in far fewer bytes than this; reading no more keeps the emulation
+/// prevention removal cheap for large slices.
+const HEADER_BYTES: usize = 64;
+
+/// PicOrderCntMsb (H.264 8-3, H.265 8-1): the previous picture's MSB, moved by one LSB period
+/// when the LSB wrapped. `max` is MaxPicOrderCntLsb, a power of two from 16 to 65536.
+fn poc_msb(prev_msb: i64, prev_lsb: i64, lsb: i64, max: i64) -> i64 {
+    if lsb < prev_lsb && prev_lsb - lsb >= max / 2 {
+        prev_msb.saturating_add(max)
+    } else if lsb > prev_lsb && lsb - prev_lsb > max / 2 {
+        prev_msb.saturating_sub(max)
+    } else {
+        prev_msb
+    }
+}
+
 /// What the POC derivation says of one picture.
 struct Picture {
     poc: i64,
