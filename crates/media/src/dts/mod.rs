@@ -14,10 +14,14 @@
 //! R also grows when the stream reorders deeper than signalled.
 //!
 //! Guarantees, for every input: dts <= pts; dts strictly increasing within a run; no panic and
-//! no overflow. A run restarts at a parameter change and at a keyframe or picture whose
-//! presentation time jumps back before what is pending (a camera clock reset). A picture
-//! whose timestamps cannot satisfy the guarantees (it displays before a decode time already
-//! given out) is an error, and changes nothing but the learnt R.
+//! no overflow. A run restarts (its decode times may then go back) at a parameter change, at
+//! a keyframe that displays before a pending picture, and at any picture whose presentation
+//! time is far (over a second, or two reorder windows) before the last decode time: both mean
+//! the camera's clock went back, which `timestamp::Continuity` then smooths over. Between
+//! runs decode times keep increasing whenever the new run's first pts allows. A picture whose
+//! timestamps cannot satisfy the guarantees (its pts is not after a decode time already given
+//! out) is an error and changes nothing but the learnt R; the caller drops it or passes it on
+//! with dts = pts.
 //!
 //! Owns only this derivation: it takes bytes and numbers and returns a number; it does not
 //! touch frames, the clock or continuity across sessions (`timestamp` does that).
@@ -224,8 +228,8 @@ impl DtsExtractor {
                 return Err(MediaError::invalid(
                     WHAT,
                     format!(
-                        "picture with pts {pts} displays before decode time {last} (reordered \
-                         deeper than {} pictures)",
+                        "pts {pts} is not after the decode time {last} already given: the \
+                         stream reorders deeper than {} pictures, or its timestamps repeat",
                         self.delay
                     ),
                 ));
