@@ -64,8 +64,8 @@ fn clip(
 
 /// Runs the extractor over the clip and checks it against the encoder's decode times: the
 /// offset found is 0 for both encoders, but a constant is all players need.
-/// Returns the reorder depth it used.
-fn check(codec: Codec, codec_args: &[&str]) -> usize {
+/// `b_frames`: whether the encoder was asked for them. Returns the reorder depth it used.
+fn check(codec: Codec, codec_args: &[&str], b_frames: bool) -> usize {
     let dir = tempfile::tempdir().unwrap();
     let (aus, packets, nals) = clip(dir.path(), codec, 4, codec_args);
     assert_eq!(aus.len(), packets.len(), "one access unit per packet");
@@ -81,7 +81,7 @@ fn check(codec: Codec, codec_args: &[&str]) -> usize {
     let reordered = (1..packets.len())
         .filter(|&i| packets[..i].iter().any(|p| p.0 > packets[i].0))
         .count();
-    assert!(reordered > 50, "the encoder wrote B-frames: {packets:?}");
+    assert_eq!(reordered > 50, b_frames, "B-frames as asked: {packets:?}");
     let mut x = DtsExtractor::new();
     let mut offset = None;
     let mut last = i64::MIN;
@@ -99,6 +99,9 @@ fn check(codec: Codec, codec_args: &[&str]) -> usize {
         last = dts;
         let off = *offset.get_or_insert(dts - want);
         assert_eq!(dts - want, off, "frame {i}: ours {dts}, encoder's {want}");
+        if !b_frames {
+            assert_eq!(dts, pts, "frame {i}: no reordering, so dts = pts");
+        }
     }
     x.reorder_depth()
 }
@@ -116,7 +119,24 @@ fn x264(bframes: &str, pyramid: &str) -> usize {
         "-x264-params",
         &params,
     ];
-    check(Codec::H264, &args)
+    check(Codec::H264, &args, true)
+}
+
+#[test]
+fn x264_without_b_frames_keeps_dts_equal_to_pts() {
+    let args = ["-c:v", "libx264", "-g", "25", "-bf", "0"];
+    assert_eq!(check(Codec::H264, &args, false), 0);
+}
+
+#[test]
+fn x265_without_b_frames_keeps_dts_equal_to_pts() {
+    let args = [
+        "-c:v",
+        "libx265",
+        "-x265-params",
+        "log-level=none:keyint=25:bframes=0",
+    ];
+    assert_eq!(check(Codec::H265, &args, false), 0);
 }
 
 #[test]
@@ -148,5 +168,5 @@ fn x265_b_frames() {
     ];
     // x265's default B-pyramid; its open GOPs put CRA pictures with RASL leading pictures
     // (decoded after the CRA, displayed before it) mid-stream.
-    assert_eq!(check(Codec::H265, &args), 2);
+    assert_eq!(check(Codec::H265, &args, true), 2);
 }
