@@ -368,6 +368,16 @@ mod tests {
             (100, 0, 13)
         );
         assert_eq!(rfc6381(&s), "avc1.64000d");
+        // The VUI of x264's defaults at 25 fps: timing, and a B-pyramid two deep.
+        let o = &s.order;
+        assert_eq!(
+            (o.poc_type, o.log2_max_frame_num, o.log2_max_poc_lsb),
+            (0, 4, 6)
+        );
+        assert_eq!(
+            (o.max_num_reorder_frames, o.frame_ticks),
+            (Some(2), Some(3600))
+        );
         let s = parse_sps(SPS_1080P).unwrap();
         assert_eq!((s.width, s.height), (1920, 1080));
         assert_eq!(rfc6381(&s), "avc1.640028");
@@ -382,6 +392,10 @@ mod tests {
             let _ = parse_sps(&SPS_320X240[..n]);
         }
         assert!(parse_sps(&SPS_320X240[..6]).is_err());
+        // Cut inside the VUI: the SPS still parses, its hints are unknown.
+        let cut = parse_sps(&SPS_320X240[..SPS_320X240.len() - 6]).unwrap();
+        assert_eq!((cut.width, cut.height), (320, 240));
+        assert_eq!(cut.order.max_num_reorder_frames, None);
     }
 
     #[test]

@@ -301,6 +301,10 @@ pub(crate) mod tests {
         assert_eq!(rfc6381(&s.ptl), "hvc1.1.6.L60.90");
         check_vps(VPS).unwrap();
         check_pps(PPS).unwrap();
+        // x265's defaults (B-pyramid: two deep) at testsrc's 25 fps.
+        let order = s.order.unwrap();
+        assert_eq!((order.log2_max_poc_lsb, order.max_num_reorder_pics), (8, 2));
+        assert_eq!(order.frame_ticks, Some(3600));
     }
 
     #[test]
