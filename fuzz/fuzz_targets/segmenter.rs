@@ -8,7 +8,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
 use media::hls::{Segmenter, SegmenterConfig};
-use media::{CodecParams, Frame};
+use media::{CodecParams, Frame, TrackParams};
 
 const SPS: &[u8] = &[
     0x67, 0x64, 0x00, 0x0d, 0xac, 0xd9, 0x41, 0x41, 0xfb, 0x01, 0x10, 0x00, 0x00, 0x03, 0x00, 0x10,
@@ -67,7 +67,8 @@ fuzz_target!(|data: &[u8]| {
                     pts: dts + i64::from(c as i8) * 100,
                     dts,
                     keyframe: a < 24,
-                    params: params[current].clone(),
+                    params: TrackParams::Video(params[current].clone()),
+                    wallclock: std::time::UNIX_EPOCH,
                 };
                 s.push(&frame, i as i64 * 33);
                 dts += i64::from(b) * 60;

@@ -5,23 +5,18 @@
 //! Run: `cargo bench -p media --bench mux` (figures go to bench/REPORT.md).
 
 use std::hint::black_box;
-use std::sync::Arc;
 
 use bytes::Bytes;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use media::hls::{Segmenter, SegmenterConfig};
-use media::{CodecParams, Frame, fmp4};
+use media::test_util::{h264_params_1080p, video_frame};
+use media::{Frame, fmp4};
 
-const SPS_1080P: &[u8] = &[
-    0x67, 0x64, 0x00, 0x28, 0xac, 0xd9, 0x40, 0x78, 0x02, 0x27, 0xe5, 0xc0, 0x44, 0x00, 0x00, 0x03,
-    0x00, 0x04, 0x00, 0x00, 0x03, 0x00, 0xc8, 0x3c, 0x60, 0xc6, 0x58,
-];
-const PPS: &[u8] = &[0x68, 0xeb, 0xe3, 0xcb, 0x22, 0xc0];
 const FRAME_TICKS: i64 = 3000; // 30 fps at 90 kHz
 
 /// One second of video: a 60 KB keyframe then 29 P-frames of 8 KB (length-prefixed NALs).
 fn one_second() -> Vec<Frame> {
-    let params = Arc::new(CodecParams::h264(SPS_1080P, PPS).expect("valid 1080p SPS"));
+    let params = h264_params_1080p();
     (0..30)
         .map(|i| {
             let key = i == 0;
@@ -29,14 +24,8 @@ fn one_second() -> Vec<Frame> {
             let mut data = vec![0xabu8; size];
             data[..4].copy_from_slice(&((size - 4) as u32).to_be_bytes());
             data[4] = if key { 0x65 } else { 0x41 };
-            Frame {
-                data: Bytes::from(data),
-                pts: i * FRAME_TICKS,
-                dts: i * FRAME_TICKS,
-                keyframe: key,
-                params: media::TrackParams::Video(params.clone()),
-                wallclock: std::time::UNIX_EPOCH,
-            }
+            let t = i * FRAME_TICKS;
+            video_frame(Bytes::from(data), t, t, key, &params)
         })
         .collect()
 }

@@ -2,7 +2,8 @@
 //! `AVCDecoderConfigurationRecord` (ISO/IEC 14496-15 §5.3.3.1) and the RFC 6381 codec string.
 //!
 //! Only what a muxer and a player need is parsed: profile, constraint flags, level, chroma
-//! format, bit depth, and the cropped picture size. The VUI is not read.
+//! format, bit depth, the cropped picture size, and what picture order counts and decode times
+//! need (`PictureOrder`, including the VUI's timing and reorder depth, Annex E.1.1).
 
 use bytes::{BufMut, Bytes, BytesMut};
 
@@ -37,6 +38,32 @@ pub struct Sps {
     /// Display size after the frame cropping rectangle is applied.
     pub width: u32,
     pub height: u32,
+    pub order: PictureOrder,
+}
+
+/// The SPS fields that derive picture order counts (§8.2.1) and the reorder depth, for
+/// `crate::dts`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PictureOrder {
+    /// log2_max_frame_num_minus4 + 4 (4..=16): the width of `frame_num` in slice headers.
+    pub log2_max_frame_num: u8,
+    /// pic_order_cnt_type (0, 1 or 2).
+    pub poc_type: u8,
+    /// Type 0: log2_max_pic_order_cnt_lsb_minus4 + 4 (4..=16).
+    pub log2_max_poc_lsb: u8,
+    /// Type 1 fields.
+    pub delta_pic_order_always_zero: bool,
+    pub offset_for_non_ref_pic: i32,
+    pub offset_for_top_to_bottom_field: i32,
+    pub offset_for_ref_frame: Vec<i32>,
+    pub frame_mbs_only: bool,
+    pub separate_colour_plane: bool,
+    pub max_num_ref_frames: u32,
+    /// bitstream_restriction's max_num_reorder_frames; `None` when the VUI does not say (or
+    /// could not be read: a bad VUI never makes the SPS unusable).
+    pub max_num_reorder_frames: Option<u32>,
+    /// One frame's duration in 90 kHz ticks from the VUI timing info, when present and sane.
+    pub frame_ticks: Option<i64>,
 }
 
 /// Profiles whose SPS carries chroma format and bit depth (H.264 §7.3.2.1.1).
@@ -106,28 +133,33 @@ pub fn parse_sps(nal: &[u8]) -> Result<Sps, MediaError> {
             }
         }
     }
-    r.ue_max(12, "log2_max_frame_num_minus4")?;
-    match r.ue_max(2, "pic_order_cnt_type")? {
-        0 => {
-            r.ue_max(12, "log2_max_pic_order_cnt_lsb_minus4")?;
-        }
+    // Bounded by ue_max, so the narrowing casts below are exact.
+    let mut order = PictureOrder {
+        log2_max_frame_num: r.ue_max(12, "log2_max_frame_num_minus4")? as u8 + 4,
+        poc_type: r.ue_max(2, "pic_order_cnt_type")? as u8,
+        separate_colour_plane,
+        ..PictureOrder::default()
+    };
+    match order.poc_type {
+        0 => order.log2_max_poc_lsb = r.ue_max(12, "log2_max_pic_order_cnt_lsb_minus4")? as u8 + 4,
         1 => {
-            r.bit()?; // delta_pic_order_always_zero_flag
-            r.se()?; // offset_for_non_ref_pic
-            r.se()?; // offset_for_top_to_bottom_field
+            order.delta_pic_order_always_zero = r.bit()?;
+            order.offset_for_non_ref_pic = r.se()?;
+            order.offset_for_top_to_bottom_field = r.se()?;
             let cycle = r.ue_max(255, "num_ref_frames_in_pic_order_cnt_cycle")?;
             for _ in 0..cycle {
-                r.se()?;
+                order.offset_for_ref_frame.push(r.se()?);
             }
         }
         _ => {}
     }
-    r.ue()?; // max_num_ref_frames
+    order.max_num_ref_frames = r.ue()?;
     r.bit()?; // gaps_in_frame_num_value_allowed_flag
     // Sizes in macroblocks; bounded so the arithmetic below cannot overflow.
     let width_mbs = u64::from(r.ue_max(1 << 16, "pic_width_in_mbs_minus1")?) + 1;
     let height_map_units = u64::from(r.ue_max(1 << 16, "pic_height_in_map_units_minus1")?) + 1;
     let frame_mbs_only = r.bit()?;
+    order.frame_mbs_only = frame_mbs_only;
     if !frame_mbs_only {
         r.bit()?; // mb_adaptive_frame_field_flag
     }
@@ -167,6 +199,13 @@ pub fn parse_sps(nal: &[u8]) -> Result<Sps, MediaError> {
         width -= crop_w;
         height -= crop_h;
     }
+    if r.bit().unwrap_or(false) {
+        // vui_parameters_present_flag. Optional hints: a VUI we cannot read leaves them unknown.
+        if let Ok(vui) = read_vui(&mut r) {
+            order.frame_ticks = vui.frame_ticks;
+            order.max_num_reorder_frames = vui.max_num_reorder_frames;
+        }
+    }
     Ok(Sps {
         profile_idc,
         constraint_flags,
@@ -177,7 +216,83 @@ pub fn parse_sps(nal: &[u8]) -> Result<Sps, MediaError> {
         // Both are at most 2^16 * 16 * 2, far below u32::MAX.
         width: width as u32,
         height: height as u32,
+        order,
     })
+}
+
+#[derive(Default)]
+struct Vui {
+    frame_ticks: Option<i64>,
+    max_num_reorder_frames: Option<u32>,
+}
+
+/// vui_parameters() (E.1.1), keeping the timing and the reorder depth.
+fn read_vui(r: &mut BitReader<'_>) -> Result<Vui, MediaError> {
+    let mut vui = Vui::default();
+    if r.bit()? && r.u8()? == 255 {
+        // aspect_ratio_idc == Extended_SAR: sar_width, sar_height
+        r.skip(32)?;
+    }
+    if r.bit()? {
+        r.bit()?; // overscan_appropriate_flag
+    }
+    if r.bit()? {
+        // video_format, video_full_range_flag
+        r.skip(4)?;
+        if r.bit()? {
+            r.skip(24)?; // colour_primaries, transfer_characteristics, matrix_coefficients
+        }
+    }
+    if r.bit()? {
+        r.ue()?; // chroma_sample_loc_type_top_field
+        r.ue()?; // chroma_sample_loc_type_bottom_field
+    }
+    if r.bit()? {
+        let num_units_in_tick = u64::from(r.bits(32)?);
+        let time_scale = u64::from(r.bits(32)?);
+        r.bit()?; // fixed_frame_rate_flag
+        // A frame is two clock ticks (E.2.1, DeltaTfiDivisor of a frame picture). Up to ten
+        // seconds a frame is plausible; anything else is a broken hint, not a frame rate.
+        let ticks = (2 * num_units_in_tick * 90_000).checked_div(time_scale);
+        vui.frame_ticks = ticks
+            .filter(|t| (1..=900_000).contains(t))
+            .map(|t| t as i64);
+    }
+    let nal_hrd = r.bit()?;
+    if nal_hrd {
+        skip_hrd(r)?;
+    }
+    let vcl_hrd = r.bit()?;
+    if vcl_hrd {
+        skip_hrd(r)?;
+    }
+    if nal_hrd || vcl_hrd {
+        r.bit()?; // low_delay_hrd_flag
+    }
+    r.bit()?; // pic_struct_present_flag
+    if r.bit()? {
+        // bitstream_restriction_flag
+        r.bit()?; // motion_vectors_over_pic_boundaries_flag
+        for _ in 0..4 {
+            // max_bytes_per_pic_denom, max_bits_per_mb_denom, log2_max_mv_length_*
+            r.ue()?;
+        }
+        vui.max_num_reorder_frames = Some(r.ue_max(16, "max_num_reorder_frames")?);
+        r.ue()?; // max_dec_frame_buffering
+    }
+    Ok(vui)
+}
+
+/// hrd_parameters() (E.1.2): nothing camgate uses, but it stands before the reorder depth.
+fn skip_hrd(r: &mut BitReader<'_>) -> Result<(), MediaError> {
+    let cpb_cnt = r.ue_max(31, "cpb_cnt_minus1")? + 1;
+    r.skip(8)?; // bit_rate_scale, cpb_size_scale
+    for _ in 0..cpb_cnt {
+        r.ue()?; // bit_rate_value_minus1
+        r.ue()?; // cpb_size_value_minus1
+        r.bit()?; // cbr_flag
+    }
+    r.skip(20) // four delay and offset lengths of five bits each
 }
 
 /// Checks that a PPS is plausibly one: the right NAL type and a readable id.
@@ -241,16 +356,8 @@ pub fn avc_decoder_config(sps_nal: &[u8], pps_nal: &[u8], sps: &Sps) -> Result<B
 mod tests {
     use super::*;
 
-    /// SPS written by x264 for 320x240 (High profile, level 1.3): no cropping.
-    pub(crate) const SPS_320X240: &[u8] = &[
-        0x67, 0x64, 0x00, 0x0d, 0xac, 0xd9, 0x41, 0x41, 0xfb, 0x01, 0x10, 0x00, 0x00, 0x03, 0x00,
-        0x10, 0x00, 0x00, 0x03, 0x03, 0x20, 0xf1, 0x42, 0x99, 0x60,
-    ];
-    /// SPS written by x264 for 1920x1080 (High profile, level 4.0): 1088 cropped to 1080.
-    const SPS_1080P: &[u8] = &[
-        0x67, 0x64, 0x00, 0x28, 0xac, 0xd9, 0x40, 0x78, 0x02, 0x27, 0xe5, 0xc0, 0x44, 0x00, 0x00,
-        0x03, 0x00, 0x04, 0x00, 0x00, 0x03, 0x00, 0xc8, 0x3c, 0x60, 0xc6, 0x58,
-    ];
+    /// x264's SPSs: 320x240 without cropping, and 1080p (1088 cropped to 1080).
+    use crate::test_util::{H264_PPS, H264_SPS as SPS_320X240, H264_SPS_1080P as SPS_1080P};
 
     #[test]
     fn parses_x264_sps() {
@@ -261,6 +368,16 @@ mod tests {
             (100, 0, 13)
         );
         assert_eq!(rfc6381(&s), "avc1.64000d");
+        // The VUI of x264's defaults at 25 fps: timing, and a B-pyramid two deep.
+        let o = &s.order;
+        assert_eq!(
+            (o.poc_type, o.log2_max_frame_num, o.log2_max_poc_lsb),
+            (0, 4, 6)
+        );
+        assert_eq!(
+            (o.max_num_reorder_frames, o.frame_ticks),
+            (Some(2), Some(3600))
+        );
         let s = parse_sps(SPS_1080P).unwrap();
         assert_eq!((s.width, s.height), (1920, 1080));
         assert_eq!(rfc6381(&s), "avc1.640028");
@@ -275,18 +392,22 @@ mod tests {
             let _ = parse_sps(&SPS_320X240[..n]);
         }
         assert!(parse_sps(&SPS_320X240[..6]).is_err());
+        // Cut inside the VUI: the SPS still parses, its hints are unknown.
+        let cut = parse_sps(&SPS_320X240[..SPS_320X240.len() - 6]).unwrap();
+        assert_eq!((cut.width, cut.height), (320, 240));
+        assert_eq!(cut.order.max_num_reorder_frames, None);
     }
 
     #[test]
     fn avcc_layout() {
         let s = parse_sps(SPS_320X240).unwrap();
-        let pps = [0x68, 0xeb, 0xe3, 0xcb, 0x22, 0xc0];
-        let rec = avc_decoder_config(SPS_320X240, &pps, &s).unwrap();
+        let pps = H264_PPS;
+        let rec = avc_decoder_config(SPS_320X240, pps, &s).unwrap();
         assert_eq!(&rec[..6], &[1, 0x64, 0, 0x0d, 0xff, 0xe1]);
         assert_eq!(&rec[6..8], &(SPS_320X240.len() as u16).to_be_bytes());
         let after_sps = 8 + SPS_320X240.len();
         assert_eq!(rec[after_sps], 1);
-        assert_eq!(&rec[after_sps + 3..after_sps + 9], &pps);
+        assert_eq!(&rec[after_sps + 3..after_sps + 9], pps);
         assert_eq!(&rec[rec.len() - 4..], &[0xfd, 0xf8, 0xf8, 0]);
     }
 }

@@ -2,9 +2,10 @@
 //! (ITU-T H.265 §7.3.2.2 and §7.3.3), the `HEVCDecoderConfigurationRecord`
 //! (ISO/IEC 14496-15 §8.3.3.1) and the RFC 6381 codec string (14496-15 Annex E).
 //!
-//! The VUI and the VPS body are not read: the record's optional hints
-//! (min_spatial_segmentation_idc, parallelismType, frame rate) are written as "unknown" (0),
-//! which the specification allows.
+//! The VPS body is not read: the record's optional hints (min_spatial_segmentation_idc,
+//! parallelismType, frame rate) are written as "unknown" (0), which the specification allows.
+//! What picture order counts and decode times need from the rest of the SPS (reorder depth,
+//! VUI timing) is read by `h265_order`, and its failure never makes the SPS unusable.
 
 use bytes::{BufMut, Bytes, BytesMut};
 
@@ -60,6 +61,21 @@ pub struct Sps {
     /// Display size after the conformance window is applied.
     pub width: u32,
     pub height: u32,
+    /// `None` when the SPS ends or breaks after the fields above.
+    pub order: Option<PictureOrder>,
+}
+
+/// The SPS fields that derive picture order counts (§8.3.1) and the reorder depth, for
+/// `crate::dts`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PictureOrder {
+    /// log2_max_pic_order_cnt_lsb_minus4 + 4 (4..=16).
+    pub log2_max_poc_lsb: u8,
+    /// sps_max_num_reorder_pics of the highest sub-layer.
+    pub max_num_reorder_pics: u32,
+    pub separate_colour_plane: bool,
+    /// One frame's duration in 90 kHz ticks from the VUI timing info, when present and sane.
+    pub frame_ticks: Option<i64>,
 }
 
 fn parse_ptl(
@@ -127,9 +143,7 @@ pub fn parse_sps(nal: &[u8]) -> Result<Sps, MediaError> {
     let ptl = parse_ptl(&mut r, max_sub_layers_minus1)?;
     r.ue_max(15, "sps_seq_parameter_set_id")?;
     let chroma_format_idc = r.ue_max(3, "chroma_format_idc")?;
-    if chroma_format_idc == 3 {
-        r.bit()?; // separate_colour_plane_flag
-    }
+    let separate_colour_plane = chroma_format_idc == 3 && r.bit()?;
     // Bounded so the arithmetic below cannot overflow and the size fits a u16 sample entry.
     let mut width = r.ue_max(u32::from(u16::MAX), "pic_width_in_luma_samples")?;
     let mut height = r.ue_max(u32::from(u16::MAX), "pic_height_in_luma_samples")?;
@@ -161,6 +175,7 @@ pub fn parse_sps(nal: &[u8]) -> Result<Sps, MediaError> {
     }
     let bit_depth_luma_minus8 = r.ue_max(8, "bit_depth_luma_minus8")? as u8;
     let bit_depth_chroma_minus8 = r.ue_max(8, "bit_depth_chroma_minus8")? as u8;
+    let order = crate::h265_order::read(&mut r, max_sub_layers_minus1, separate_colour_plane).ok();
     Ok(Sps {
         ptl,
         max_sub_layers_minus1,
@@ -170,6 +185,7 @@ pub fn parse_sps(nal: &[u8]) -> Result<Sps, MediaError> {
         bit_depth_chroma_minus8,
         width,
         height,
+        order,
     })
 }
 
@@ -272,17 +288,8 @@ pub fn hevc_decoder_config(
 pub(crate) mod tests {
     use super::*;
 
-    /// Parameter sets written by x265 for 320x240 Main profile, level 2 (ffmpeg testsrc).
-    pub(crate) const VPS: &[u8] = &[
-        0x40, 0x01, 0x0c, 0x01, 0xff, 0xff, 0x01, 0x60, 0x00, 0x00, 0x03, 0x00, 0x90, 0x00, 0x00,
-        0x03, 0x00, 0x00, 0x03, 0x00, 0x3c, 0x95, 0x98, 0x09,
-    ];
-    pub(crate) const SPS: &[u8] = &[
-        0x42, 0x01, 0x01, 0x01, 0x60, 0x00, 0x00, 0x03, 0x00, 0x90, 0x00, 0x00, 0x03, 0x00, 0x00,
-        0x03, 0x00, 0x3c, 0xa0, 0x0a, 0x08, 0x0f, 0x16, 0x59, 0x59, 0xa4, 0x93, 0x2b, 0xc0, 0x5a,
-        0x02, 0x00, 0x00, 0x03, 0x00, 0x02, 0x00, 0x00, 0x03, 0x00, 0x32, 0x10,
-    ];
-    pub(crate) const PPS: &[u8] = &[0x44, 0x01, 0xc1, 0x72, 0xb4, 0x62, 0x40];
+    /// x265's parameter sets for 320x240 Main profile (also used by frame.rs's tests).
+    pub(crate) use crate::test_util::{H265_PPS as PPS, H265_SPS as SPS, H265_VPS as VPS};
 
     #[test]
     fn parses_x265_parameter_sets() {
@@ -294,6 +301,10 @@ pub(crate) mod tests {
         assert_eq!(rfc6381(&s.ptl), "hvc1.1.6.L60.90");
         check_vps(VPS).unwrap();
         check_pps(PPS).unwrap();
+        // x265's defaults (B-pyramid: two deep) at testsrc's 25 fps.
+        let order = s.order.unwrap();
+        assert_eq!((order.log2_max_poc_lsb, order.max_num_reorder_pics), (8, 2));
+        assert_eq!(order.frame_ticks, Some(3600));
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! camgate's media core: what a frame is, what the codec parameters are (H.264/H.265 parameter
 //! sets), NAL unit framing (`annexb`), the fMP4 muxer (`fmp4`) and the Low-Latency HLS
-//! segmenter and playlist renderer (`hls`). docs/media.md gives the overview.
+//! segmenter and playlist renderer (`hls`); camera timing: decode times for B-frame streams
+//! (`dts`) and one continuous, overflow-free timeline (`timestamp`). docs/media.md gives the
+//! overview. The `test-util` feature adds the builders tests share (`test_util`).
 //!
 //! This crate owns bytes and timestamps only. It must not touch sockets, files, threads or
 //! the clock: every time comes in as an argument, which is what makes it testable to the
@@ -11,12 +13,17 @@
 
 pub mod annexb;
 mod bits;
+pub mod dts;
 mod error;
 pub mod fmp4;
 pub mod frame;
 pub mod h264;
 pub mod h265;
+mod h265_order;
 pub mod hls;
+#[cfg(any(test, feature = "test-util"))]
+pub mod test_util;
+pub mod timestamp;
 
 pub use bits::strip_emulation_prevention;
 pub use error::MediaError;

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use common::{encode_testsrc, field, frames_from_annexb, params_from_nals, probe_rows};
+use media::test_util::video_frame;
 use media::{Codec, Frame, annexb, fmp4};
 
 /// 90 kHz ticks per frame at 25 fps.
@@ -122,15 +123,11 @@ fn h264_with_b_frames_keeps_composition_offsets() {
         .map(|p| {
             let pos = field(p, "pos") as usize;
             let data = file.slice(pos..pos + field(p, "size") as usize);
-            Frame {
-                keyframe: annexb::access_unit_is_keyframe(Codec::H264, &data),
-                data,
-                // Shifted so decoding starts at 0 (tfdt is unsigned).
-                pts: to90k(field(p, "pts")) - min_dts,
-                dts: to90k(field(p, "dts")) - min_dts,
-                params: media::TrackParams::Video(params.clone()),
-                wallclock: std::time::UNIX_EPOCH,
-            }
+            let keyframe = annexb::access_unit_is_keyframe(Codec::H264, &data);
+            // Shifted so decoding starts at 0 (tfdt is unsigned).
+            let pts = to90k(field(p, "pts")) - min_dts;
+            let dts = to90k(field(p, "dts")) - min_dts;
+            video_frame(data, pts, dts, keyframe, &params)
         })
         .collect();
     assert_eq!(frames.len(), 100);

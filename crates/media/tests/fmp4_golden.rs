@@ -6,23 +6,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use media::{CodecParams, Frame, fmp4};
-
-const SPS: &[u8] = &[
-    0x67, 0x64, 0x00, 0x0d, 0xac, 0xd9, 0x41, 0x41, 0xfb, 0x01, 0x10, 0x00, 0x00, 0x03, 0x00, 0x10,
-    0x00, 0x00, 0x03, 0x03, 0x20, 0xf1, 0x42, 0x99, 0x60,
-];
-const PPS: &[u8] = &[0x68, 0xeb, 0xe3, 0xcb, 0x22, 0xc0];
-const H265_VPS: &[u8] = &[
-    0x40, 0x01, 0x0c, 0x01, 0xff, 0xff, 0x01, 0x60, 0x00, 0x00, 0x03, 0x00, 0x90, 0x00, 0x00, 0x03,
-    0x00, 0x00, 0x03, 0x00, 0x3c, 0x95, 0x98, 0x09,
-];
-const H265_SPS: &[u8] = &[
-    0x42, 0x01, 0x01, 0x01, 0x60, 0x00, 0x00, 0x03, 0x00, 0x90, 0x00, 0x00, 0x03, 0x00, 0x00, 0x03,
-    0x00, 0x3c, 0xa0, 0x0a, 0x08, 0x0f, 0x16, 0x59, 0x59, 0xa4, 0x93, 0x2b, 0xc0, 0x5a, 0x02, 0x00,
-    0x00, 0x03, 0x00, 0x02, 0x00, 0x00, 0x03, 0x00, 0x32, 0x10,
-];
-const H265_PPS: &[u8] = &[0x44, 0x01, 0xc1, 0x72, 0xb4, 0x62, 0x40];
+use media::test_util::{
+    H264_PPS as PPS, H264_SPS as SPS, H265_PPS, H265_SPS, H265_VPS, video_frame,
+};
+use media::{CodecParams, fmp4};
 
 fn hex(b: &[u8]) -> String {
     let mut s = String::new();
@@ -63,13 +50,8 @@ fn init_segment_h265_is_pinned() {
 #[test]
 fn fragment_is_pinned_and_shares_payloads() {
     let params = Arc::new(CodecParams::h264(SPS, PPS).unwrap());
-    let frame = |data: &'static [u8], dts: i64, pts: i64, keyframe: bool| Frame {
-        data: Bytes::from_static(data),
-        pts,
-        dts,
-        keyframe,
-        params: media::TrackParams::Video(params.clone()),
-        wallclock: std::time::UNIX_EPOCH,
+    let frame = |data: &'static [u8], dts: i64, pts: i64, keyframe: bool| {
+        video_frame(Bytes::from_static(data), pts, dts, keyframe, &params)
     };
     // I P B: decode order with a B-frame shown before the P-frame (negative-free offsets).
     let frames = vec![
@@ -96,13 +78,14 @@ fn fragment_is_pinned_and_shares_payloads() {
 #[test]
 fn fragment_rejects_bad_timing() {
     let params = Arc::new(CodecParams::h264(SPS, PPS).unwrap());
-    let f = |dts: i64, pts: i64| Frame {
-        data: Bytes::from_static(&[0, 0, 0, 1, 0x65]),
-        pts,
-        dts,
-        keyframe: true,
-        params: media::TrackParams::Video(params.clone()),
-        wallclock: std::time::UNIX_EPOCH,
+    let f = |dts: i64, pts: i64| {
+        video_frame(
+            Bytes::from_static(&[0, 0, 0, 1, 0x65]),
+            pts,
+            dts,
+            true,
+            &params,
+        )
     };
     assert!(fmp4::fragment(1, &[], 0).is_err());
     assert!(fmp4::fragment(1, &[f(-1, 0)], 10).is_err(), "negative tfdt");

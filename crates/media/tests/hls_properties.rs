@@ -6,8 +6,9 @@ mod common;
 
 use std::sync::Arc;
 
-use common::synth::{Parsed, frame, params, params_1080p};
+use common::synth::Parsed;
 use media::hls::{Segmenter, SegmenterConfig};
+use media::test_util::{frame, h264_params, h264_params_1080p};
 use media::{CodecParams, TIMESCALE};
 use proptest::prelude::*;
 
@@ -128,7 +129,7 @@ fn check(s: &Segmenter, target_duration: u64, last_msn: &mut u64) -> Result<(), 
 fn run(config: SegmenterConfig, ops: &[Op]) -> Result<(), TestCaseError> {
     let mut s = Segmenter::new(config);
     let target_duration = s.target_duration_secs();
-    let (a, b): (Arc<CodecParams>, Arc<CodecParams>) = (params(), params_1080p());
+    let (a, b): (Arc<CodecParams>, Arc<CodecParams>) = (h264_params(), h264_params_1080p());
     let mut current = a.clone();
     let mut dts = 0i64;
     let mut last_msn = 0;
@@ -180,7 +181,7 @@ proptest! {
     ) {
         let config = SegmenterConfig::default();
         let target = 90_000i64;
-        let p = params();
+        let p = h264_params();
         let mut s = Segmenter::new(config);
         for i in 0..count as i64 {
             s.push(&frame(&p, i as u32, i * frame_ticks, i * frame_ticks, i % gop_frames == 0), 0);

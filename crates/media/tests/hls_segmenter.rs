@@ -5,8 +5,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::synth::{Parsed, frame, params, params_1080p};
+use common::synth::Parsed;
 use media::hls::{ReloadDecision, Segmenter, SegmenterConfig};
+use media::test_util::{frame, h264_params, h264_params_1080p};
 
 /// 25 fps in 90 kHz ticks.
 const F: i64 = 3600;
@@ -14,7 +15,7 @@ const T0_MS: i64 = 1_763_769_600_000; // 2025-11-22T00:00:00Z
 
 /// Pushes `count` frames at 25 fps with a keyframe every `gop` frames, starting at `first`.
 fn push_frames(s: &mut Segmenter, first: u32, count: u32, gop: u32) {
-    let p = params();
+    let p = h264_params();
     for i in first..first + count {
         let dts = i64::from(i) * F;
         s.push(&frame(&p, i, dts, dts, i % gop == 0), T0_MS + dts / 90);
@@ -90,7 +91,7 @@ fn one_second_gops_make_one_second_segments_of_five_parts() {
 #[test]
 fn segments_and_parts_share_the_frames_payloads() {
     let mut s = Segmenter::new(SegmenterConfig::default());
-    let p = params();
+    let p = h264_params();
     let frames: Vec<_> = (0..30)
         .map(|i| frame(&p, i, i64::from(i) * F, i64::from(i) * F, i % 25 == 0))
         .collect();
@@ -201,7 +202,7 @@ fn codec_change_is_a_discontinuity_with_a_new_init_segment() {
     let (name0, init0) = s.init_segment().unwrap();
     assert_eq!(name0, "init-0-0.mp4");
     // The camera reconnects at 1080p with timestamps starting over.
-    let p2 = params_1080p();
+    let p2 = h264_params_1080p();
     // A non-keyframe first: dropped until the keyframe.
     let out = s.push(&frame(&p2, 0, 0, 0, false), T0_MS + 5_000);
     assert!(out.discontinuity && out.dropped);
@@ -363,7 +364,7 @@ fn query_is_appended_to_every_uri_when_safe() {
 #[test]
 fn b_frames_keep_their_composition_offsets_and_flush_completes() {
     let mut s = Segmenter::new(SegmenterConfig::default());
-    let p = params();
+    let p = h264_params();
     // I P B B pattern in decode order; pts = dts + 2 frames for I/P, dts for B... roughly.
     for i in 0..50u32 {
         let dts = i64::from(i) * F;
@@ -406,7 +407,7 @@ fn template_splices_the_query_exactly_where_rendering_would() {
 
 #[test]
 fn frames_completed_accounts_for_every_accepted_frame_in_order() {
-    let p = params();
+    let p = h264_params();
     let mut s = Segmenter::new(SegmenterConfig::default());
     let (mut accepted, mut completed, mut changes) = (0u64, 0u64, 0u32);
     for i in 0..130u32 {

@@ -5,10 +5,9 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use futures::future::BoxFuture;
 use media::hls::ReloadDecision;
-use media::{CodecParams, Frame, TrackParams};
+use media::{CodecParams, Frame};
 
 use super::{HlsStream, PartDelay};
 use crate::cameras::{CameraSpec, SecretUrl, Transport};
@@ -27,29 +26,9 @@ impl Source for Silent {
     }
 }
 
-const SPS: &[u8] = &[
-    0x67, 0x64, 0x00, 0x0d, 0xac, 0xd9, 0x41, 0x41, 0xfb, 0x01, 0x10, 0x00, 0x00, 0x03, 0x00, 0x10,
-    0x00, 0x00, 0x03, 0x03, 0x20, 0xf1, 0x42, 0x99, 0x60,
-];
-const PPS: &[u8] = &[0x68, 0xeb, 0xe3, 0xcb, 0x22, 0xc0];
-
 /// Frame `n` of a 25 fps stream with a keyframe every second.
 fn frame(params: &Arc<CodecParams>, n: i64) -> Frame {
-    Frame {
-        data: Bytes::from(vec![
-            0,
-            0,
-            0,
-            2,
-            if n % 25 == 0 { 0x65 } else { 0x41 },
-            0x88,
-        ]),
-        pts: n * 3600,
-        dts: n * 3600,
-        keyframe: n % 25 == 0,
-        params: TrackParams::Video(params.clone()),
-        wallclock: std::time::SystemTime::now(),
-    }
+    media::test_util::gop_frame(params, n as u32, 25)
 }
 
 struct Fixture {
@@ -86,7 +65,7 @@ fn fixture() -> Fixture {
         rt,
         hls,
         delay,
-        params: Arc::new(CodecParams::h264(SPS, PPS).unwrap()),
+        params: media::test_util::h264_params(),
     }
 }
 

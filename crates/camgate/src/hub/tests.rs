@@ -2,32 +2,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use media::{Codec, CodecParams, Frame};
+use media::{CodecParams, Frame};
 
 use super::*;
 
 fn params() -> Arc<CodecParams> {
-    Arc::new(CodecParams {
-        codec: Codec::H264,
-        vps: Bytes::new(),
-        sps: Bytes::from_static(&[0x67, 0x42, 0, 0x1e]),
-        pps: Bytes::from_static(&[0x68, 0xce]),
-        width: 320,
-        height: 240,
-        rfc6381: "avc1.42001e".into(),
-    })
+    media::test_util::h264_params()
 }
 
 /// Frame `n` of a 25 fps stream with a keyframe every `gop` frames, 1000 bytes each.
 fn frame(n: i64, gop: i64, p: &Arc<CodecParams>) -> Frame {
-    Frame {
-        data: Bytes::from(vec![n as u8; 1000]),
-        pts: n * 3600,
-        dts: n * 3600,
-        keyframe: n % gop == 0,
-        params: media::TrackParams::Video(p.clone()),
-        wallclock: std::time::SystemTime::UNIX_EPOCH,
-    }
+    let data = Bytes::from(vec![n as u8; 1000]);
+    media::test_util::video_frame(data, n * 3600, n * 3600, n % gop == 0, p)
 }
 
 fn small(queue: usize) -> Hub {

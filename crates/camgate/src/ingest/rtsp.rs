@@ -23,7 +23,9 @@ use std::time::{Duration, SystemTime};
 use bytes::Bytes;
 use futures::StreamExt;
 use futures::future::BoxFuture;
-use media::{CodecParams, Frame, TIMESCALE, TrackParams};
+use media::dts::{AccessUnit, DtsExtractor, ParameterSets};
+use media::timestamp::rescale;
+use media::{CodecParams, Frame, TrackParams};
 use retina::client::{
     Credentials, PlayOptions, Session, SessionGroup, SessionOptions, SetupOptions, TeardownPolicy,
 };
@@ -356,6 +358,8 @@ impl RtspSource {
             video,
             params: None,
             sender_report: None,
+            dts: DtsExtractor::new(),
+            dts_warned: false,
             camera_id: id.to_owned(),
             redacted: target.redacted.clone(),
             password: target.password.clone(),
@@ -372,6 +376,9 @@ struct FrameState {
     /// The camera's latest RTCP sender report for the video: its wall clock and the RTP time
     /// (in retina's extended timeline, ticks of the video clock) it corresponds to.
     sender_report: Option<(SystemTime, i64)>,
+    /// Decode times from the frame order (B-frames); one per session.
+    dts: DtsExtractor,
+    dts_warned: bool,
     camera_id: String,
     redacted: String,
     password: String,
@@ -428,12 +435,34 @@ async fn next_frame(mut st: FrameState) -> Option<(Result<Frame, IngestError>, F
                 let pts = rescale(ts.elapsed(), clock_rate);
                 let keyframe = vf.is_random_access_point();
                 let wallclock = capture_time(st.sender_report, ts.elapsed(), clock_rate);
-                let frame = Frame {
-                    data: Bytes::from(vf.into_data()),
+                let data = Bytes::from(vf.into_data());
+                // retina gives presentation times only; a camera that sends B-frames needs
+                // decode times derived from the frame order, as players expect.
+                let sets = ParameterSets {
+                    codec: params.codec,
+                    vps: &params.vps,
+                    sps: &params.sps,
+                    pps: &params.pps,
+                };
+                let au = AccessUnit {
+                    data: &data,
                     pts,
-                    // retina gives presentation times only; decode times are derived later
-                    // (live/), where the frame order is known.
-                    dts: pts,
+                    keyframe,
+                };
+                let dts = match st.dts.extract(&sets, &au) {
+                    Ok(dts) => dts,
+                    Err(e) => {
+                        if !st.dts_warned {
+                            st.dts_warned = true;
+                            tracing::warn!(camera = %st.camera_id, error = %e, "cannot derive decode times; using presentation times");
+                        }
+                        pts
+                    }
+                };
+                let frame = Frame {
+                    data,
+                    pts,
+                    dts,
                     keyframe,
                     params: TrackParams::Video(params),
                     wallclock,
@@ -456,17 +485,6 @@ async fn next_frame(mut st: FrameState) -> Option<(Result<Frame, IngestError>, F
             // Audio and metadata are not carried on the live path yet.
             Some(Ok(_)) => continue,
         }
-    }
-}
-
-/// Camera ticks to 90 kHz. The result saturates: a camera controls these values, and a
-/// clock far out of range must not wrap into the past.
-fn rescale(ticks: i64, clock_rate: u32) -> i64 {
-    if clock_rate == TIMESCALE {
-        ticks
-    } else {
-        let v = i128::from(ticks) * i128::from(TIMESCALE) / i128::from(clock_rate.max(1));
-        v.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
     }
 }
 
@@ -566,12 +584,6 @@ mod tests {
         assert!(e.to_string().contains("camera cam1"), "{e}");
         assert!(parse_target(&spec("http://cam/s")).is_err());
         assert!(parse_target(&spec("rtsp:///s")).is_err());
-    }
-
-    #[test]
-    fn rescales_to_90k() {
-        assert_eq!(rescale(3600, 90_000), 3600);
-        assert_eq!(rescale(1000, 1000), 90_000);
     }
 
     #[tokio::test]

@@ -8,7 +8,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::StreamExt;
 use futures::future::BoxFuture;
-use media::{Codec, CodecParams, Frame, TrackParams};
+use media::{CodecParams, Frame};
 use tokio::sync::mpsc;
 
 use super::*;
@@ -48,15 +48,7 @@ impl Drop for OpenGuard {
 }
 
 fn params() -> Arc<CodecParams> {
-    Arc::new(CodecParams {
-        codec: Codec::H264,
-        vps: Bytes::new(),
-        sps: Bytes::from_static(&[0x67]),
-        pps: Bytes::from_static(&[0x68]),
-        width: 320,
-        height: 240,
-        rfc6381: "avc1.42c01e".into(),
-    })
+    media::test_util::h264_params()
 }
 
 impl Source for Arc<FakeSource> {
@@ -85,14 +77,13 @@ impl Source for Arc<FakeSource> {
             let p = params();
             tokio::spawn(async move {
                 for n in 0..limit {
-                    let f = Frame {
-                        data: Bytes::from_static(&[0, 0, 0, 1, 0x65]),
-                        pts: n as i64 * 3600,
-                        dts: n as i64 * 3600,
-                        keyframe: n % 25 == 0,
-                        params: TrackParams::Video(p.clone()),
-                        wallclock: std::time::SystemTime::now(),
-                    };
+                    let f = media::test_util::video_frame(
+                        Bytes::from_static(&[0, 0, 0, 1, 0x65]),
+                        n as i64 * 3600,
+                        n as i64 * 3600,
+                        n % 25 == 0,
+                        &p,
+                    );
                     if tx.send(Ok(f)).await.is_err() {
                         return;
                     }

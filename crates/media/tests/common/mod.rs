@@ -10,6 +10,7 @@ use std::process::Command;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use media::test_util::video_frame;
 use media::{Codec, CodecParams, Frame, annexb};
 
 /// Runs a command, panicking with its stderr if it fails; returns stdout.
@@ -56,13 +57,10 @@ pub fn frames_from_annexb(codec: Codec, stream: Bytes, frame_ticks: i64) -> Vec<
     annexb::access_units(codec, &nals)
         .into_iter()
         .enumerate()
-        .map(|(i, au)| Frame {
-            keyframe: au.iter().any(|n| annexb::is_keyframe_nal(codec, n)),
-            data: annexb::to_length_prefixed(&au),
-            pts: i as i64 * frame_ticks,
-            dts: i as i64 * frame_ticks,
-            params: media::TrackParams::Video(params.clone()),
-            wallclock: std::time::UNIX_EPOCH,
+        .map(|(i, au)| {
+            let t = i as i64 * frame_ticks;
+            let keyframe = au.iter().any(|n| annexb::is_keyframe_nal(codec, n));
+            video_frame(annexb::to_length_prefixed(&au), t, t, keyframe, &params)
         })
         .collect()
 }
