@@ -398,6 +398,53 @@ mod tests {
         );
     }
 
+    /// Restream's case: any user name, one of several keys as the password; a token that
+    /// only Basic can check.
+    struct Keys;
+
+    impl Verifier for Keys {
+        fn password(&self, uri: &str, _user: &str, password: &str) -> bool {
+            ["k1", "k2"].contains(&password) || (password == "token" && uri.ends_with("/cam1"))
+        }
+        fn digest_passwords(&self, _uri: &str, _user: &str) -> Vec<String> {
+            vec!["k1".into(), "k2".into()]
+        }
+    }
+
+    #[test]
+    fn a_verifier_decides_per_request() {
+        let a = Authenticator::new(REALM, Schemes::Any, Arc::new(Keys));
+        let basic = |up: &str| {
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(up)
+            )
+        };
+        let ok = AuthOutcome::Accepted;
+        assert_eq!(
+            a.check("PLAY", "rtsp://h/cam2", Some(&basic("any:k2")), "n"),
+            ok
+        );
+        assert_eq!(
+            a.check("PLAY", "rtsp://h/cam1", Some(&basic("x:token")), "n"),
+            ok
+        );
+        let no = AuthOutcome::Rejected;
+        assert_eq!(
+            a.check("PLAY", "rtsp://h/cam2", Some(&basic("x:token")), "n"),
+            no
+        );
+        assert_eq!(
+            a.check("PLAY", "rtsp://h/cam2", Some(&basic("no-colon")), "n"),
+            no
+        );
+        let uri = "rtsp://h/cam2";
+        let h = digest_header("whoever", "k2", "n", "PLAY", uri);
+        assert_eq!(a.check("PLAY", uri, Some(&h), "n"), ok);
+        let h = digest_header("whoever", "token", "n", "PLAY", uri);
+        assert_eq!(a.check("PLAY", uri, Some(&h), "n"), no);
+    }
+
     #[test]
     fn parses_params() {
         let p = parse_params(r#"a="x, y", b=2 ,, c="q\"q""#);

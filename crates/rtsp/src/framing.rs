@@ -46,7 +46,7 @@ pub fn next_item(buf: &mut BytesMut) -> Result<Option<Item>, ParseError> {
 }
 
 /// Incremental decoder of a connection's byte stream: `feed` what was read, then take items
-/// with `next` until it says `Ok(None)`. Memory is bounded: a message head is cut off at
+/// with `next_item` until it says `Ok(None)`. Memory is bounded: a message head is cut off at
 /// `MAX_HEAD`, a body at `MAX_BODY`, a frame at `MAX_FRAME`. After an error the stream cannot
 /// be resynchronised, so every later call returns that error again.
 #[derive(Debug, Default)]
@@ -76,7 +76,7 @@ impl Decoder {
         self.buf.len()
     }
 
-    pub fn next(&mut self) -> Result<Option<Item>, ParseError> {
+    pub fn next_item(&mut self) -> Result<Option<Item>, ParseError> {
         if let Some(e) = &self.failed {
             return Err(e.clone());
         }
@@ -155,7 +155,7 @@ mod tests {
         #[test]
         fn decoder_is_chunking_invariant(data in proptest::collection::vec(any::<u8>(), 0..4096), chunk in 1usize..512) {
             let drain = |d: &mut Decoder, out: &mut Vec<Result<Item, ParseError>>| loop {
-                match d.next() {
+                match d.next_item() {
                     Ok(Some(i)) => out.push(Ok(i)),
                     Ok(None) => break,
                     Err(e) => { out.push(Err(e)); break; }

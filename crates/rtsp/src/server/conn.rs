@@ -66,7 +66,7 @@ pub(crate) async fn serve<S: Source>(inner: Arc<Inner<S>>, stream: TcpStream, id
     let mut killed = false;
     'conn: loop {
         loop {
-            match decoder.next() {
+            match decoder.next_item() {
                 Ok(None) => break,
                 Ok(Some(Item::Message(Message::Request(req)))) => {
                     let (resp, play) = match conn.handle(&inner.core, &req, Instant::now()) {
