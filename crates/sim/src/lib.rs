@@ -1,6 +1,7 @@
 //! The camera simulator: a synthetic picture with the wall clock burned in (digits and a
 //! machine-readable band), encoded to H.264 in-process, served to any RTSP client as
-//! `/cam1 ... /camN`, with optional authentication and injectable faults.
+//! `/cam1 ... /camN`, with optional authentication and injectable faults. The RTSP server
+//! itself is crates/rtsp; this crate is its picture source.
 //!
 //! In-process use (tests, `camgate demo`):
 //! ```no_run
@@ -16,13 +17,14 @@ pub mod config;
 pub mod encode;
 pub mod font;
 pub mod picture;
+mod play;
 pub mod rtp;
-pub mod rtsp;
 mod server;
+mod source;
 
 pub use band::{BAND_PERIOD_MS, band_age_ms, decode_band};
 pub use config::{AuthScheme, Credentials, DEFAULT_LISTEN, Faults, SimArgs, SimConfig};
-pub use server::{SimHandle, SimServer};
+pub use server::{REALM, SimHandle, SimServer};
 
 /// Why the simulator could not start or run.
 #[derive(Debug, thiserror::Error)]

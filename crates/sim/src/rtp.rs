@@ -1,8 +1,9 @@
 //! RTP packetization of H.264 access units (RFC 6184: single NAL unit packets and FU-A,
-//! marker bit on the last packet of an access unit) and RTCP sender reports (RFC 3550 6.4.1).
-//! Sans-IO: turns frames into packet bytes; sockets are the server's business.
+//! marker bit on the last packet of an access unit). Sans-IO: turns frames into packet
+//! bytes; framing, sockets and sender reports are the RTSP server's (crates/rtsp).
 
 use bytes::{BufMut, Bytes, BytesMut};
+use rtsp::Burst;
 
 /// Dynamic payload type announced in the SDP.
 pub const PAYLOAD_TYPE: u8 = 96;
@@ -12,14 +13,12 @@ pub const MAX_PACKET: usize = 1400;
 const RTP_HEADER: usize = 12;
 const FU_A: u8 = 28;
 
-/// Per-session RTP state: sequence numbers and counters continue across the looped clip.
+/// Per-session RTP state: sequence numbers continue across the looped clip.
 #[derive(Debug, Clone)]
 pub struct Packetizer {
     pub ssrc: u32,
     /// Sequence number of the next packet.
     pub seq: u16,
-    pub packets_sent: u32,
-    pub octets_sent: u32,
 }
 
 impl Packetizer {
@@ -27,8 +26,6 @@ impl Packetizer {
         Packetizer {
             ssrc,
             seq: initial_seq,
-            packets_sent: 0,
-            octets_sent: 0,
         }
     }
 
@@ -45,30 +42,21 @@ impl Packetizer {
         });
     }
 
-    /// Appends the packets of one access unit to `out` as RTSP interleaved frames
-    /// (`$ channel length packet`, RFC 2326 10.12), so a TCP session writes a whole frame with
-    /// one queue message and one write: per-packet writes on a loopback connection cost the
-    /// simulator (and wake the client) once per packet, which dominated its CPU at scale.
-    pub fn packetize_interleaved(
-        &mut self,
-        nals: &[Bytes],
-        rtp_ts: u32,
-        channel: u8,
-        out: &mut BytesMut,
-    ) {
+    /// Appends the packets of one access unit to `out`, the burst of RTP `track`, so a TCP
+    /// session writes a whole frame with one queue message and one write: per-packet writes
+    /// on a loopback connection cost the simulator (and wake the client) once per packet,
+    /// which dominated its CPU at scale.
+    pub fn packetize_into(&mut self, nals: &[Bytes], rtp_ts: u32, track: usize, out: &mut Burst) {
         let payload: usize = nals.iter().map(|n| n.len()).sum();
         // Headers of about one packet per MAX_PACKET bytes, plus a little for FU-A headers.
         out.reserve(payload + (payload / (MAX_PACKET - RTP_HEADER - 2) + nals.len()) * 20);
         self.for_each_packet(nals, rtp_ts, |header, parts| {
-            let len = RTP_HEADER + parts.iter().map(|p| p.len()).sum::<usize>();
-            out.put_u8(b'$');
-            out.put_u8(channel);
-            // Packets never exceed MAX_PACKET, far below the 16-bit length's limit.
-            out.put_u16(len as u16);
-            out.put_slice(header);
-            for p in parts {
-                out.put_slice(p);
+            // A packet is the header and at most two payload pieces (FU-A header, chunk).
+            let mut all: [&[u8]; 3] = [header, &[], &[]];
+            for (slot, p) in all[1..].iter_mut().zip(parts) {
+                *slot = p;
             }
+            out.packet(track, &all[..1 + parts.len().min(2)]);
         });
     }
 
@@ -86,7 +74,7 @@ impl Packetizer {
             }
             let last_nal = i + 1 == nals.len();
             if nal.len() <= max_payload {
-                let header = self.header(rtp_ts, last_nal, nal.len());
+                let header = self.header(rtp_ts, last_nal);
                 emit(&header, &[nal]);
                 continue;
             }
@@ -101,15 +89,14 @@ impl Packetizer {
                 let end = if k + 1 == count { 0x40 } else { 0 };
                 let head = [indicator, start | end | nal_type];
                 let marker = last_nal && k + 1 == count;
-                let header = self.header(rtp_ts, marker, 2 + part.len());
+                let header = self.header(rtp_ts, marker);
                 emit(&header, &[&head, part]);
             }
         }
     }
 
-    /// The 12-byte RTP header of the next packet (carrying `payload_len` bytes); advances the
-    /// sequence number and the sender-report counters.
-    fn header(&mut self, rtp_ts: u32, marker: bool, payload_len: usize) -> [u8; RTP_HEADER] {
+    /// The 12-byte RTP header of the next packet; advances the sequence number.
+    fn header(&mut self, rtp_ts: u32, marker: bool) -> [u8; RTP_HEADER] {
         let mut h = [0u8; RTP_HEADER];
         h[0] = 0x80;
         h[1] = if marker { 0x80 } else { 0 } | PAYLOAD_TYPE;
@@ -117,40 +104,7 @@ impl Packetizer {
         h[4..8].copy_from_slice(&rtp_ts.to_be_bytes());
         h[8..12].copy_from_slice(&self.ssrc.to_be_bytes());
         self.seq = self.seq.wrapping_add(1);
-        self.packets_sent = self.packets_sent.wrapping_add(1);
-        self.octets_sent = self.octets_sent.wrapping_add(payload_len as u32);
         h
-    }
-
-    /// A compound RTCP packet: sender report (wall clock `unix_ns` <-> `rtp_ts`) and SDES CNAME.
-    pub fn sender_report(&self, unix_ns: u128, rtp_ts: u32) -> Bytes {
-        // NTP time: seconds since 1900 in 32.32 fixed point.
-        const NTP_UNIX_OFFSET: u128 = 2_208_988_800;
-        let secs = unix_ns / 1_000_000_000 + NTP_UNIX_OFFSET;
-        let frac = ((unix_ns % 1_000_000_000) << 32) / 1_000_000_000;
-        let mut b = BytesMut::with_capacity(28 + 24);
-        b.put_u8(0x80);
-        b.put_u8(200);
-        b.put_u16(6);
-        b.put_u32(self.ssrc);
-        b.put_u32(secs as u32);
-        b.put_u32(frac as u32);
-        b.put_u32(rtp_ts);
-        b.put_u32(self.packets_sent);
-        b.put_u32(self.octets_sent);
-        let cname = b"camgate-sim";
-        // SDES chunk: SSRC, CNAME item (type 1, length, text), end (0), padded to 32 bits.
-        let chunk_len = 4 + 2 + cname.len() + 1;
-        let padded = chunk_len.div_ceil(4) * 4;
-        b.put_u8(0x81);
-        b.put_u8(202);
-        b.put_u16((padded / 4) as u16);
-        b.put_u32(self.ssrc);
-        b.put_u8(1);
-        b.put_u8(cname.len() as u8);
-        b.put_slice(cname);
-        b.put_bytes(0, padded - chunk_len + 1);
-        b.freeze()
     }
 }
 
@@ -222,7 +176,6 @@ mod tests {
             .map(|b| u16::from_be_bytes([b[2], b[3]]))
             .collect();
         assert_eq!(&seqs[..3], &[65534, 65535, 0]);
-        assert_eq!(p.packets_sent as usize, out.len());
         assert!(out.iter().all(|b| b[4..8] == 90_000u32.to_be_bytes()));
     }
 
@@ -232,36 +185,26 @@ mod tests {
             .chain((0..3000).map(|i| (i * 7) as u8))
             .collect();
         let nals = vec![Bytes::from_static(&[0x09, 0x10]), Bytes::from(big)];
-        let (mut a, mut b) = (Packetizer::new(9, 100), Packetizer::new(9, 100));
+        let (mut a, mut b, mut c) = (
+            Packetizer::new(9, 100),
+            Packetizer::new(9, 100),
+            Packetizer::new(9, 100),
+        );
         let mut packets = Vec::new();
         a.packetize(&nals, 1234, &mut packets);
-        let mut framed = BytesMut::new();
-        b.packetize_interleaved(&nals, 1234, 6, &mut framed);
+        let mut burst = Burst::interleaved(vec![None, None, Some(6)]);
+        b.packetize_into(&nals, 1234, 2, &mut burst);
         let mut expected = BytesMut::new();
         for p in &packets {
-            expected.extend_from_slice(&crate::rtsp::framing::interleave(6, p));
+            expected.extend_from_slice(&rtsp::framing::interleave(6, p));
         }
-        assert_eq!(framed, expected);
-        assert_eq!(
-            (a.seq, a.packets_sent, a.octets_sent),
-            (b.seq, b.packets_sent, b.octets_sent)
-        );
-    }
-
-    #[test]
-    fn sender_report_is_well_formed() {
-        let p = Packetizer::new(7, 0);
-        let sr = p.sender_report(1_700_000_000_500_000_000, 1234);
-        assert_eq!(sr[1], 200);
-        let sr_len = (u16::from_be_bytes([sr[2], sr[3]]) as usize + 1) * 4;
-        assert_eq!(sr_len, 28);
-        assert_eq!(sr[sr_len + 1], 202);
-        let sdes_len = (u16::from_be_bytes([sr[sr_len + 2], sr[sr_len + 3]]) as usize + 1) * 4;
-        assert_eq!(sr.len(), sr_len + sdes_len);
-        // 0.5 s -> fraction 2^31.
-        assert_eq!(
-            u32::from_be_bytes([sr[12], sr[13], sr[14], sr[15]]),
-            1 << 31
-        );
+        assert_eq!(burst.take_interleaved(), expected.freeze());
+        // Over UDP the same packets, one datagram each.
+        let mut burst = Burst::datagrams(vec![true]);
+        c.packetize_into(&nals, 1234, 0, &mut burst);
+        let datagrams: Vec<Bytes> = burst.take_datagrams().into_iter().map(|(_, p)| p).collect();
+        assert_eq!(datagrams, packets);
+        assert_eq!((b.seq, c.seq), (a.seq, a.seq));
+        assert_eq!(a.seq, 100 + packets.len() as u16);
     }
 }

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use common::*;
-use sim::rtsp::framing::{Item, next_item};
-use sim::rtsp::message::Message;
+use rtsp::framing::{Item, next_item};
+use rtsp::message::Message;
 use sim::{Faults, SimConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};

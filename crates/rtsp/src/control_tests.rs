@@ -1,28 +1,79 @@
-//! The control connection's request state machine, driven without a socket.
+//! The control connection's request state machine, driven without a socket or a task.
 
 use super::*;
-use crate::config::{AuthScheme, Credentials};
-use crate::rtsp::auth::{REALM, md5_hex};
-use crate::rtsp::message::parse_message;
-use crate::{SimConfig, server::Shared};
-use std::time::Duration;
+use crate::auth::{Schemes, SingleUser, md5_hex};
+use crate::message::{Message, parse_message};
+use crate::sdp::Track;
+use crate::source::{Burst, Next, Play, PlayStart};
 
-async fn conn_with(config: SimConfig) -> (Conn, mpsc::Receiver<Bytes>) {
-    let shared = Arc::new(Shared::new(config).await.unwrap());
-    let (tx, rx) = mpsc::channel(OUT_QUEUE);
-    let peer: SocketAddr = "127.0.0.1:40000".parse().unwrap();
-    let local: SocketAddr = "127.0.0.1:8555".parse().unwrap();
-    (Conn::new(shared, 1, peer, local, tx), rx)
+const REALM: &str = "camgate-sim";
+
+/// Streams `cam1`, `cam2` (one H.264 track each) and `duo` (video and audio).
+struct Cams;
+
+struct Silent;
+
+impl Play for Silent {
+    async fn next(&mut self, _out: &mut Burst) -> Next {
+        std::future::pending().await
+    }
 }
 
-fn tiny() -> SimConfig {
-    SimConfig {
-        cameras: 2,
-        width: 64,
-        height: 48,
-        fps: 10,
-        clip: Duration::from_secs(1),
-        ..SimConfig::default()
+impl Source for Cams {
+    type Play = Silent;
+
+    fn describe(&self, name: &str) -> Option<StreamInfo> {
+        let video = Track::h264(96, &[0x67, 0x42, 0xC0, 0x1E], &[0x68, 0xCE]);
+        let tracks = match name {
+            "cam1" | "cam2" => vec![video],
+            "duo" => vec![video, Track::g711(true)],
+            _ => return None,
+        };
+        Some(StreamInfo {
+            title: format!("test {name}"),
+            tracks,
+        })
+    }
+
+    fn play(&self, _start: &PlayStart) -> Option<Silent> {
+        Some(Silent)
+    }
+}
+
+fn settings(auth: Option<Authenticator>) -> Settings {
+    Settings {
+        label: "test",
+        server_header: "camgate-test/1".into(),
+        cname: "test".into(),
+        session_timeout: Duration::from_secs(60),
+        auth,
+        max_sessions_per_conn: 8,
+        sdp_session_id: 42,
+    }
+}
+
+fn user_auth(schemes: Schemes) -> Option<Authenticator> {
+    let user = SingleUser {
+        user: "u".into(),
+        password: "p".into(),
+    };
+    Some(Authenticator::new(REALM, schemes, Arc::new(user)))
+}
+
+struct T {
+    c: Conn,
+    shared: Shared<Cams, ()>,
+    /// Sessions whose sender the last PLAY started.
+    started: Vec<String>,
+}
+
+fn conn_with(auth: Option<Authenticator>) -> T {
+    let peer: SocketAddr = "127.0.0.1:40000".parse().unwrap();
+    let local: SocketAddr = "127.0.0.1:8555".parse().unwrap();
+    T {
+        c: Conn::new(1, peer, local),
+        shared: Shared::new(settings(auth), Cams),
+        started: Vec::new(),
     }
 }
 
@@ -34,10 +85,22 @@ fn req(s: &str) -> Request {
     }
 }
 
-async fn send(c: &mut Conn, s: &str) -> Response {
-    let r = c.handle(&req(s)).await;
-    c.after_response();
-    r
+fn handle(t: &mut T, r: &Request) -> Response {
+    match t.c.handle(&t.shared, r, Instant::now()) {
+        Step::Reply(r) => r,
+        Step::Play(r, s) => {
+            t.started.push(s.id.clone());
+            r
+        }
+        Step::BindUdp(plan) => {
+            t.c.finish_udp_setup(&t.shared, plan, Some((6000, 6001, ())), Instant::now())
+                .0
+        }
+    }
+}
+
+fn send(t: &mut T, s: &str) -> Response {
+    handle(t, &req(s))
 }
 
 fn session_id(r: &Response) -> String {
@@ -51,33 +114,32 @@ fn session_id(r: &Response) -> String {
 
 const URL: &str = "rtsp://127.0.0.1:8555/cam1";
 
-#[tokio::test]
-async fn cseq_is_required_and_echoed() {
-    let (mut c, _rx) = conn_with(tiny()).await;
-    let r = send(&mut c, "OPTIONS * RTSP/1.0").await;
+#[test]
+fn cseq_is_required_and_echoed() {
+    let mut c = conn_with(None);
+    let r = send(&mut c, "OPTIONS * RTSP/1.0");
     assert_eq!(r.status, 400);
     assert_eq!(r.get("CSeq"), None);
-    let r = send(&mut c, "OPTIONS * RTSP/1.0\r\nCSeq: abc").await;
+    let r = send(&mut c, "OPTIONS * RTSP/1.0\r\nCSeq: abc");
     assert_eq!((r.status, r.get("CSeq")), (400, Some("abc")));
-    let r = send(&mut c, "OPTIONS * RTSP/1.0\r\nCSeq: 41").await;
+    let r = send(&mut c, "OPTIONS * RTSP/1.0\r\nCSeq: 41");
     assert_eq!((r.status, r.get("CSeq")), (200, Some("41")));
     assert!(r.get("Public").unwrap().contains("GET_PARAMETER"));
-    let r = send(&mut c, "OPTIONS * RTSP/2.0\r\nCSeq: 42").await;
+    let r = send(&mut c, "OPTIONS * RTSP/2.0\r\nCSeq: 42");
     assert_eq!((r.status, r.get("CSeq")), (505, Some("42")));
-    let r = send(&mut c, "FROB * RTSP/1.0\r\nCSeq: 43").await;
+    let r = send(&mut c, "FROB * RTSP/1.0\r\nCSeq: 43");
     assert_eq!(r.status, 501);
-    let r = send(&mut c, &format!("RECORD {URL} RTSP/1.0\r\nCSeq: 44")).await;
+    let r = send(&mut c, &format!("RECORD {URL} RTSP/1.0\r\nCSeq: 44"));
     assert_eq!(r.status, 405);
 }
 
-#[tokio::test]
-async fn describe_knows_its_cameras() {
-    let (mut c, _rx) = conn_with(tiny()).await;
+#[test]
+fn describe_knows_its_cameras() {
+    let mut c = conn_with(None);
     let r = send(
         &mut c,
         &format!("DESCRIBE {URL} RTSP/1.0\r\nCSeq: 1\r\nAccept: application/sdp"),
-    )
-    .await;
+    );
     assert_eq!(r.status, 200);
     assert_eq!(r.get("Content-Base"), Some("rtsp://127.0.0.1:8555/cam1/"));
     assert_eq!(r.get("Content-Type"), Some("application/sdp"));
@@ -95,52 +157,51 @@ async fn describe_knows_its_cameras() {
         let r = send(
             &mut c,
             &format!("DESCRIBE rtsp://127.0.0.1:8555{bad} RTSP/1.0\r\nCSeq: 2"),
-        )
-        .await;
+        );
         assert_eq!(r.status, 404, "{bad}");
     }
     let r = send(
         &mut c,
         &format!("DESCRIBE {URL} RTSP/1.0\r\nCSeq: 3\r\nAccept: text/html"),
-    )
-    .await;
+    );
     assert_eq!(r.status, 406);
 }
 
-#[tokio::test]
-async fn session_state_machine() {
-    let (mut c, mut rx) = conn_with(tiny()).await;
+#[test]
+fn session_state_machine() {
+    let mut c = conn_with(None);
     // PLAY and TEARDOWN need a session; unknown sessions are 454.
-    let r = send(&mut c, &format!("PLAY {URL} RTSP/1.0\r\nCSeq: 1")).await;
+    let r = send(&mut c, &format!("PLAY {URL} RTSP/1.0\r\nCSeq: 1"));
     assert_eq!(r.status, 454);
     let r = send(
         &mut c,
         &format!("PLAY {URL} RTSP/1.0\r\nCSeq: 2\r\nSession: nope"),
-    )
-    .await;
+    );
     assert_eq!(r.status, 454);
-    let r = send(&mut c, &format!("TEARDOWN {URL} RTSP/1.0\r\nCSeq: 3")).await;
+    let r = send(&mut c, &format!("TEARDOWN {URL} RTSP/1.0\r\nCSeq: 3"));
     assert_eq!(r.status, 454);
     let r = send(
         &mut c,
         &format!("GET_PARAMETER {URL} RTSP/1.0\r\nCSeq: 3\r\nSession: nope"),
-    )
-    .await;
+    );
     assert_eq!(r.status, 454);
     // SETUP needs a Transport we support.
     let r = send(
         &mut c,
         &format!("SETUP {URL}/trackID=0 RTSP/1.0\r\nCSeq: 4"),
-    )
-    .await;
+    );
     assert_eq!(r.status, 400);
     let r = send(
         &mut c,
         &format!("SETUP {URL}/trackID=0 RTSP/1.0\r\nCSeq: 5\r\nTransport: RTP/AVP;multicast"),
-    )
-    .await;
+    );
     assert_eq!(r.status, 461);
-    let r = send(&mut c, &format!("SETUP {URL}/trackID=0 RTSP/1.0\r\nCSeq: 6\r\nTransport: RTP/AVP/TCP;unicast;interleaved=0-1")).await;
+    let r = send(
+        &mut c,
+        &format!(
+            "SETUP {URL}/trackID=0 RTSP/1.0\r\nCSeq: 6\r\nTransport: RTP/AVP/TCP;unicast;interleaved=0-1"
+        ),
+    );
     assert_eq!(r.status, 200);
     assert!(
         r.get("Transport")
@@ -149,26 +210,39 @@ async fn session_state_machine() {
     );
     assert!(r.get("Session").unwrap().ends_with(";timeout=60"));
     let id = session_id(&r);
-    assert_eq!(c.shared.registry.count(1), 1);
+    assert_eq!(c.shared.registry.count("cam1"), 1);
     // The one stream is set up; another camera cannot join the session.
-    let r = send(&mut c, &format!("SETUP {URL}/trackID=0 RTSP/1.0\r\nCSeq: 7\r\nSession: {id}\r\nTransport: RTP/AVP/TCP;unicast")).await;
+    let r = send(
+        &mut c,
+        &format!(
+            "SETUP {URL}/trackID=0 RTSP/1.0\r\nCSeq: 7\r\nSession: {id}\r\nTransport: RTP/AVP/TCP;unicast"
+        ),
+    );
     assert_eq!(r.status, 455);
-    let r = send(&mut c, &format!("SETUP rtsp://127.0.0.1:8555/cam2/trackID=0 RTSP/1.0\r\nCSeq: 8\r\nSession: {id}\r\nTransport: RTP/AVP/TCP;unicast")).await;
+    let r = send(
+        &mut c,
+        &format!(
+            "SETUP rtsp://127.0.0.1:8555/cam2/trackID=0 RTSP/1.0\r\nCSeq: 8\r\nSession: {id}\r\nTransport: RTP/AVP/TCP;unicast"
+        ),
+    );
     assert_eq!(r.status, 459);
     // A second session on the same connection may not reuse channels 0-1.
-    let r = send(&mut c, &format!("SETUP {URL}/trackID=0 RTSP/1.0\r\nCSeq: 9\r\nTransport: RTP/AVP/TCP;unicast;interleaved=0-1")).await;
+    let r = send(
+        &mut c,
+        &format!(
+            "SETUP {URL}/trackID=0 RTSP/1.0\r\nCSeq: 9\r\nTransport: RTP/AVP/TCP;unicast;interleaved=0-1"
+        ),
+    );
     assert_eq!(r.status, 461);
     let r = send(
         &mut c,
         &format!("PLAY rtsp://127.0.0.1:8555/cam2 RTSP/1.0\r\nCSeq: 10\r\nSession: {id}"),
-    )
-    .await;
+    );
     assert_eq!(r.status, 459);
     let r = send(
         &mut c,
         &format!("PLAY {URL} RTSP/1.0\r\nCSeq: 11\r\nSession: {id}"),
-    )
-    .await;
+    );
     assert_eq!(r.status, 200);
     let info = r.get("RTP-Info").unwrap();
     assert!(
@@ -176,82 +250,68 @@ async fn session_state_machine() {
         "{info}"
     );
     assert_eq!(r.get("Range"), Some("npt=0.000-"));
-    assert_eq!(c.shared.registry.count_playing(1), 1);
-    // Interleaved RTP on channel 0 follows.
-    let first = tokio::time::timeout(Duration::from_secs(10), rx.recv())
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(&first[..2], b"$\x00");
-    assert_eq!(first[4], 0x80);
+    assert_eq!(c.shared.registry.count_playing("cam1"), 1);
+    // The sender starts after this answer (tests/server.rs sees its packets).
+    assert_eq!(c.started, vec![id.clone()]);
+    // A second PLAY answers again but starts no second sender.
+    let r = send(
+        &mut c,
+        &format!("PLAY {URL} RTSP/1.0\r\nCSeq: 11\r\nSession: {id}"),
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(c.started.len(), 1);
     // Keepalives.
     let r = send(
         &mut c,
         &format!("GET_PARAMETER {URL} RTSP/1.0\r\nCSeq: 12\r\nSession: {id}"),
-    )
-    .await;
+    );
     assert_eq!(r.status, 200);
     let r = send(
         &mut c,
         &format!("SET_PARAMETER {URL} RTSP/1.0\r\nCSeq: 13\r\nSession: {id};timeout=60"),
-    )
-    .await;
+    );
     assert_eq!(r.status, 200);
     let r = send(
         &mut c,
         &format!("TEARDOWN {URL} RTSP/1.0\r\nCSeq: 14\r\nSession: {id}"),
-    )
-    .await;
+    );
     assert_eq!(r.status, 200);
-    assert_eq!(c.shared.registry.count(1), 0);
+    assert_eq!(c.shared.registry.count("cam1"), 0);
     let r = send(
         &mut c,
         &format!("PLAY {URL} RTSP/1.0\r\nCSeq: 15\r\nSession: {id}"),
-    )
-    .await;
+    );
     assert_eq!(r.status, 454);
 }
 
-#[tokio::test]
-async fn udp_setup_binds_a_port_pair() {
-    let (mut c, _rx) = conn_with(tiny()).await;
+#[test]
+fn udp_setup_binds_a_port_pair() {
+    let mut c = conn_with(None);
     let r = send(
         &mut c,
         &format!(
             "SETUP {URL} RTSP/1.0\r\nCSeq: 1\r\nTransport: RTP/AVP;unicast;client_port=5000-5001"
         ),
-    )
-    .await;
+    );
     assert_eq!(r.status, 200);
     let t = r.get("Transport").unwrap();
     assert!(
         t.starts_with("RTP/AVP;unicast;client_port=5000-5001;server_port="),
         "{t}"
     );
-    c.close(false);
+    c.c.close(&c.shared, false);
     // UDP sessions outlive their control connection until TEARDOWN or timeout.
-    assert_eq!(c.shared.registry.count(1), 1);
-    c.close(true);
-    assert_eq!(c.shared.registry.count(1), 0);
+    assert_eq!(c.shared.registry.count("cam1"), 1);
+    c.c.close(&c.shared, true);
+    assert_eq!(c.shared.registry.count("cam1"), 0);
 }
 
-#[tokio::test]
-async fn authentication_is_enforced() {
-    let (mut c, _rx) = conn_with(SimConfig {
-        credentials: Some(Credentials {
-            user: "u".into(),
-            password: "p".into(),
-        }),
-        auth: AuthScheme::Any,
-        ..tiny()
-    })
-    .await;
+#[test]
+fn authentication_is_enforced() {
+    let mut c = conn_with(user_auth(Schemes::Any));
     // OPTIONS stays open, as on most cameras.
-    assert_eq!(
-        send(&mut c, "OPTIONS * RTSP/1.0\r\nCSeq: 1").await.status,
-        200
-    );
-    let r = send(&mut c, &format!("DESCRIBE {URL} RTSP/1.0\r\nCSeq: 2")).await;
+    assert_eq!(send(&mut c, "OPTIONS * RTSP/1.0\r\nCSeq: 1").status, 200);
+    let r = send(&mut c, &format!("DESCRIBE {URL} RTSP/1.0\r\nCSeq: 2"));
     assert_eq!(r.status, 401);
     let challenges: Vec<&str> = r
         .headers
@@ -282,8 +342,7 @@ async fn authentication_is_enforced() {
             "DESCRIBE {URL} RTSP/1.0\r\nCSeq: 3\r\nAuthorization: {}",
             digest("x")
         ),
-    )
-    .await;
+    );
     assert_eq!(r.status, 401);
     let r = send(
         &mut c,
@@ -291,41 +350,36 @@ async fn authentication_is_enforced() {
             "DESCRIBE {URL} RTSP/1.0\r\nCSeq: 4\r\nAuthorization: {}",
             digest("p")
         ),
-    )
-    .await;
+    );
     assert_eq!(r.status, 200);
     // Basic "u:p".
     let r = send(
         &mut c,
         &format!("DESCRIBE {URL} RTSP/1.0\r\nCSeq: 5\r\nAuthorization: Basic dTpw"),
-    )
-    .await;
+    );
     assert_eq!(r.status, 200);
     // Auth is checked before anything else, so an unauthenticated client learns nothing.
-    let r = send(&mut c, "DESCRIBE rtsp://h/cam99 RTSP/1.0\r\nCSeq: 6").await;
+    let r = send(&mut c, "DESCRIBE rtsp://h/cam99 RTSP/1.0\r\nCSeq: 6");
     assert_eq!(r.status, 401);
 }
 
-#[tokio::test]
-async fn require_is_refused_and_sessions_are_named_in_answers() {
-    let (mut c, _rx) = conn_with(tiny()).await;
+#[test]
+fn require_is_refused_and_sessions_are_named_in_answers() {
+    let mut c = conn_with(None);
     let r = send(
         &mut c,
         &format!("DESCRIBE {URL} RTSP/1.0\r\nCSeq: 1\r\nRequire: play.basic"),
-    )
-    .await;
+    );
     assert_eq!((r.status, r.get("Unsupported")), (551, Some("play.basic")));
     let r = send(
         &mut c,
         &format!("SETUP {URL} RTSP/1.0\r\nCSeq: 2\r\nTransport: RTP/AVP/TCP;unicast"),
-    )
-    .await;
+    );
     let id = session_id(&r);
     let r = send(
         &mut c,
         &format!("GET_PARAMETER {URL} RTSP/1.0\r\nCSeq: 3\r\nSession: {id}"),
-    )
-    .await;
+    );
     assert_eq!(r.get("Session"), Some(format!("{id};timeout=60").as_str()));
 }
 
@@ -337,17 +391,7 @@ fn arbitrary_requests_never_panic() {
     use proptest::test_runner::{Config, TestRunner};
     use std::cell::RefCell;
 
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let (c, _rx) = rt.block_on(conn_with(SimConfig {
-        credentials: Some(Credentials {
-            user: "u".into(),
-            password: "p".into(),
-        }),
-        ..tiny()
-    }));
+    let c = conn_with(user_auth(Schemes::Any));
     let c = RefCell::new(c);
     let method = prop_oneof![
         Just("OPTIONS".to_string()),
@@ -403,7 +447,7 @@ fn arbitrary_requests_never_panic() {
                         .collect(),
                     body: body.into(),
                 };
-                let r = rt.block_on(c.borrow_mut().handle(&req));
+                let r = handle(&mut c.borrow_mut(), &req);
                 prop_assert!((200..600).contains(&r.status));
                 let bytes = r.to_bytes();
                 prop_assert!(bytes.starts_with(b"RTSP/1.0 "));
@@ -411,4 +455,103 @@ fn arbitrary_requests_never_panic() {
             },
         )
         .unwrap();
+}
+
+#[test]
+fn a_session_aggregates_the_tracks_of_one_stream() {
+    let mut c = conn_with(None);
+    let duo = "rtsp://127.0.0.1:8555/duo";
+    let r = send(&mut c, &format!("DESCRIBE {duo} RTSP/1.0\r\nCSeq: 1"));
+    let body = String::from_utf8(r.body.to_vec()).unwrap();
+    assert!(body.contains("a=control:trackID=1\r\n"), "{body}");
+    let r = send(
+        &mut c,
+        &format!("SETUP {duo}/trackID=0 RTSP/1.0\r\nCSeq: 2\r\nTransport: RTP/AVP/TCP;unicast"),
+    );
+    assert!(r.get("Transport").unwrap().contains("interleaved=0-1;"));
+    let id = session_id(&r);
+    let setup = |c: &mut T, track: &str, cseq: u32, transport: &str| {
+        send(
+            c,
+            &format!(
+                "SETUP {duo}/{track} RTSP/1.0\r\nCSeq: {cseq}\r\nSession: {id}\r\nTransport: {transport}"
+            ),
+        )
+    };
+    // No such track; a UDP track in a TCP session; the same track twice.
+    assert_eq!(
+        setup(&mut c, "trackID=2", 3, "RTP/AVP/TCP;unicast").status,
+        404
+    );
+    let udp = "RTP/AVP;unicast;client_port=5000-5001";
+    assert_eq!(setup(&mut c, "trackID=1", 4, udp).status, 461);
+    assert_eq!(
+        setup(&mut c, "trackID=0", 5, "RTP/AVP/TCP;unicast").status,
+        455
+    );
+    let r = setup(&mut c, "trackID=1", 6, "RTP/AVP/TCP;unicast");
+    assert_eq!(r.status, 200);
+    assert!(r.get("Transport").unwrap().contains("interleaved=2-3;"));
+    assert_eq!(session_id(&r), id);
+    assert_eq!(c.shared.registry.count("duo"), 1);
+    let r = send(
+        &mut c,
+        &format!("PLAY {duo} RTSP/1.0\r\nCSeq: 7\r\nSession: {id}"),
+    );
+    let info = r.get("RTP-Info").unwrap();
+    assert!(
+        info.contains("/duo/trackID=0;seq=")
+            && info.contains(",url=rtsp://127.0.0.1:8555/duo/trackID=1;seq="),
+        "{info}"
+    );
+    // Once playing, a session takes no more tracks.
+    assert_eq!(
+        setup(&mut c, "trackID=1", 8, "RTP/AVP/TCP;unicast").status,
+        455
+    );
+}
+
+#[test]
+fn interleaved_channels_at_the_top_of_the_range_do_not_overflow() {
+    let mut c = conn_with(None);
+    let r = send(
+        &mut c,
+        &format!(
+            "SETUP {URL} RTSP/1.0\r\nCSeq: 1\r\nTransport: RTP/AVP/TCP;unicast;interleaved=255-0"
+        ),
+    );
+    assert_eq!(r.status, 200);
+    // Channel 0 is taken (as RTCP of 255); the next free pair is 2-3.
+    let r = send(
+        &mut c,
+        &format!("SETUP {URL} RTSP/1.0\r\nCSeq: 2\r\nTransport: RTP/AVP/TCP;unicast"),
+    );
+    assert!(
+        r.get("Transport").unwrap().contains("interleaved=2-3;"),
+        "{r:?}"
+    );
+    let r = send(
+        &mut c,
+        &format!(
+            "SETUP {URL} RTSP/1.0\r\nCSeq: 3\r\nTransport: RTP/AVP/TCP;unicast;interleaved=0-1"
+        ),
+    );
+    assert_eq!(r.status, 461);
+}
+
+#[test]
+fn sessions_per_connection_are_bounded() {
+    let mut c = conn_with(None);
+    for i in 0..8 {
+        let r = send(
+            &mut c,
+            &format!("SETUP {URL} RTSP/1.0\r\nCSeq: {i}\r\nTransport: RTP/AVP/TCP;unicast"),
+        );
+        assert_eq!(r.status, 200);
+    }
+    let r = send(
+        &mut c,
+        &format!("SETUP {URL} RTSP/1.0\r\nCSeq: 9\r\nTransport: RTP/AVP/TCP;unicast"),
+    );
+    assert_eq!(r.status, 503);
 }

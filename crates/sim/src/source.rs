@@ -1,6 +1,7 @@
 //! Where the video of every camera comes from: one clip encoded at start and looped (cheap
 //! for hundreds of cameras), or one live encoder shared by all cameras (`--live`, so the
-//! burned-in clock is current). No per-session encoding in either case.
+//! burned-in clock is current). No per-session encoding in either case. `SimSource` is
+//! what the RTSP server (crates/rtsp) serves: cameras `/cam1 ... /camN`, one H.264 track.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,6 +11,8 @@ use bytes::Bytes;
 use tokio::sync::broadcast;
 
 use crate::encode::{Clip, EncodedFrame, VideoEncoder, encode_clip};
+use crate::play::SimPlay;
+use crate::rtp::PAYLOAD_TYPE;
 use crate::{SimConfig, SimError};
 
 pub(crate) fn unix_ms_now() -> u64 {
@@ -60,6 +63,47 @@ impl VideoSource {
         if let VideoSource::Live(l) = self {
             l.stop.store(true, Ordering::Relaxed);
         }
+    }
+}
+
+/// The simulator's cameras, as the RTSP server sees them.
+pub(crate) struct SimSource {
+    pub(crate) config: SimConfig,
+    pub(crate) video: VideoSource,
+    /// The server's start: origin of the clip sessions' shared pacing grid.
+    pub(crate) epoch: tokio::time::Instant,
+}
+
+impl SimSource {
+    /// `camN` -> N, for 1 <= N <= cameras; no leading zeros, so each camera has one name.
+    pub(crate) fn camera(&self, name: &str) -> Option<u32> {
+        name.strip_prefix("cam")
+            .filter(|n| !n.starts_with('0') && n.len() <= 6)
+            .and_then(|n| n.parse::<u32>().ok())
+            .filter(|n| (1..=self.config.cameras).contains(n))
+    }
+}
+
+impl rtsp::Source for SimSource {
+    type Play = SimPlay;
+
+    fn describe(&self, name: &str) -> Option<rtsp::StreamInfo> {
+        let camera = self.camera(name)?;
+        let (sps, pps) = self.video.parameter_sets();
+        let c = &self.config;
+        let track = rtsp::Track::h264(PAYLOAD_TYPE, &sps, &pps)
+            .with_attribute(format!("framerate:{}", c.fps))
+            .with_attribute(format!("x-dimensions:{},{}", c.width, c.height));
+        Some(rtsp::StreamInfo {
+            title: format!("camgate sim cam{camera}"),
+            tracks: vec![track],
+        })
+    }
+
+    fn play(&self, start: &rtsp::PlayStart) -> Option<SimPlay> {
+        self.camera(&start.stream)?;
+        let track = *start.tracks.first()?;
+        Some(SimPlay::new(self, start.session.clone(), track))
     }
 }
 
@@ -130,6 +174,49 @@ fn live_loop(feed: std::sync::Weak<LiveFeed>, mut encoder: VideoEncoder, fps: u3
                 tracing::error!(error = %e, "live encoder failed; live cameras stop");
                 return;
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rtsp::Source;
+
+    #[tokio::test]
+    async fn cameras_have_one_name_each() {
+        let config = SimConfig {
+            cameras: 2,
+            width: 64,
+            height: 48,
+            fps: 10,
+            clip: Duration::from_secs(1),
+            ..SimConfig::default()
+        };
+        let source = SimSource {
+            video: VideoSource::start(&config).await.unwrap(),
+            config,
+            epoch: tokio::time::Instant::now(),
+        };
+        let info = source.describe("cam2").unwrap();
+        assert_eq!(info.title, "camgate sim cam2");
+        let fmtp = info.tracks[0].fmtp.as_deref().unwrap();
+        assert!(fmtp.contains("sprop-parameter-sets="), "{fmtp}");
+        assert_eq!(
+            info.tracks[0].attributes,
+            ["framerate:10", "x-dimensions:64,48"]
+        );
+        for bad in [
+            "cam3",
+            "cam0",
+            "cam01",
+            "camera1",
+            "cam",
+            "cam-1",
+            "Cam1",
+            "cam9999999",
+        ] {
+            assert!(source.describe(bad).is_none(), "{bad}");
         }
     }
 }

@@ -1,10 +1,14 @@
 //! The byte stream of an RTSP connection: RTSP messages interleaved with binary
 //! `$ channel length data` frames (RFC 2326 section 10.12), in both directions.
-//! Sans-IO: `next_item` cuts items off the front of a read buffer.
+//! Sans-IO: `next_item` cuts items off the front of a read buffer; `Decoder` wraps it for
+//! callers that `feed` bytes as they arrive. Never panics on input.
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
-use super::message::{Message, ParseError, parse_message};
+use crate::message::{Message, ParseError, parse_message};
+
+/// The largest interleaved frame: `$`, channel, a 16-bit length and that many bytes.
+pub const MAX_FRAME: usize = 4 + u16::MAX as usize;
 
 /// One thing a client sent on the control connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,6 +42,48 @@ pub fn next_item(buf: &mut BytesMut) -> Result<Option<Item>, ParseError> {
             buf.advance(used);
             Ok(Some(Item::Message(msg)))
         }
+    }
+}
+
+/// Incremental decoder of a connection's byte stream: `feed` what was read, then take items
+/// with `next_item` until it says `Ok(None)`. Memory is bounded: a message head is cut off at
+/// `MAX_HEAD`, a body at `MAX_BODY`, a frame at `MAX_FRAME`. After an error the stream cannot
+/// be resynchronised, so every later call returns that error again.
+#[derive(Debug, Default)]
+pub struct Decoder {
+    buf: BytesMut,
+    failed: Option<ParseError>,
+}
+
+impl Decoder {
+    pub fn new() -> Decoder {
+        Decoder::default()
+    }
+
+    pub fn feed(&mut self, bytes: &[u8]) {
+        if self.failed.is_none() {
+            self.buf.extend_from_slice(bytes);
+        }
+    }
+
+    /// The buffer itself, for readers that fill it in place (`AsyncReadExt::read_buf`).
+    pub fn buffer_mut(&mut self) -> &mut BytesMut {
+        &mut self.buf
+    }
+
+    /// Bytes fed and not yet taken.
+    pub fn buffered(&self) -> usize {
+        self.buf.len()
+    }
+
+    pub fn next_item(&mut self) -> Result<Option<Item>, ParseError> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        next_item(&mut self.buf).inspect_err(|e| {
+            self.failed = Some(e.clone());
+            self.buf = BytesMut::new();
+        })
     }
 }
 
@@ -102,6 +148,32 @@ mod tests {
                     }
                 }
             }
+        }
+
+        /// The same bytes give the same items whether fed at once or in pieces, and the
+        /// decoder never holds more than one unfinished item.
+        #[test]
+        fn decoder_is_chunking_invariant(data in proptest::collection::vec(any::<u8>(), 0..4096), chunk in 1usize..512) {
+            let drain = |d: &mut Decoder, out: &mut Vec<Result<Item, ParseError>>| loop {
+                match d.next_item() {
+                    Ok(Some(i)) => out.push(Ok(i)),
+                    Ok(None) => break,
+                    Err(e) => { out.push(Err(e)); break; }
+                }
+            };
+            let (mut whole, mut pieces) = (Decoder::new(), Decoder::new());
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            whole.feed(&data);
+            drain(&mut whole, &mut a);
+            for piece in data.chunks(chunk) {
+                pieces.feed(piece);
+                if matches!(b.last(), Some(Err(_))) { break; }
+                drain(&mut pieces, &mut b);
+                prop_assert!(pieces.buffered() <= crate::message::MAX_HEAD + crate::message::MAX_BODY + MAX_FRAME + chunk);
+            }
+            // An error found late with small pieces is found at the same item with one big
+            // piece; before it, both saw the same items.
+            prop_assert_eq!(&a, &b);
         }
 
         #[test]
