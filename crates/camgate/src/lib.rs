@@ -27,3 +27,4 @@ pub mod redact;
 pub mod server;
 pub mod streams;
 pub mod web;
+pub mod webrtc;

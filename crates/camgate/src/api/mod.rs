@@ -82,6 +82,11 @@ impl AppState {
 
 /// The whole HTTP surface.
 pub fn router(state: AppState) -> Router {
+    let webrtc = crate::webrtc::WebRtc::start_or_unavailable(
+        &state.config.webrtc,
+        state.local_addr,
+        crate::webrtc::Registry::new(state.streams.clone()),
+    );
     let mut app = Router::new()
         .merge(health::router(state.clone()))
         .merge(cameras::router(state.clone()))
@@ -90,6 +95,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::events::ws::router(state.clone()))
         .merge(crate::mse::router(state.clone()))
         .merge(crate::hls::router(state.clone()))
+        .merge(crate::webrtc::router(webrtc))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(extract::BODY_LIMIT))

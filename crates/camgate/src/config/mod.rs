@@ -37,6 +37,7 @@ pub struct Config {
     pub hls: HlsConfig,
     pub events: EventsConfig,
     pub nats: NatsConfig,
+    pub webrtc: crate::webrtc::WebrtcConfig,
 }
 
 impl Default for Config {
@@ -50,6 +51,7 @@ impl Default for Config {
             hls: HlsConfig::default(),
             events: EventsConfig::default(),
             nats: NatsConfig::default(),
+            webrtc: crate::webrtc::WebrtcConfig::default(),
         }
     }
 }
