@@ -84,7 +84,7 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     let webrtc = crate::webrtc::WebRtc::start_or_unavailable(
         &state.config.webrtc,
-        state.local_addr,
+        state.config.http.listen,
         crate::webrtc::Registry::new(state.streams.clone()),
     );
     let mut app = Router::new()

@@ -53,13 +53,14 @@ pub struct Created {
 }
 
 impl WebRtc {
-    /// Binds the UDP socket and starts its receive loop (needs a tokio runtime).
+    /// Binds the UDP socket and starts its receive loop (needs a tokio runtime). `http_listen`
+    /// is the HTTP listener's configured address (port 0 there means an ephemeral port here).
     pub fn start(
         config: &WebrtcConfig,
-        http_addr: SocketAddr,
+        http_listen: SocketAddr,
         registry: Registry,
     ) -> std::io::Result<Arc<WebRtc>> {
-        let listen = config.listen_addr(http_addr);
+        let listen = config.listen_addr(http_listen);
         let driver = Driver::bind(listen, &config.public_ips)?;
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         tracing::info!(
@@ -82,13 +83,13 @@ impl WebRtc {
     /// 503 naming the reason, so the rest of the gateway still serves.
     pub fn start_or_unavailable(
         config: &WebrtcConfig,
-        http_addr: SocketAddr,
+        http_listen: SocketAddr,
         registry: Registry,
     ) -> Arc<WebRtc> {
-        match WebRtc::start(config, http_addr, registry.clone()) {
+        match WebRtc::start(config, http_listen, registry.clone()) {
             Ok(w) => w,
             Err(e) => {
-                let listen = config.listen_addr(http_addr);
+                let listen = config.listen_addr(http_listen);
                 tracing::error!(%listen, error = %e, "WebRTC disabled: cannot bind its UDP socket");
                 Arc::new(WebRtc {
                     config: config.clone(),

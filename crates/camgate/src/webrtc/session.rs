@@ -219,6 +219,10 @@ impl Session {
             Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
                 p.ended.get_or_insert_with(|| "ICE disconnected".to_owned());
             }
+            Event::Closed => {
+                p.ended
+                    .get_or_insert_with(|| "closed by the peer (DTLS close_notify)".to_owned());
+            }
             _ => {}
         }
     }
@@ -300,7 +304,11 @@ impl Session {
     fn end(&self, reason: &str) {
         let mut p = self.lock();
         p.ended.get_or_insert_with(|| reason.to_owned());
-        p.rtc.disconnect();
+        // A graceful close (RTCP BYE, DTLS close_notify) lets the browser see the end at once;
+        // the drain sends it. Failing that, drop the connection.
+        if p.rtc.close().is_err() {
+            p.rtc.disconnect();
+        }
         self.drain(&mut p);
     }
 
