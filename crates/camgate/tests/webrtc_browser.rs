@@ -43,7 +43,10 @@ async fn run(mode: &str, tweak: impl FnOnce(&mut camgate::config::Config)) -> Va
     assert_eq!(v["ok"], true, "{mode} did not play: {v} (stderr {stderr})");
     for p in v["players"].as_array().unwrap() {
         assert_eq!(p["dims"], serde_json::json!([320, 240]), "{v}");
-        eprintln!("{mode} {}: first frame after {} ms", p["name"], p["ttff"]);
+        eprintln!(
+            "{mode} {}: answer {} ms, connected {} ms, first frame {} ms",
+            p["name"], p["answer_ms"], p["connected_ms"], p["ttff"]
+        );
     }
     drop(cam);
     v

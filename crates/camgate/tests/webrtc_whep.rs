@@ -136,8 +136,10 @@ async fn sessions_count_as_viewers_and_end_on_delete() {
     assert!(b.contains("H.264") && b.contains("VP8"), "{b}");
 
     let mut client = WhepClient::new(Offer::H264);
+    let t = std::time::Instant::now();
     let (s, h, answer) = post_offer(&gw, "cam_w1", &client.offer).await;
     assert_eq!(s, 201, "{answer}");
+    eprintln!("WHEP POST to a live camera answered in {:?}", t.elapsed());
     assert_eq!(h["content-type"], "application/sdp");
     assert!(answer.contains("a=ice-lite"), "{answer}");
     assert!(answer.contains("H264/90000"), "{answer}");
@@ -188,6 +190,10 @@ async fn sessions_count_as_viewers_and_end_on_delete() {
     });
     let (mut client, got) = got.await.unwrap();
     assert!(got.connected_after.is_some(), "never connected: {got:?}");
+    eprintln!(
+        "str0m client: connected after {:?}, first frame after {:?}",
+        got.connected_after, got.first_frame_after
+    );
     assert!(got.frames >= 25, "only {} frames in 3 s", got.frames);
     let probe = ffprobe(&got.annexb, "h264");
     assert_eq!(probe["codec_name"], "h264", "{probe}");
@@ -195,6 +201,34 @@ async fn sessions_count_as_viewers_and_end_on_delete() {
         (probe["width"].as_u64(), probe["height"].as_u64()),
         (Some(320), Some(240))
     );
+
+    // Garbage on the shared socket (bytes that look like STUN, DTLS, RTP or nothing, from a
+    // stranger's address) neither ends the session nor the socket.
+    let port: u16 = answer
+        .lines()
+        .find_map(|l| l.strip_prefix("a=candidate:"))
+        .and_then(|c| c.split_whitespace().nth(5))
+        .and_then(|p| p.parse().ok())
+        .expect("a candidate with a port in the answer");
+    let stranger = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    for i in 0..2000u32 {
+        let len = (i as usize * 7919) % 1400 + 1;
+        let mut d: Vec<u8> = (0..len).map(|j| (i as usize * 31 + j * 17) as u8).collect();
+        d[0] = [0u8, 1, 20, 22, 23, 128, 144, 200, 255][i as usize % 9];
+        let _ = stranger.send_to(&d, ("127.0.0.1", port));
+    }
+    let (mut client, got) = tokio::task::spawn_blocking(move || {
+        let got = client.receive(Duration::from_secs(2));
+        (client, got)
+    })
+    .await
+    .unwrap();
+    assert!(
+        got.frames >= 25,
+        "only {} frames after the garbage",
+        got.frames
+    );
+    assert!(!got.disconnected);
 
     let r = frag("a=ice-ufrag:fresh\r\na=ice-pwd:fresh0123456789abcdefgh\r\n")
         .await

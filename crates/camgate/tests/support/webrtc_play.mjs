@@ -43,7 +43,9 @@ async function played(page) {
       seen.add((d[i] >> 4) + "," + (d[i + 1] >> 4) + "," + (d[i + 2] >> 4));
       if (d[i] + d[i + 1] + d[i + 2] > 60) bright++;
     }
-    return { dims: [v.videoWidth, v.videoHeight], colors: seen.size, bright, ttff: (window.__webrtc || {}).ttff ?? null };
+    const w = window.__webrtc || {};
+    return { dims: [v.videoWidth, v.videoHeight], colors: seen.size, bright, ttff: w.ttff ?? null,
+      answer_ms: w.answer_ms ?? null, connected_ms: w.connected_ms ?? null };
   });
 }
 
@@ -110,6 +112,7 @@ try {
   for (const p of players) await p.page.close({ runBeforeUnload: true });
   // The player page DELETEs on pagehide; the cross page just goes: DTLS close or, failing
   // that, ICE consent expiry (15 s without a check, str0m's ICE-lite rule) ends it.
+  const closed = Date.now();
   let after = await viewers();
   for (let i = 0; i < 250 && after !== 0; i++) {
     await new Promise((r) => setTimeout(r, 100));
@@ -117,7 +120,7 @@ try {
   }
   const summary = players.map(({ page, ...rest }) => rest);
   result = {
-    mode, players: summary, viewers_playing: playing, viewers_after: after,
+    mode, players: summary, viewers_playing: playing, viewers_after: after, ended_ms: Date.now() - closed,
     ok: summary.every((p) => p.colors > 2 && p.bright > 0),
   };
 } catch (e) {
