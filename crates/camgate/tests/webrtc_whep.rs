@@ -339,3 +339,62 @@ fn ffprobe(data: &[u8], format: &str) -> Value {
     );
     s
 }
+
+/// GStreamer's RTSP server with a launch line of the test's choosing (tests/support/rtsp_launch.py).
+struct LaunchCamera {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl LaunchCamera {
+    fn start(launch: &str) -> LaunchCamera {
+        use std::io::BufRead;
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/rtsp_launch.py");
+        let mut child = std::process::Command::new("/usr/bin/python3")
+            .args([script, launch])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("/usr/bin/python3 tests/support/rtsp_launch.py (GStreamer)");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line
+            .strip_prefix("PORT ")
+            .and_then(|p| p.trim().parse().ok())
+            .unwrap_or_else(|| panic!("rtsp_launch.py printed {line:?}"));
+        LaunchCamera { child, port }
+    }
+}
+
+impl Drop for LaunchCamera {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_camera_with_b_frames_is_refused_clearly() {
+    // x264 with two B-frames between references (no zerolatency tune, which disables them).
+    let cam = LaunchCamera::start(
+        "( videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=25/1 ! \
+         x264enc speed-preset=ultrafast bframes=2 b-adapt=false key-int-max=25 ! \
+         video/x-h264,profile=main ! rtph264pay name=pay0 pt=96 config-interval=1 )",
+    );
+    let gw = gateway(10).await;
+    gw.provision("wb", &format!("rtsp://127.0.0.1:{}/cam", cam.port), false)
+        .await;
+    // Once a whole GOP is cached, the B slices are in it.
+    gw.wait_state("wb", "live", Duration::from_secs(15)).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (s, _, b) = post_offer(&gw, "cam_wb", &WhepClient::new(Offer::H264).offer).await;
+    assert_eq!(
+        (s, error_code(&b).as_str()),
+        (422, "b_frames_unsupported"),
+        "{b}"
+    );
+    assert!(b.contains("HLS or MSE"), "{b}");
+    assert_eq!(webrtc_viewers(&gw, "cam_wb").await, 0);
+}

@@ -45,6 +45,26 @@ pub struct WebRtc {
     _stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
+/// How often str0m reports a session's egress statistics (NACKs, PLIs, RTT).
+const STATS_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Totals over the live sessions, for `/metrics` and logs.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WebrtcStats {
+    pub sessions: u64,
+    pub bytes_sent: u64,
+    pub packets_sent: u64,
+    pub nacks: u64,
+    pub plis: u64,
+    pub firs: u64,
+    /// Keyframe skips of sessions that fell behind.
+    pub skips: u64,
+    /// The highest RTT any session reports, in microseconds.
+    pub max_rtt_micros: u64,
+    /// Datagrams no session claimed (late STUN, garbage).
+    pub unrouted_datagrams: u64,
+}
+
 /// A new session as the WHEP answer needs it.
 pub struct Created {
     pub id: String,
@@ -115,6 +135,31 @@ impl WebRtc {
 
     pub fn config(&self) -> &WebrtcConfig {
         &self.config
+    }
+
+    /// Totals over the sessions alive now (bytes etc. of ended sessions are in the logs and in
+    /// the gateway's `total_bytes_sent`).
+    pub fn stats(&self) -> WebrtcStats {
+        use std::sync::atomic::Ordering::Relaxed;
+        let Ok(d) = &self.driver else {
+            return WebrtcStats::default();
+        };
+        let mut t = WebrtcStats {
+            unrouted_datagrams: d.unrouted.load(Relaxed),
+            ..Default::default()
+        };
+        for s in d.sessions() {
+            let st = &s.stats;
+            t.sessions += 1;
+            t.bytes_sent += st.bytes_sent.load(Relaxed);
+            t.packets_sent += st.packets_sent.load(Relaxed);
+            t.nacks += st.nacks.load(Relaxed);
+            t.plis += st.plis.load(Relaxed);
+            t.firs += st.firs.load(Relaxed);
+            t.skips += st.skips.load(Relaxed);
+            t.max_rtt_micros = t.max_rtt_micros.max(st.rtt_micros.load(Relaxed));
+        }
+        t
     }
 
     pub fn stream(&self, path: &str) -> Result<LiveStream, AppError> {
@@ -231,6 +276,8 @@ impl WebRtc {
                 seconds = started.elapsed().as_secs(),
                 bytes = s.bytes_sent.load(std::sync::atomic::Ordering::Relaxed),
                 keyframe_requests = s.keyframe_requests.load(std::sync::atomic::Ordering::Relaxed),
+                nacks = s.nacks.load(std::sync::atomic::Ordering::Relaxed),
+                rtt_micros = s.rtt_micros.load(std::sync::atomic::Ordering::Relaxed),
                 skips = s.skips.load(std::sync::atomic::Ordering::Relaxed),
                 "WHEP session ended"
             );
@@ -255,7 +302,10 @@ impl Drop for WebRtc {
 
 /// An ICE-lite `Rtc` that offers exactly the stream's codec.
 fn build_rtc(codec: ::media::Codec) -> Rtc {
-    let cfg = Rtc::builder().set_ice_lite(true).clear_codecs();
+    let cfg = Rtc::builder()
+        .set_ice_lite(true)
+        .set_stats_interval(Some(STATS_INTERVAL))
+        .clear_codecs();
     let cfg = match codec {
         ::media::Codec::H264 => cfg.enable_h264(true),
         ::media::Codec::H265 => cfg.enable_h265(true),

@@ -55,6 +55,11 @@ pub struct SessionStats {
     pub packets_sent: AtomicU64,
     pub keyframe_requests: AtomicU64,
     pub skips: AtomicU64,
+    /// From str0m's egress statistics (the browser's RTCP): totals so far and the latest RTT.
+    pub nacks: AtomicU64,
+    pub plis: AtomicU64,
+    pub firs: AtomicU64,
+    pub rtt_micros: AtomicU64,
 }
 
 pub struct Session {
@@ -218,6 +223,16 @@ impl Session {
             }
             Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
                 p.ended.get_or_insert_with(|| "ICE disconnected".to_owned());
+            }
+            Event::MediaEgressStats(m) => {
+                let st = &self.stats;
+                st.nacks.store(m.nacks, Ordering::Relaxed);
+                st.plis.store(m.plis, Ordering::Relaxed);
+                st.firs.store(m.firs, Ordering::Relaxed);
+                if let Some(rtt) = m.rtt {
+                    st.rtt_micros
+                        .store(rtt.as_micros() as u64, Ordering::Relaxed);
+                }
             }
             Event::Closed => {
                 p.ended
