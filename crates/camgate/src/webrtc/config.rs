@@ -18,7 +18,9 @@ pub const DEFAULT_PORT: u16 = 8189;
 pub struct WebrtcConfig {
     /// The UDP socket every WebRTC peer talks to. Unset: the HTTP listener's IP with port
     /// 8189 (a loopback-only gateway stays loopback-only), or an ephemeral port when the
-    /// HTTP listener itself uses port 0 (tests, several gateways on one host).
+    /// HTTP listener itself uses port 0 (tests, several gateways on one host). Written `""`
+    /// when unset, so `camgate config` shows it and `CAMGATE_WEBRTC_LISTEN` can set it.
+    #[serde(with = "optional_addr")]
     pub listen: Option<SocketAddr>,
     /// Addresses announced as host candidates instead of the listen address, for a server
     /// behind NAT (its public address, with the NAT forwarding the same UDP port).
@@ -53,6 +55,29 @@ impl WebrtcConfig {
         self.listen.unwrap_or_else(|| {
             let port = if http.port() == 0 { 0 } else { DEFAULT_PORT };
             SocketAddr::new(http.ip(), port)
+        })
+    }
+}
+
+/// `Option<SocketAddr>` as a string, `""` for none.
+mod optional_addr {
+    use std::net::SocketAddr;
+
+    use serde::{Deserialize, Deserializer, Serializer, de};
+
+    pub fn serialize<S: Serializer>(v: &Option<SocketAddr>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&v.map(|a| a.to_string()).unwrap_or_default())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SocketAddr>, D::Error> {
+        let text = String::deserialize(d)?;
+        if text.trim().is_empty() {
+            return Ok(None);
+        }
+        text.trim().parse().map(Some).map_err(|_| {
+            de::Error::custom(format!(
+                "`{text}` is not an address with a port, e.g. \"0.0.0.0:8189\""
+            ))
         })
     }
 }
@@ -125,6 +150,11 @@ mod tests {
             9000
         );
         assert!(toml::from_str::<WebrtcConfig>("lisen = 1").is_err());
+        assert!(toml::from_str::<WebrtcConfig>("listen = \"8189\"").is_err());
+        let shown = toml::to_string(&WebrtcConfig::default()).unwrap();
+        assert!(shown.contains("listen = \"\""), "{shown}");
+        let back: WebrtcConfig = toml::from_str(&shown).unwrap();
+        assert_eq!(back, WebrtcConfig::default());
     }
 
     #[test]
