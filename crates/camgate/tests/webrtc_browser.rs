@@ -81,4 +81,8 @@ async fn chromium_plays_whep_from_another_origin() {
         v["viewers_after"], 0,
         "closing the page ends the session: {v}"
     );
+    eprintln!(
+        "cross: the session ended {} ms after the page closed",
+        v["ended_ms"]
+    );
 }

@@ -34,6 +34,10 @@ const CATCH_UP_STEP: u64 = 90;
 /// A PLI storm (a browser asks every few hundred ms while it cannot decode) resends the GOP
 /// at most this often.
 const KEYFRAME_ANSWER_EVERY: Duration = Duration::from_secs(1);
+/// A connected browser sends RTCP feedback many times a second and an ICE consent check
+/// every ~5 s; this long without a datagram means it has gone (a closed tab sends no DTLS
+/// close). str0m's own ICE-lite expiry would take 15 s.
+const PEER_SILENCE: Duration = Duration::from_secs(6);
 
 /// The str0m side of a session, always used under the session's lock.
 pub(super) struct Peer {
@@ -46,6 +50,8 @@ pub(super) struct Peer {
     pub ended: Option<String>,
     /// The peer's current ICE ufrag: a PATCH with another one is an ICE restart.
     pub remote_ufrag: Option<String>,
+    /// When the peer last sent us a datagram.
+    pub last_rx: Instant,
 }
 
 /// Counters of one session (and, summed, of the output) for logs and `/metrics`.
@@ -93,6 +99,7 @@ impl Session {
                 timeout: Instant::now(),
                 ended: None,
                 remote_ufrag: None,
+                last_rx: Instant::now(),
             }),
             wake: Notify::new(),
             stopping: AtomicBool::new(false),
@@ -124,6 +131,7 @@ impl Session {
         if p.ended.is_some() {
             return;
         }
+        p.last_rx = Instant::now();
         if let Err(e) = p.rtc.handle_input(input) {
             p.ended = Some(format!("bad input from the peer: {e}"));
         }
@@ -260,13 +268,17 @@ impl Session {
             if self.stopping.load(Ordering::Relaxed) {
                 self.end("ended by the client (DELETE)");
             }
-            let (timeout, connected, keyframe_wanted, ended) = {
+            let (timeout, connected, keyframe_wanted, ended, last_rx) = {
                 let mut p = self.lock();
                 let k = std::mem::take(&mut p.keyframe_wanted);
-                (p.timeout, p.connected, k, p.ended.clone())
+                (p.timeout, p.connected, k, p.ended.clone(), p.last_rx)
             };
             if let Some(reason) = ended {
                 return reason;
+            }
+            if connected && last_rx.elapsed() >= PEER_SILENCE {
+                self.end(&format!("the peer sent nothing for {PEER_SILENCE:?}"));
+                continue;
             }
             if !connected && tokio::time::Instant::now() >= connect_by {
                 self.end(&format!(
@@ -284,7 +296,7 @@ impl Session {
                 out.catching_up = true;
             }
             let deadline = tokio::time::Instant::from_std(timeout).min(if connected {
-                far()
+                tokio::time::Instant::from_std(last_rx + PEER_SILENCE)
             } else {
                 connect_by
             });
@@ -355,11 +367,6 @@ impl Session {
         }
         self.drain(&mut p);
     }
-}
-
-/// A time so far ahead that it never fires.
-fn far() -> tokio::time::Instant {
-    tokio::time::Instant::now() + Duration::from_secs(86_400)
 }
 
 /// Behind the newest frame the hub has by more than the allowed lag.
