@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::StatusCode;
+use media::{CodecParams, Frame};
 
 pub use crate::api::AppError;
 pub use crate::hub::Consumer;
@@ -92,4 +93,10 @@ impl LiveStream {
     pub fn add_bytes_sent(&self, n: u64) {
         self.streams.add_bytes_sent(n);
     }
+}
+
+/// A frame's video parameters, `None` for a frame of another track (the house's
+/// `Frame::video()`; today every frame is video).
+pub fn video(frame: &Frame) -> Option<&CodecParams> {
+    Some(&frame.params)
 }

@@ -7,16 +7,20 @@
 use bytes::Bytes;
 use media::{Codec, Frame, annexb};
 
+use super::attach::video;
+
 const START: [u8; 4] = [0, 0, 0, 1];
 
 /// The frame as Annex B, with the parameter sets of `frame.params` first when it is a
 /// keyframe (in-band copies of them in the frame are left out, so they are not sent twice).
-/// `None` for a frame whose length prefixes do not add up (a source bug; skipped).
+/// `None` for a frame that is not video, or whose length prefixes do not add up (a source
+/// bug; skipped).
 pub fn annexb_access_unit(frame: &Frame) -> Option<Vec<u8>> {
+    let video = video(frame)?;
     let nals = annexb::split_length_prefixed(&frame.data).ok()?;
-    let codec = frame.params.codec;
+    let codec = video.codec;
     let params = if frame.keyframe {
-        frame.params.parameter_sets()
+        video.parameter_sets()
     } else {
         Vec::new()
     };
@@ -43,7 +47,7 @@ pub fn annexb_access_unit(frame: &Frame) -> Option<Vec<u8>> {
 /// Whether the frame holds a B slice (H.264 only: an H.265 slice header cannot be read
 /// without its PPS, so H.265 streams are not checked).
 pub fn has_b_slice(frame: &Frame) -> bool {
-    if frame.params.codec != Codec::H264 {
+    if video(frame).is_none_or(|v| v.codec != Codec::H264) {
         return false;
     }
     let Ok(nals) = annexb::split_length_prefixed(&frame.data) else {

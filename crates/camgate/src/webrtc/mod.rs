@@ -187,7 +187,16 @@ impl WebRtc {
         let viewer = stream.join()?;
         let mut consumer = stream.subscribe();
         let timeout = self.registry.start_timeout();
-        let first = match tokio::time::timeout(timeout, consumer.recv()).await {
+        let first_video = async {
+            // Other tracks (audio, once the hub carries it) are not sent yet.
+            loop {
+                match consumer.recv().await {
+                    Some(f) if attach::video(&f).is_none() => continue,
+                    other => return other,
+                }
+            }
+        };
+        let first = match tokio::time::timeout(timeout, first_video).await {
             Ok(Some(f)) => f,
             Ok(None) => {
                 return Err(AppError::new(
@@ -207,7 +216,12 @@ impl WebRtc {
                 ));
             }
         };
-        let codec = first.params.codec;
+        let Some(codec) = attach::video(&first).map(|v| v.codec) else {
+            return Err(AppError::internal(
+                "internal_error",
+                "no video frame; a camgate bug",
+            ));
+        };
         let (name, human) = match codec {
             ::media::Codec::H264 => ("H264", "H.264"),
             ::media::Codec::H265 => ("H265", "H.265"),

@@ -311,6 +311,7 @@ impl Session {
                 }
                 f = out.next(&mut consumer), if connected => match f {
                     None => self.end("the stream ended"),
+                    Some((frame, _)) if super::attach::video(&frame).is_none() => {}
                     Some((frame, behind)) => {
                         if !behind && !frame.keyframe && lagging(&self.stream, &frame, max_lag) {
                             consumer.skip_to_next_keyframe();
