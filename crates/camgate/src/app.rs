@@ -28,6 +28,7 @@ use crate::mse::Mse;
 use crate::provisioning::Provisioning;
 use crate::stats::Totals;
 use crate::tasks::Tasks;
+use crate::webrtc::WebRtc;
 
 /// How long shutdown waits for cameras to confirm TEARDOWN.
 pub const TEARDOWN_WAIT: Duration = Duration::from_secs(3);
@@ -52,6 +53,7 @@ pub struct App {
     pub metrics: Arc<Metrics>,
     pub hls: Arc<Hls>,
     pub mse: Mse,
+    pub webrtc: Arc<WebRtc>,
     /// Task groups, stopped in this order: outputs (viewers), the live path (cameras), then
     /// the event services (so the last state changes still reach NATS).
     output_tasks: Tasks,
@@ -103,6 +105,16 @@ impl App {
             registry: registry.clone(),
             max_lag: config.streams.mse_max_lag,
         };
+        // The configured HTTP address (port 0 there means an ephemeral UDP port too).
+        let webrtc = WebRtc::start_or_unavailable(
+            &config.webrtc,
+            config.http.listen,
+            crate::webrtc::Registry::new(
+                registry.clone(),
+                config.streams.start_timeout,
+                output_tasks.clone(),
+            ),
+        );
 
         App {
             config,
@@ -116,6 +128,7 @@ impl App {
             metrics,
             hls,
             mse,
+            webrtc,
             output_tasks,
             live_tasks,
             service_tasks,
@@ -165,6 +178,7 @@ impl App {
             }),
             crate::hls::router(self.hls.clone()),
             crate::mse::router(self.mse.clone()),
+            crate::webrtc::router(self.webrtc.clone()),
         ]
     }
 

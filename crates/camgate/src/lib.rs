@@ -32,3 +32,4 @@ pub mod stats;
 pub mod tasks;
 pub mod timestamps;
 pub mod web;
+pub mod webrtc;

@@ -52,7 +52,11 @@ struct Provisioned {
     camera_id: String,
     stream_path: String,
     hls_url: String,
+    /// The player page a person opens.
     webrtc_url: String,
+    /// The WHEP endpoint a program POSTs its offer to.
+    whep_url: String,
+    mse_url: String,
     snapshot_url: String,
     ws_events_url: String,
 }
@@ -104,7 +108,9 @@ async fn provision(
     let answer = Provisioned {
         success: true,
         hls_url: format!("http://{host}/hls/{sp}/index.m3u8"),
-        webrtc_url: format!("http://{host}/webrtc/{sp}/whep"),
+        webrtc_url: format!("http://{host}/webrtc/{sp}"),
+        whep_url: format!("http://{host}/webrtc/{sp}/whep"),
+        mse_url: format!("ws://{host}/mse/{sp}"),
         snapshot_url: format!("http://{host}/cameras/{}/snapshot.jpg", camera.camera_id),
         ws_events_url: format!("ws://{host}/ws/events/{sp}"),
         camera_id: camera.camera_id,

@@ -71,11 +71,25 @@ fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
     Some(
         CorsLayer::new()
             .allow_origin(AllowOrigin::list(origins))
-            .allow_methods([Method::GET, Method::POST, Method::DELETE, Method::OPTIONS])
+            .allow_methods([
+                Method::GET,
+                Method::POST,
+                Method::PATCH,
+                Method::DELETE,
+                Method::OPTIONS,
+            ])
             .allow_headers([
                 header::AUTHORIZATION,
                 header::CONTENT_TYPE,
+                header::IF_MATCH,
                 HeaderName::from_static("x-api-key"),
+            ])
+            // WHEP clients read these from the answer to a cross-origin offer.
+            .expose_headers([
+                header::LOCATION,
+                header::ETAG,
+                header::LINK,
+                HeaderName::from_static("accept-patch"),
             ]),
     )
 }

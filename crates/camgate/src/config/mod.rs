@@ -55,6 +55,7 @@ mod http;
 mod log;
 mod nats;
 mod streams;
+mod webrtc;
 
 #[cfg(test)]
 mod tests;
@@ -73,6 +74,7 @@ pub use log::{LogConfig, LogFormat};
 pub use nats::NatsConfig;
 pub use size::ByteSize;
 pub use streams::StreamsConfig;
+pub use webrtc::{IceServer, WebrtcConfig};
 
 use validate::Section;
 
@@ -89,6 +91,7 @@ pub struct Config {
     pub hls: HlsConfig,
     pub events: EventsConfig,
     pub nats: NatsConfig,
+    pub webrtc: WebrtcConfig,
 }
 
 impl Default for Config {
@@ -102,6 +105,7 @@ impl Default for Config {
             hls: HlsConfig::default(),
             events: EventsConfig::default(),
             nats: NatsConfig::default(),
+            webrtc: WebrtcConfig::default(),
         }
     }
 }
@@ -129,8 +133,9 @@ impl Config {
             hls,
             events,
             nats,
+            webrtc,
         } = self;
-        vec![http, auth, log, streams, hls, events, nats]
+        vec![http, auth, log, streams, hls, events, nats, webrtc]
     }
 
     /// Every section, for redaction; the same list as [`Config::sections`].
@@ -144,7 +149,8 @@ impl Config {
             hls,
             events,
             nats,
+            webrtc,
         } = self;
-        vec![http, auth, log, streams, hls, events, nats]
+        vec![http, auth, log, streams, hls, events, nats, webrtc]
     }
 }

@@ -76,6 +76,14 @@ impl<S: Clone + Send + Sync + 'static> Routes<S> {
         self.add("PATCH", path, summary, patch(h))
     }
 
+    pub fn options<H, T>(self, path: &'static str, summary: &'static str, h: H) -> Self
+    where
+        H: Handler<T, S>,
+        T: 'static,
+    {
+        self.add("OPTIONS", path, summary, axum::routing::options(h))
+    }
+
     pub fn delete<H, T>(self, path: &'static str, summary: &'static str, h: H) -> Self
     where
         H: Handler<T, S>,
