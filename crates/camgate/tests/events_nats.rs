@@ -62,6 +62,17 @@ async fn health(gw: &Gateway) -> (u16, Value) {
     (r.status().as_u16(), r.json().await.unwrap())
 }
 
+/// An independent client subscribed to camgate's status subject, the subscription in place.
+async fn watch_status(nats_url: &str) -> (async_nats::Client, async_nats::Subscriber) {
+    let watcher = async_nats::connect(nats_url).await.unwrap();
+    let sub = watcher
+        .subscribe("site1.camgate.camera.status")
+        .await
+        .unwrap();
+    watcher.flush().await.unwrap();
+    (watcher, sub)
+}
+
 /// The next status message for `camera`, or panics after `within`.
 async fn next_status(sub: &mut async_nats::Subscriber, camera: &str, within: Duration) -> Value {
     tokio::time::timeout(within, async {
@@ -106,12 +117,7 @@ async fn status_reaches_nats_and_resumes_after_nats_restarts_while_video_flows()
     .await;
     let state = gw.app.clone();
 
-    let watcher = async_nats::connect(&nats_url).await.unwrap();
-    let mut sub = watcher
-        .subscribe("site1.camgate.camera.status")
-        .await
-        .unwrap();
-    watcher.flush().await.unwrap();
+    let (watcher, mut sub) = watch_status(&nats_url).await;
 
     gw.provision("n1", &cam.good_url(), false).await;
 
@@ -166,12 +172,7 @@ async fn status_reaches_nats_and_resumes_after_nats_restarts_while_video_flows()
 
     // NATS comes back on the same port: messages resume without touching camgate.
     let _nats = NatsServer::start_on(port);
-    let watcher = async_nats::connect(&nats_url).await.unwrap();
-    let mut sub = watcher
-        .subscribe("site1.camgate.camera.status")
-        .await
-        .unwrap();
-    watcher.flush().await.unwrap();
+    let (_watcher, mut sub) = watch_status(&nats_url).await;
     let again = next_status(&mut sub, "n1", Duration::from_secs(20)).await;
     assert_eq!(again["online"], true);
     assert!(rt.hub().stats().frames_received > frames_at_loss + 25);
