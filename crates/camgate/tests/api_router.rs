@@ -1,13 +1,13 @@
 //! The HTTP API through the router with `oneshot` (no socket): every endpoint, the bad-input
 //! table, access control, and health degradation.
 
-mod common;
+mod support;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use camgate::config::Config;
-use common::{TestApi, error_code};
 use serde_json::{Value, json};
+use support::{TestApi, error_code};
 use tower::ServiceExt;
 
 const PASSWORD: &str = "s3cr3t-Pa55";
@@ -528,7 +528,7 @@ async fn protected_mode_refuses_remote_clients_with_instructions() {
 async fn api_keys_by_bearer_or_header() {
     let mut config = Config::default();
     config.auth.api_keys = vec!["key-one-0123456789".into(), "key-two-0123456789".into()];
-    for peer in [common::LOOPBACK, "198.51.100.7:5555"] {
+    for peer in [support::LOOPBACK, "198.51.100.7:5555"] {
         let api = TestApi::with(config.clone(), peer);
         let (status, headers, body) = api
             .send(Request::get("/cameras").body(Body::empty()).unwrap())
@@ -576,7 +576,7 @@ async fn api_keys_by_bearer_or_header() {
 async fn cors_answers_configured_origins_only() {
     let mut config = Config::default();
     config.http.cors_origins = vec!["https://ops.example.com".into()];
-    let api = TestApi::with(config, common::LOOPBACK);
+    let api = TestApi::with(config, support::LOOPBACK);
     let req = Request::get("/health")
         .header("origin", "https://ops.example.com")
         .body(Body::empty())

@@ -1,34 +1,19 @@
 //! The API walkthrough over a real socket: the server runs in-process on 127.0.0.1:0 and is
 //! driven with reqwest, then shut down gracefully.
 
-mod common;
-use common::client;
+mod support;
 
 use std::time::Duration;
 
-use camgate::config::{Config, HttpConfig};
-use camgate::server::Server;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use support::{Gateway, client};
 
 #[tokio::test]
 async fn walkthrough_over_a_socket() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = Config {
-        data_dir: dir.path().join("data"),
-        http: HttpConfig {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            ..HttpConfig::default()
-        },
-        ..Config::default()
-    };
-    let server = Server::bind(config).await.unwrap();
-    let addr = server.local_addr();
+    let gw = Gateway::start(|_| {}).await;
+    let addr = gw.addr;
     assert_ne!(addr.port(), 0);
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let running = tokio::spawn(server.run(async {
-        let _ = stopped.await;
-    }));
     let http = client();
     let base = format!("http://{addr}");
 
@@ -154,12 +139,7 @@ async fn walkthrough_over_a_socket() {
     // A chunked body (no Content-Length) past 64 KiB is cut off with 413, not buffered.
     assert_eq!(chunked_oversized_post(addr).await, 413);
 
-    stop.send(()).unwrap();
-    tokio::time::timeout(Duration::from_secs(20), running)
-        .await
-        .expect("server stops after the shutdown signal")
-        .unwrap()
-        .unwrap();
+    gw.stop().await;
     // The listener is closed once run() returns.
     assert!(http.get(format!("{base}/health")).send().await.is_err());
 }

@@ -1,8 +1,7 @@
 //! The real `camgate` binary: restart persistence, secrets kept out of answers and logs,
 //! graceful shutdown on SIGTERM, `camgate config`, configuration errors, `--help`.
 
-mod common;
-use common::client;
+mod support;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -14,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use support::{client, process};
 
 const BIN: &str = env!("CARGO_BIN_EXE_camgate");
 const PASSWORD: &str = "Pa55w0rd-must-not-leak";
@@ -101,23 +101,12 @@ impl Camgate {
 
     /// Sends `signal` (`TERM`, `INT`), then waits for a clean exit.
     fn stop_with(mut self, signal: &str) -> Vec<String> {
-        // The shell's built-in kill: present wherever /bin/sh is, unlike procps' kill.
-        let status = Command::new("sh")
-            .args(["-c", &format!("kill -{signal} {}", self.child.id())])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let exit = loop {
-            if let Some(exit) = self.child.try_wait().unwrap() {
-                break exit;
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                panic!("camgate did not stop on SIG{signal}");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        };
+        process::signal(&self.child, signal);
+        let exit = process::wait_exit(
+            &mut self.child,
+            Duration::from_secs(30),
+            &format!("camgate did not stop on SIG{signal}"),
+        );
         for reader in self.readers.drain(..) {
             let _ = reader.join();
         }

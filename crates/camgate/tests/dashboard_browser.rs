@@ -5,13 +5,16 @@
 //! and a camera whose source dies shows `reconnecting`, then `live` when it returns.
 //! Writes target/dashboard-grid.png.
 
+mod support;
+
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use camgate::config::Config;
+use camgate::config::StreamsConfig;
 use camgate::server::Server;
+use support::Gateway;
 
 /// Bounds the whole browser session (it waits at most 40 s for any one thing).
 const BOUND: Duration = Duration::from_secs(240);
@@ -39,19 +42,6 @@ fn small_sim(cameras: u32, listen: std::net::SocketAddr) -> sim::SimConfig {
     }
 }
 
-async fn provision(base: &str, body: serde_json::Value) {
-    let answer = reqwest::Client::builder()
-        .no_proxy()
-        .build()
-        .unwrap()
-        .post(format!("{base}/cameras/provision"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert!(answer.status().is_success(), "{body}: {}", answer.status());
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dashboard_in_headless_chromium() {
     let root = workspace_root();
@@ -60,44 +50,40 @@ async fn dashboard_in_headless_chromium() {
         "run `npm ci` in {} first (the browser tests need playwright-core)",
         root.display()
     );
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = Config {
-        data_dir: dir.path().join("data"),
-        ..Config::default()
-    };
-    config.http.listen = "127.0.0.1:0".parse().unwrap();
-    // A dead source is noticed and retried quickly.
-    config.streams.stall_timeout = Duration::from_secs(2);
-    config.streams.reconnect_min = Duration::from_millis(500);
-    config.streams.reconnect_max = Duration::from_secs(2);
-    let server = Server::bind(config).await.unwrap();
-    let base = format!("http://{}", server.local_addr());
-
-    // The demo's cameras, provisioned the demo's way.
+    // The demo's cameras, provisioned the demo's way before the gateway serves.
     let demo_sim = sim::SimServer::start(small_sim(4, "127.0.0.1:0".parse().unwrap()))
         .await
         .unwrap();
-    camgate::demo::provision(&server, &demo_sim).await.unwrap();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let serving = tokio::spawn(server.run(async {
-        let _ = stop_rx.await;
-    }));
+    let gw = Gateway::start_with(
+        |c| {
+            // The demo's timeouts, but a dead source is noticed and retried quickly.
+            c.streams = StreamsConfig {
+                stall_timeout: Duration::from_secs(2),
+                reconnect_min: Duration::from_millis(500),
+                reconnect_max: Duration::from_secs(2),
+                ..StreamsConfig::default()
+            };
+        },
+        async |server: &Server| {
+            camgate::demo::provision(server, &demo_sim).await.unwrap();
+        },
+    )
+    .await;
+    let base = gw.base.clone();
 
     // A camera named like an attack, and an always-on camera on a simulator we can kill.
-    provision(
-        &base,
+    gw.provision_json(
         serde_json::json!({"camera_id": "xss", "name": "<img src=x onerror=alert(1)>",
-            "rtsp_url": demo_sim.url(3)}),
+        "rtsp_url": demo_sim.url(3)}),
     )
     .await;
     let flaky_sim = sim::SimServer::start(small_sim(1, "127.0.0.1:0".parse().unwrap()))
         .await
         .unwrap();
     let flaky_addr = flaky_sim.local_addr();
-    provision(
-        &base,
+    gw.provision_json(
         serde_json::json!({"camera_id": "flaky", "name": "Flaky camera",
-            "rtsp_url": flaky_sim.url(1), "on_demand": false, "transport": "tcp"}),
+        "rtsp_url": flaky_sim.url(1), "on_demand": false, "transport": "tcp"}),
     )
     .await;
 
@@ -159,8 +145,7 @@ async fn dashboard_in_headless_chromium() {
         let _ = node.wait();
         panic!("the dashboard test did not finish within {BOUND:?}");
     };
-    let _ = stop_tx.send(());
-    let _ = tokio::time::timeout(Duration::from_secs(15), serving).await;
+    gw.stop().await;
     let result = result.expect("dashboard.mjs printed a RESULT line");
     assert!(status.success(), "{result}");
     assert!(screenshot.is_file(), "screenshot written");

@@ -3,13 +3,15 @@
 //! and running it again on the same data directory updates the demo cameras instead of
 //! duplicating them while keeping the user's own.
 
-use std::io::{BufRead, BufReader};
+mod support;
+
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use support::process;
 
 const BIN: &str = env!("CARGO_BIN_EXE_camgate");
 /// Bounds the start of the process (the first start encodes nothing yet, but CI is slow).
@@ -47,12 +49,7 @@ impl Demo {
             .spawn()
             .expect("spawn camgate demo");
         let stdout = child.stdout.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
+        let lines = process::lines(stdout);
         let mut banner = Vec::new();
         let deadline = Instant::now() + START_BOUND;
         let base = loop {
@@ -87,23 +84,13 @@ impl Demo {
 
     /// SIGTERM (the shell's built-in kill), then a bounded wait for a clean exit.
     fn stop(mut self) {
-        let status = Command::new("sh")
-            .args(["-c", &format!("kill -TERM {}", self.child.id())])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(exit) = self.child.try_wait().unwrap() {
-                assert!(exit.success(), "camgate demo exited with {exit:?}");
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "camgate demo did not stop on SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        process::signal(&self.child, "TERM");
+        let exit = process::wait_exit(
+            &mut self.child,
+            Duration::from_secs(30),
+            "camgate demo did not stop on SIGTERM",
+        );
+        assert!(exit.success(), "camgate demo exited with {exit:?}");
     }
 }
 
@@ -117,11 +104,7 @@ impl Drop for Demo {
 }
 
 fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(20))
-        .build()
-        .unwrap()
+    support::client_bounded(Duration::from_secs(20))
 }
 
 async fn cameras(http: &reqwest::Client, demo: &Demo) -> Vec<Value> {

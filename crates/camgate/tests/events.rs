@@ -8,107 +8,10 @@ use std::time::Duration;
 
 use camgate::hub::Protocol;
 use futures::{SinkExt, StreamExt};
-use serde_json::{Value, json};
-use support::Camera;
+use serde_json::Value;
+use support::{Camera, Gateway, Ws, client};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-/// camgate in-process with short intervals so every wait in these tests is short.
-struct Gateway {
-    addr: std::net::SocketAddr,
-    app: std::sync::Arc<camgate::app::App>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    _dir: tempfile::TempDir,
-}
-
-impl Gateway {
-    async fn start(tweak: impl FnOnce(&mut camgate::config::Config)) -> Gateway {
-        let dir = tempfile::tempdir().unwrap();
-        let mut config = camgate::config::Config {
-            data_dir: dir.path().join("data"),
-            ..Default::default()
-        };
-        config.http.listen = "127.0.0.1:0".parse().unwrap();
-        config.streams.idle_timeout = Duration::from_secs(1);
-        config.streams.stall_timeout = Duration::from_secs(2);
-        config.streams.reconnect_min = Duration::from_millis(300);
-        config.streams.reconnect_max = Duration::from_secs(1);
-        config.events.dashboard_interval = Duration::from_millis(300);
-        config.events.status_interval = Duration::from_millis(500);
-        config.events.ws_ping_interval = Duration::from_secs(1);
-        tweak(&mut config);
-        let server = camgate::server::Server::bind(config).await.unwrap();
-        let addr = server.local_addr();
-        let app = server.app().clone();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(server.run(async move {
-            let _ = rx.await;
-        }));
-        Gateway {
-            addr,
-            app,
-            stop: Some(tx),
-            _dir: dir,
-        }
-    }
-
-    fn http(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    async fn provision(&self, id: &str, url: &str, on_demand: bool) {
-        let r = http()
-            .post(self.http("/cameras/provision"))
-            .json(&json!({"camera_id": id, "rtsp_url": url, "on_demand": on_demand}))
-            .send()
-            .await
-            .unwrap();
-        assert!(r.status().is_success(), "provision: {}", r.status());
-    }
-
-    async fn ws(&self, path: &str) -> Ws {
-        let (ws, _) = tokio::time::timeout(
-            Duration::from_secs(10),
-            tokio_tungstenite::connect_async(format!("ws://{}{path}", self.addr)),
-        )
-        .await
-        .expect("WebSocket connect in time")
-        .expect("WebSocket handshake");
-        ws
-    }
-
-    async fn metrics(&self) -> prometheus_parse::Scrape {
-        let text = http()
-            .get(self.http("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let lines = text.lines().map(|l| Ok(l.to_owned()));
-        prometheus_parse::Scrape::parse(lines).expect("/metrics parses as Prometheus text")
-    }
-}
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-    }
-}
-
-fn http() -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap()
-}
 
 async fn send(ws: &mut Ws, text: &str) {
     ws.send(Message::text(text)).await.unwrap();
@@ -161,7 +64,7 @@ const WAIT: Duration = Duration::from_secs(20);
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn event_socket_follows_a_camera_through_viewers_live_and_drop() {
     let cam = Camera::start();
-    let gw = Gateway::start(|_| {}).await;
+    let gw = Gateway::start_for_events(|_| {}).await;
     gw.provision("1", &cam.good_url(), true).await;
     let mut ws = gw.ws("/ws/events/cam_1").await;
 
@@ -232,7 +135,7 @@ async fn event_socket_follows_a_camera_through_viewers_live_and_drop() {
     );
 
     // Deleting the camera ends the feed with a clear close.
-    let r = http().delete(gw.http("/cameras/1")).send().await.unwrap();
+    let r = client().delete(gw.url("/cameras/1")).send().await.unwrap();
     assert_eq!(r.status(), 204);
     let deleted = next_where(&mut ws, "camera deleted", WAIT, is("camera")).await;
     assert_eq!(deleted["action"], "deleted");
@@ -257,12 +160,12 @@ async fn expect_close(ws: &mut Ws, code: u16, reason_has: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_and_invalid_streams_are_refused_clearly() {
-    let gw = Gateway::start(|_| {}).await;
+    let gw = Gateway::start_for_events(|_| {}).await;
     let mut ws = gw.ws("/ws/events/no_such_stream").await;
     expect_close(&mut ws, 4404, "unknown stream no_such_stream").await;
 
     // A path that is not a stream path never becomes a socket: 400 with our error code.
-    let err = tokio_tungstenite::connect_async(format!("ws://{}/ws/events/bad%20path", gw.addr))
+    let err = tokio_tungstenite::connect_async(gw.ws_url("/ws/events/bad%20path"))
         .await
         .expect_err("invalid path refused");
     match err {
@@ -274,14 +177,14 @@ async fn unknown_and_invalid_streams_are_refused_clearly() {
         other => panic!("{other:?}"),
     }
     // Plain HTTP on a WebSocket endpoint: a JSON error, not a hang.
-    let r = http().get(gw.http("/ws/dashboard")).send().await.unwrap();
+    let r = client().get(gw.url("/ws/dashboard")).send().await.unwrap();
     assert_eq!(r.status(), 426);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dashboard_sends_stats_at_the_interval_and_every_cameras_state() {
     let cam = Camera::start();
-    let gw = Gateway::start(|_| {}).await;
+    let gw = Gateway::start_for_events(|_| {}).await;
     let mut dash = gw.ws("/ws/dashboard").await;
     let first = next_where(&mut dash, "stats", WAIT, is("stats")).await;
     for key in [
@@ -344,7 +247,7 @@ fn sample(scrape: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_parse_and_move_with_the_camera() {
     let cam = Camera::start();
-    let gw = Gateway::start(|_| {}).await;
+    let gw = Gateway::start_for_events(|_| {}).await;
     gw.provision("m1", &cam.good_url(), true).await;
     let cam_labels = [("camera", "m1"), ("stream", "cam_m1")];
 
@@ -418,8 +321,8 @@ async fn metrics_parse_and_move_with_the_camera() {
     );
 
     // /stats says the same as /metrics.
-    let stats: Value = http()
-        .get(gw.http("/stats"))
+    let stats: Value = client()
+        .get(gw.url("/stats"))
         .send()
         .await
         .unwrap()
@@ -458,7 +361,7 @@ async fn metrics_parse_and_move_with_the_camera() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_never_answers_pings_is_closed() {
     let cam = Camera::start();
-    let gw = Gateway::start(|_| {}).await;
+    let gw = Gateway::start_for_events(|_| {}).await;
     gw.provision("p1", &cam.good_url(), true).await;
     let metrics = gw.app.metrics.clone();
     let counted = |n: u64| {
@@ -495,11 +398,12 @@ async fn a_client_that_never_answers_pings_is_closed() {
 async fn an_hls_player_starting_and_stopping_is_a_viewers_event() {
     let cam = Camera::start();
     // The test reads the socket only between steps: long pings keep it open meanwhile.
-    let gw = Gateway::start(|c| c.events.ws_ping_interval = Duration::from_secs(60)).await;
+    let gw =
+        Gateway::start_for_events(|c| c.events.ws_ping_interval = Duration::from_secs(60)).await;
     gw.provision("h1", &cam.good_url(), true).await;
     let mut ws = gw.ws("/ws/events/cam_h1").await;
 
-    let url = gw.http("/hls/cam_h1/index.m3u8");
+    let url = gw.url("/hls/cam_h1/index.m3u8");
     let player = tokio::spawn(async move {
         tokio::time::timeout(
             Duration::from_secs(60),
@@ -519,14 +423,7 @@ async fn an_hls_player_starting_and_stopping_is_a_viewers_event() {
     assert_eq!(joined["by_protocol"]["hls"], 1, "{joined}");
     next_where(&mut ws, "state live", WAIT, state_is("live")).await;
     // A blocking reload (what LL-HLS players do): ask for the part after the newest.
-    let text = http()
-        .get(gw.http("/hls/cam_h1/index.m3u8"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = support::text(client().get(gw.url("/hls/cam_h1/index.m3u8"))).await;
     // The segment being written now is MEDIA-SEQUENCE + the complete ones; ask for part 0
     // of the one after it, which cannot exist yet.
     let first: u64 = text
@@ -538,8 +435,8 @@ async fn an_hls_player_starting_and_stopping_is_a_viewers_event() {
         .unwrap();
     let complete = text.lines().filter(|l| l.starts_with("#EXTINF")).count() as u64;
     let newest = first + complete;
-    let r = http()
-        .get(gw.http(&format!(
+    let r = client()
+        .get(gw.url(&format!(
             "/hls/cam_h1/index.m3u8?_HLS_msn={}&_HLS_part=0",
             newest + 1
         )))

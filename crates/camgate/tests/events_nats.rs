@@ -4,15 +4,16 @@
 
 mod support;
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use futures::StreamExt;
-use serde_json::{Value, json};
-use support::Camera;
+use serde_json::Value;
+use support::process::KillOnDrop;
+use support::{Camera, Gateway, client_bounded, closed_port};
 
 struct NatsServer {
-    child: Child,
+    child: KillOnDrop,
     port: u16,
 }
 
@@ -38,42 +39,38 @@ impl NatsServer {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-        NatsServer { child, port }
+        NatsServer {
+            child: KillOnDrop(child),
+            port,
+        }
     }
 
-    fn stop(mut self) -> u16 {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        self.port
-    }
-}
-
-impl Drop for NatsServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    /// Kills the server (as a crash would) and gives back its port.
+    fn stop(self) -> u16 {
+        let port = self.port;
+        drop(self.child);
+        port
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-async fn health(base: &str) -> (u16, Value) {
-    let r = reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(5))
-        .build()
-        .unwrap()
-        .get(format!("{base}/health"))
+async fn health(gw: &Gateway) -> (u16, Value) {
+    let r = client_bounded(Duration::from_secs(5))
+        .get(gw.url("/health"))
         .send()
         .await
         .unwrap();
     (r.status().as_u16(), r.json().await.unwrap())
+}
+
+/// An independent client subscribed to camgate's status subject, the subscription in place.
+async fn watch_status(nats_url: &str) -> (async_nats::Client, async_nats::Subscriber) {
+    let watcher = async_nats::connect(nats_url).await.unwrap();
+    let sub = watcher
+        .subscribe("site1.camgate.camera.status")
+        .await
+        .unwrap();
+    watcher.flush().await.unwrap();
+    (watcher, sub)
 }
 
 /// The next status message for `camera`, or panics after `within`.
@@ -91,58 +88,41 @@ async fn next_status(sub: &mut async_nats::Subscriber, camera: &str, within: Dur
     .unwrap_or_else(|_| panic!("no status for camera {camera} within {within:?}"))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn status_reaches_nats_and_resumes_after_nats_restarts_while_video_flows() {
-    let cam = Camera::start();
-    let nats = NatsServer::start_on(free_port());
-    let nats_url = format!("nats://127.0.0.1:{}", nats.port);
-
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = camgate::config::Config {
-        data_dir: dir.path().join("data"),
-        ..Default::default()
-    };
-    config.http.listen = "127.0.0.1:0".parse().unwrap();
-    config.nats.url = nats_url.clone();
-    config.nats.subject_prefix = "site1.camgate".into();
-    config.events.status_interval = Duration::from_millis(500);
-    let server = camgate::server::Server::bind(config).await.unwrap();
-    let base = format!("http://{}", server.local_addr());
-    let state = server.app().clone();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(server.run(async move {
-        let _ = stopped.await;
-    }));
-
-    let watcher = async_nats::connect(&nats_url).await.unwrap();
-    let mut sub = watcher
-        .subscribe("site1.camgate.camera.status")
-        .await
-        .unwrap();
-    watcher.flush().await.unwrap();
-
-    let r = reqwest::Client::builder()
-        .no_proxy()
-        .build()
-        .unwrap()
-        .post(format!("{base}/cameras/provision"))
-        .json(&json!({"camera_id": "n1", "rtsp_url": cam.good_url(), "on_demand": false}))
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_success());
-
-    // A state change (and then the periodic status) arrives with exactly API.md's fields.
-    let online = tokio::time::timeout(Duration::from_secs(20), async {
+/// The first status for `camera` whose `online` is `online`, within 20 s.
+async fn status_with_online(sub: &mut async_nats::Subscriber, camera: &str, online: bool) -> Value {
+    let within = Duration::from_secs(20);
+    tokio::time::timeout(within, async {
         loop {
-            let v = next_status(&mut sub, "n1", Duration::from_secs(20)).await;
-            if v["online"] == true {
+            let v = next_status(sub, camera, within).await;
+            if v["online"] == online {
                 return v;
             }
         }
     })
     .await
-    .expect("camera online on NATS");
+    .unwrap_or_else(|_| panic!("camera {camera} not online={online} on NATS within {within:?}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_reaches_nats_and_resumes_after_nats_restarts_while_video_flows() {
+    let cam = Camera::start();
+    let nats = NatsServer::start_on(closed_port());
+    let nats_url = format!("nats://127.0.0.1:{}", nats.port);
+
+    let gw = Gateway::start(|c| {
+        c.nats.url = nats_url.clone();
+        c.nats.subject_prefix = "site1.camgate".into();
+        c.events.status_interval = Duration::from_millis(500);
+    })
+    .await;
+    let state = gw.app.clone();
+
+    let (watcher, mut sub) = watch_status(&nats_url).await;
+
+    gw.provision("n1", &cam.good_url(), false).await;
+
+    // A state change (and then the periodic status) arrives with exactly API.md's fields.
+    let online = status_with_online(&mut sub, "n1", true).await;
     let mut keys: Vec<&str> = online
         .as_object()
         .unwrap()
@@ -163,7 +143,7 @@ async fn status_reaches_nats_and_resumes_after_nats_restarts_while_video_flows()
     );
     let periodic = next_status(&mut sub, "n1", Duration::from_secs(5)).await;
     assert_eq!(periodic["online"], true);
-    let (code, h) = health(&base).await;
+    let (code, h) = health(&gw).await;
     assert_eq!(
         (code, h["nats"]["status"].as_str()),
         (200, Some("connected"))
@@ -185,39 +165,25 @@ async fn status_reaches_nats_and_resumes_after_nats_restarts_while_video_flows()
         (rt.hub().stats().frames_received >= frames_at_loss + 25).then_some(())
     })
     .await;
-    let (code, h) = health(&base).await;
+    let (code, h) = health(&gw).await;
     assert_eq!(code, 200, "{h}");
     assert_eq!(h["status"], "healthy");
     assert!(h["warnings"][0].as_str().unwrap().contains("nats"), "{h}");
 
     // NATS comes back on the same port: messages resume without touching camgate.
     let _nats = NatsServer::start_on(port);
-    let watcher = async_nats::connect(&nats_url).await.unwrap();
-    let mut sub = watcher
-        .subscribe("site1.camgate.camera.status")
-        .await
-        .unwrap();
-    watcher.flush().await.unwrap();
+    let (_watcher, mut sub) = watch_status(&nats_url).await;
     let again = next_status(&mut sub, "n1", Duration::from_secs(20)).await;
     assert_eq!(again["online"], true);
     assert!(rt.hub().stats().frames_received > frames_at_loss + 25);
     assert!(state.metrics.nats_counts().connects >= 2);
-    let (_, h) = health(&base).await;
+    let (_, h) = health(&gw).await;
     assert_eq!(h["nats"]["status"], "connected");
 
     // The camera drops: the change is published at once, offline with zero rates.
     cam.stop();
-    let offline = tokio::time::timeout(Duration::from_secs(20), async {
-        loop {
-            let v = next_status(&mut sub, "n1", Duration::from_secs(20)).await;
-            if v["online"] == false {
-                return v;
-            }
-        }
-    })
-    .await
-    .expect("camera offline on NATS");
+    let offline = status_with_online(&mut sub, "n1", false).await;
     assert_eq!(offline["fps"], 0.0);
     assert_eq!(offline["bitrate_kbps"], 0);
-    let _ = stop.send(());
+    gw.stop().await;
 }

@@ -1,6 +1,7 @@
 //! Headless Chromium plays camgate's output from GStreamer's RTSP server: hls.js, the
-//! browser's native HLS, and an MSE page over `WS /mse`. Each asserts that currentTime
-//! advances and a canvas sample of the video is not blank (tests/browser/play.mjs).
+//! browser's native HLS, and the dashboard's MSE player (web/player.js) over `WS /mse`. Each
+//! asserts that currentTime advances and a canvas sample of the video is not blank
+//! (tests/browser/play.mjs).
 //! Needs `npm ci` at the workspace root (playwright-core, hls.js) and /usr/bin/chromium.
 
 mod support;

@@ -2,36 +2,25 @@
 //! RTSP session per camera however many viewers, and it recovers from the simulator's
 //! drop and stall faults.
 
-use std::sync::Arc;
+mod support;
+
 use std::time::Duration;
 
-use camgate::cameras::{CameraSpec, SecretUrl, StreamState};
-use camgate::hub::{LiveStream, Protocol};
+use camgate::cameras::{CameraSpec, StreamState};
+use camgate::hub::Protocol;
 use camgate::ingest::Transport;
-use camgate::ingest::rtsp::RtspSource;
-use camgate::live::{Live, LiveSettings};
+use camgate::live::LiveSettings;
+use support::live::{live, next_frame, wait_for};
 
 fn settings() -> LiveSettings {
     LiveSettings {
-        idle_timeout: Duration::from_secs(2),
-        stall_timeout: Duration::from_secs(2),
         reconnect_min: Duration::from_millis(300),
-        reconnect_max: Duration::from_secs(2),
-        ..LiveSettings::default()
+        ..support::live::settings()
     }
 }
 
 fn spec(id: &str, url: String, transport: Transport) -> CameraSpec {
-    CameraSpec {
-        camera_id: id.into(),
-        name: id.into(),
-        stream_path: format!("cam_{id}"),
-        rtsp_url: SecretUrl::new(url),
-        on_demand: false,
-        record: false,
-        transport,
-        idle_timeout: None,
-    }
+    support::live::spec(id, url, false, transport)
 }
 
 fn sim_config(faults: sim::Faults) -> sim::SimConfig {
@@ -56,25 +45,12 @@ fn url_with_creds(sim: &sim::SimHandle, cam: u32) -> String {
         .replacen("rtsp://", "rtsp://admin:sim-secret@", 1)
 }
 
-async fn wait_for(rt: &LiveStream, want: StreamState, within: Duration) {
-    let mut rx = rt.watch_state();
-    if tokio::time::timeout(within, rx.wait_for(|s| s.state == want))
-        .await
-        .is_err()
-    {
-        panic!(
-            "{want:?} not reached within {within:?}; state {:?}",
-            rt.state()
-        );
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sim_cameras_go_live_over_tcp_and_udp() {
     let sim = sim::SimServer::start(sim_config(sim::Faults::default()))
         .await
         .unwrap();
-    let streams = Live::new(settings(), Arc::new(Arc::new(RtspSource::default())));
+    let streams = live(settings());
     let tcp = streams.upsert(spec("1", url_with_creds(&sim, 1), Transport::Tcp));
     let udp = streams.upsert(spec("2", url_with_creds(&sim, 2), Transport::Udp));
     let viewers: Vec<_> = (0..3).map(|_| tcp.join(Protocol::Hls).unwrap()).collect();
@@ -83,10 +59,7 @@ async fn sim_cameras_go_live_over_tcp_and_udp() {
         let mut consumer = rt.hub().subscribe();
         let mut keyframes = 0;
         for _ in 0..15 {
-            let f = tokio::time::timeout(Duration::from_secs(10), consumer.recv())
-                .await
-                .expect("frames keep coming")
-                .expect("hub open");
+            let f = next_frame(&mut consumer).await;
             assert_eq!(
                 (f.video().unwrap().width, f.video().unwrap().height),
                 (320, 240)
@@ -108,7 +81,7 @@ async fn drop_and_stall_faults_are_survived() {
     }))
     .await
     .unwrap();
-    let streams = Live::new(settings(), Arc::new(Arc::new(RtspSource::default())));
+    let streams = live(settings());
     let rt = streams.upsert(spec("1", url_with_creds(&sim, 1), Transport::Tcp));
     wait_for(&rt, StreamState::Live, Duration::from_secs(20)).await;
     // The simulator hangs up after 2 s; the runtime notices, reconnects, and is live again.
@@ -123,7 +96,7 @@ async fn drop_and_stall_faults_are_survived() {
     }))
     .await
     .unwrap();
-    let streams = Live::new(settings(), Arc::new(Arc::new(RtspSource::default())));
+    let streams = live(settings());
     let rt = streams.upsert(spec("2", url_with_creds(&sim, 2), Transport::Udp));
     wait_for(&rt, StreamState::Live, Duration::from_secs(20)).await;
     // 5 s of silence on an open connection is longer than the 2 s stall timeout.

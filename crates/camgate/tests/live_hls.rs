@@ -122,14 +122,7 @@ async fn ten_players_one_camera_session_and_ll_hls_rules() {
     assert_eq!(&bytes[4..8], b"moof");
 
     // Blocking reload: ask for the next part; the answer comes when it exists and lists it.
-    let p = players[0]
-        .get(&url)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let p = support::text(players[0].get(&url)).await;
     let (msn, part) = next_part(&p);
     let hint = preload_hint(&p);
     let blocked = players[0]
@@ -301,7 +294,7 @@ async fn stopped_camera_comes_back_live_within_backoff() {
     let gw = Gateway::start(|_| {}).await;
     let url = cam.good_url();
     let port = cam.port;
-    let r = reqwest::Client::new()
+    let r = support::client()
         .post(gw.url("/cameras/provision"))
         .json(&serde_json::json!({"camera_id": "f1", "rtsp_url": url, "on_demand": false}))
         .send()
@@ -330,7 +323,7 @@ async fn stopped_camera_comes_back_live_within_backoff() {
     // reconnect_max is 2 s in the test gateway: live again within backoff + 2 s.
     gw.wait_state("f1", "live", Duration::from_secs(4)).await;
 
-    let r = reqwest::Client::new()
+    let r = support::client()
         .delete(gw.url("/cameras/f1"))
         .send()
         .await

@@ -20,7 +20,7 @@ async fn mse_socket_gets_codec_init_and_fragments_and_counts_as_a_viewer() {
     gw.provision("m1", &cam.good_url(), true).await;
     assert_eq!(gw.state_of("m1").await, "idle");
 
-    let ws_url = gw.url("/mse/cam_m1").replacen("http", "ws", 1);
+    let ws_url = gw.ws_url("/mse/cam_m1");
     let (mut ws, _) = tokio_tungstenite::connect_async(&ws_url).await.unwrap();
     let mut next = async || {
         tokio::time::timeout(Duration::from_secs(20), ws.next())
@@ -69,14 +69,14 @@ async fn mse_refuses_unknown_streams_and_viewers_past_the_limit() {
     let cam = Camera::start();
     let gw = Gateway::start(|c| c.streams.max_viewers_per_stream = 1).await;
     gw.provision("m2", &cam.good_url(), true).await;
-    let ws_url = gw.url("/mse/cam_m2").replacen("http", "ws", 1);
+    let ws_url = gw.ws_url("/mse/cam_m2");
     let (_first, _) = tokio_tungstenite::connect_async(&ws_url).await.unwrap();
     let err = tokio_tungstenite::connect_async(&ws_url).await.unwrap_err();
     match err {
         tokio_tungstenite::tungstenite::Error::Http(r) => assert_eq!(r.status(), 429),
         e => panic!("expected 429, got {e}"),
     }
-    let missing = gw.url("/mse/nope").replacen("http", "ws", 1);
+    let missing = gw.ws_url("/mse/nope");
     match tokio_tungstenite::connect_async(&missing)
         .await
         .unwrap_err()

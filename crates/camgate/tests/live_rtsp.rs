@@ -6,51 +6,15 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use camgate::cameras::{CameraSpec, SecretUrl, StreamState};
-use camgate::hub::{LiveStream, Protocol};
+use camgate::cameras::StreamState;
+use camgate::hub::Protocol;
 use camgate::ingest::Transport;
-use camgate::ingest::rtsp::RtspSource;
-use camgate::live::{Live, LiveSettings};
+use camgate::live::Live;
+use support::live::{next_frame, settings, spec, wait_for};
 use support::{Camera, PASSWORD, eventually};
 
-fn settings() -> LiveSettings {
-    LiveSettings {
-        idle_timeout: Duration::from_secs(2),
-        stall_timeout: Duration::from_secs(2),
-        reconnect_min: Duration::from_millis(500),
-        reconnect_max: Duration::from_secs(2),
-        ..LiveSettings::default()
-    }
-}
-
-fn spec(id: &str, url: String, on_demand: bool, transport: Transport) -> CameraSpec {
-    CameraSpec {
-        camera_id: id.into(),
-        name: id.into(),
-        stream_path: format!("cam_{id}"),
-        rtsp_url: SecretUrl::new(url),
-        on_demand,
-        record: false,
-        transport,
-        idle_timeout: None,
-    }
-}
-
 fn streams() -> Arc<Live> {
-    Live::new(settings(), Arc::new(Arc::new(RtspSource::default())))
-}
-
-async fn wait_for(rt: &LiveStream, want: StreamState, within: Duration) {
-    let mut rx = rt.watch_state();
-    if tokio::time::timeout(within, rx.wait_for(|s| s.state == want))
-        .await
-        .is_err()
-    {
-        panic!(
-            "{want:?} not reached within {within:?}; state {:?}",
-            rt.state()
-        );
-    }
+    support::live::live(settings())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -72,10 +36,7 @@ async fn ten_viewers_share_one_session_and_idle_closes_it() {
     let mut frames = 0;
     let mut keyframes = 0;
     while frames < 50 {
-        let f = tokio::time::timeout(Duration::from_secs(10), consumer.recv())
-            .await
-            .expect("frames keep coming")
-            .expect("hub open");
+        let f = next_frame(&mut consumer).await;
         assert_eq!(
             (f.video().unwrap().width, f.video().unwrap().height),
             (320, 240)

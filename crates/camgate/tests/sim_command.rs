@@ -1,36 +1,15 @@
 //! `camgate sim`: the real binary serves simulated cameras that ffprobe reads over TCP and
 //! UDP, honours the global `--listen`, and stops cleanly on SIGTERM.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+mod support;
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use support::process::{self, KillOnDrop};
 
 const BIN: &str = env!("CARGO_BIN_EXE_camgate");
 const BOUND: Duration = Duration::from_secs(60);
-
-/// Waits for `child` with a bound; kills it if the bound passes.
-fn wait_bounded(mut child: Child, what: &str) -> Output {
-    let start = Instant::now();
-    loop {
-        if child.try_wait().expect("try_wait").is_some() {
-            return child.wait_with_output().expect("output");
-        }
-        if start.elapsed() > BOUND {
-            let _ = child.kill();
-            panic!("{what} did not finish within {BOUND:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-struct KillOnDrop(Child);
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 #[test]
 fn camgate_sim_serves_cameras_to_ffprobe() {
@@ -59,12 +38,7 @@ fn camgate_sim_serves_cameras_to_ffprobe() {
         .expect("spawn camgate sim");
     let stdout = child.stdout.take().unwrap();
     let mut guard = KillOnDrop(child);
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
+    let rx = process::lines(stdout);
     // It prints one URL per camera once it serves.
     let mut urls = Vec::new();
     while urls.len() < 2 {
@@ -95,7 +69,7 @@ fn camgate_sim_serves_cameras_to_ffprobe() {
             .stderr(Stdio::piped())
             .spawn()
             .expect("ffprobe is installed (.ci/run installs it)");
-        let out = wait_bounded(probe, "ffprobe");
+        let out = process::wait_output(probe, BOUND, "ffprobe");
         assert!(
             out.status.success(),
             "{}",
@@ -103,20 +77,9 @@ fn camgate_sim_serves_cameras_to_ffprobe() {
         );
         assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "h264,320,240");
     }
-    // SIGTERM (the shell's built-in kill) stops it cleanly.
-    let status = Command::new("sh")
-        .args(["-c", &format!("kill -TERM {}", guard.0.id())])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let start = Instant::now();
-    let exit = loop {
-        if let Some(s) = guard.0.try_wait().unwrap() {
-            break s;
-        }
-        assert!(start.elapsed() < BOUND, "camgate sim ignored SIGTERM");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    // SIGTERM stops it cleanly.
+    process::signal(&guard.0, "TERM");
+    let exit = process::wait_exit(&mut guard.0, BOUND, "camgate sim ignored SIGTERM");
     assert!(exit.success(), "{exit:?}");
 }
 

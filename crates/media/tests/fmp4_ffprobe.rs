@@ -7,7 +7,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use common::{encode_testsrc, field, frames_from_annexb, params_from_nals, probe_rows};
+use common::{
+    X264_NO_B_FRAMES, encode_testsrc, field, params_from_nals, probe_rows, testsrc_frames,
+};
 use media::test_util::video_frame;
 use media::{Codec, Frame, annexb, fmp4};
 
@@ -57,17 +59,7 @@ fn assert_probe_matches(path: &Path, frames: &[Frame]) {
 #[test]
 fn h264_without_b_frames() {
     let dir = tempfile::tempdir().unwrap();
-    let clip = dir.path().join("clip.h264");
-    encode_testsrc(
-        &clip,
-        4,
-        &["-c:v", "libx264", "-g", "25", "-bf", "0", "-f", "h264"],
-    );
-    let frames = frames_from_annexb(
-        Codec::H264,
-        Bytes::from(std::fs::read(&clip).unwrap()),
-        TICKS,
-    );
+    let frames = testsrc_frames(dir.path(), Codec::H264, 4, X264_NO_B_FRAMES, TICKS);
     assert_eq!(frames.len(), 100);
     assert_eq!(frames.iter().filter(|f| f.keyframe).count(), 4);
     assert_eq!(frames[0].video().unwrap().rfc6381, "avc1.64000d");
@@ -147,24 +139,15 @@ fn h264_with_b_frames_keeps_composition_offsets() {
 #[test]
 fn h265_round_trip() {
     let dir = tempfile::tempdir().unwrap();
-    let clip = dir.path().join("clip.hevc");
-    encode_testsrc(
-        &clip,
-        2,
-        &[
-            "-c:v",
-            "libx265",
-            "-x265-params",
-            "keyint=25:bframes=0:log-level=error",
-            "-f",
-            "hevc",
-        ],
-    );
-    let frames = frames_from_annexb(
-        Codec::H265,
-        Bytes::from(std::fs::read(&clip).unwrap()),
-        TICKS,
-    );
+    let x265 = [
+        "-c:v",
+        "libx265",
+        "-x265-params",
+        "keyint=25:bframes=0:log-level=error",
+        "-f",
+        "hevc",
+    ];
+    let frames = testsrc_frames(dir.path(), Codec::H265, 2, &x265, TICKS);
     assert_eq!(frames.len(), 50);
     assert!(frames[0].keyframe && frames[25].keyframe);
     assert!(frames[0].video().unwrap().rfc6381.starts_with("hvc1.1.6.L"));

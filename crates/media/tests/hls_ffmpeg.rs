@@ -6,8 +6,7 @@ mod common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use common::{encode_testsrc, frames_from_annexb, synth::Parsed};
+use common::{X264_NO_B_FRAMES, synth::Parsed, testsrc_frames};
 use media::Codec;
 use media::hls::{Segmenter, SegmenterConfig};
 
@@ -45,17 +44,7 @@ fn ffmpeg_bounded(args: &[&str], limit: Duration) -> String {
 #[test]
 fn ffmpeg_plays_the_rendered_playlist() {
     let dir = tempfile::tempdir().unwrap();
-    let clip = dir.path().join("clip.h264");
-    encode_testsrc(
-        &clip,
-        6,
-        &["-c:v", "libx264", "-g", "25", "-bf", "0", "-f", "h264"],
-    );
-    let frames = frames_from_annexb(
-        Codec::H264,
-        Bytes::from(std::fs::read(&clip).unwrap()),
-        3600,
-    );
+    let frames = testsrc_frames(dir.path(), Codec::H264, 6, X264_NO_B_FRAMES, 3600);
     assert_eq!(frames.len(), 150);
     let mut s = Segmenter::new(SegmenterConfig::default());
     for (i, f) in frames.iter().enumerate() {

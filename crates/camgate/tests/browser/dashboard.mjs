@@ -6,11 +6,8 @@
 // `KILLED`; prints `RESTORE`, waits for `RESTORED`. Prints `STEP name` as it goes and a final
 // `RESULT {json}`; exits 0 only when every check passed.
 
-import { chromium } from "playwright-core";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { createInterface } from "node:readline";
+import { launch } from "./chromium.mjs";
 
 const [base, screenshot, flakyId, goodUrl] = process.argv.slice(2);
 if (!base || !screenshot || !flakyId || !goodUrl) {
@@ -79,25 +76,17 @@ async function badge(page, id) {
   return page.textContent(`${tile(id)} .badge`);
 }
 
-const profile = mkdtempSync(join(tmpdir(), "camgate-dashboard-"));
 const result = { ok: false, checks: {} };
 const logs = [];
-let context;
+let browser;
 try {
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-    headless: true,
+  browser = await launch("dashboard", {
     viewport: { width: 1280, height: 860 },
     // Playwright's waits evaluate code in the page, which the dashboard's CSP forbids. The
     // name check below does not rely on the CSP: it looks for injected elements directly.
     bypassCSP: true,
-    args: [
-      "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync",
-      "--autoplay-policy=no-user-gesture-required",
-    ],
   });
-  const page = context.pages()[0] || (await context.newPage());
+  const { page } = browser;
   const alerts = [];
   page.on("dialog", (d) => {
     if (d.type() === "alert") { alerts.push(d.message()); d.dismiss(); }
@@ -187,8 +176,7 @@ try {
 } catch (e) {
   result.error = String(e && e.message ? e.message : e).split("\n")[0];
 } finally {
-  if (context) await context.close().catch(() => {});
-  rmSync(profile, { recursive: true, force: true });
+  if (browser) await browser.close();
 }
 if (!result.ok) result.logs = logs.slice(-30);
 console.log("RESULT " + JSON.stringify(result));

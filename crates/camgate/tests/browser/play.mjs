@@ -7,11 +7,9 @@
 // camgate's web UI would. Prints one line `RESULT {json}`; exits 0 when currentTime advanced
 // and a canvas sample of the video is not blank, 1 otherwise.
 
-import { chromium } from "playwright-core";
-import { readFileSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
+import { launch } from "./chromium.mjs";
 
 const [base, path, mode] = process.argv.slice(2);
 if (!base || !path || !["hlsjs", "native", "mse"].includes(mode)) {
@@ -29,43 +27,18 @@ const players = {
     hls.loadSource(${JSON.stringify(playlist)});
     hls.attachMedia(video);`,
   native: `video.src = ${JSON.stringify(playlist)};`,
+  // The dashboard's own player (web/player.js, served by camgate): MSE over `WS /mse`, its
+  // append pump and its live-edge policy, so the test plays what users get.
   mse: `
-    const ms = new MediaSource();
-    video.src = URL.createObjectURL(ms);
-    ms.addEventListener("sourceopen", () => {
-      const ws = new WebSocket(location.origin.replace("http", "ws") + "/mse/${path}");
-      ws.binaryType = "arraybuffer";
-      let sb = null; const queue = [];
-      const pump = () => {
-        if (sb && !sb.updating && queue.length) {
-          try { sb.appendBuffer(queue.shift()); } catch (e) { window.__error = "append: " + e; }
-        }
-      };
-      ws.onmessage = (m) => {
-        if (typeof m.data === "string") {
-          if (m.data.startsWith("video/")) {
-            if (!sb) { sb = ms.addSourceBuffer(m.data); sb.mode = "segments"; sb.addEventListener("updateend", pump); }
-          }
-          return; // {"type":"skip"} needs nothing: the next fragment starts at a keyframe
-        }
-        queue.push(m.data); pump();
-      };
-      ws.onerror = () => { window.__error = "websocket error"; };
-    });
-    // Live: jump to what is buffered when playback has nothing under it.
-    setInterval(() => {
-      const b = video.buffered;
-      if (b.length && (video.currentTime < b.start(0) || video.currentTime > b.end(b.length - 1))) {
-        video.currentTime = b.start(b.length - 1);
-      }
-    }, 250);`,
+    const { play } = await import("/ui/player.js");
+    play(video, ${JSON.stringify(path)}, (why) => { window.__error = why; });`,
 };
 
 const page_html = `<!doctype html><html><body>
 <video id="v" muted autoplay playsinline width="320" height="240"></video>
 <canvas id="c" width="320" height="240"></canvas>
 <script src="/__test/hls.js"></script>
-<script>
+<script type="module">
   const video = document.getElementById("v");
   window.__error = null;
   ${players[mode]}
@@ -84,24 +57,12 @@ const page_html = `<!doctype html><html><body>
   };
 </script></body></html>`;
 
-const profile = mkdtempSync(join(tmpdir(), "camgate-chromium-"));
 let result = { mode, ok: false };
 const logs = [];
-let context;
+let browser;
 try {
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-    headless: true,
-    args: [
-      "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync",
-      "--autoplay-policy=no-user-gesture-required",
-      // The test page is fulfilled by the harness, so Chromium cannot tell it came from
-      // 127.0.0.1 and would block its requests to camgate as "local network access".
-      "--disable-features=LocalNetworkAccessChecks,BlockInsecurePrivateNetworkRequests,PrivateNetworkAccessSendPreflights",
-    ],
-  });
-  const page = context.pages()[0] || (await context.newPage());
+  browser = await launch("chromium");
+  const { page } = browser;
   page.on("console", (m) => logs.push(m.type() + ": " + m.text()));
   page.on("pageerror", (e) => logs.push("pageerror: " + e.message));
   page.on("response", (r) => { if (r.status() >= 400) logs.push(r.status() + ": " + r.url()); });
@@ -128,12 +89,11 @@ try {
 } catch (e) {
   result.error = String(e && e.message ? e.message : e).split("\n")[0];
   try {
-    const page = context && context.pages()[0];
+    const page = browser && browser.page;
     if (page) result.page_error = await page.evaluate(() => window.__error);
   } catch (_) { /* page gone */ }
 } finally {
-  if (context) await context.close().catch(() => {});
-  rmSync(profile, { recursive: true, force: true });
+  if (browser) await browser.close();
 }
 if (!result.ok) result.logs = logs.slice(-20);
 console.log("RESULT " + JSON.stringify(result));

@@ -65,6 +65,27 @@ pub fn frames_from_annexb(codec: Codec, stream: Bytes, frame_ticks: i64) -> Vec<
         .collect()
 }
 
+/// `seconds` of testsrc encoded by `codec_args` (which name the elementary-stream format with
+/// `-f`) into a file in `dir`, read back with `frames_from_annexb` at `frame_ticks` a frame.
+pub fn testsrc_frames(
+    dir: &Path,
+    codec: Codec,
+    seconds: u32,
+    codec_args: &[&str],
+    frame_ticks: i64,
+) -> Vec<Frame> {
+    let clip = dir.join(match codec {
+        Codec::H264 => "clip.h264",
+        Codec::H265 => "clip.hevc",
+    });
+    encode_testsrc(&clip, seconds, codec_args);
+    let stream = Bytes::from(std::fs::read(&clip).expect("ffmpeg wrote the clip"));
+    frames_from_annexb(codec, stream, frame_ticks)
+}
+
+/// x264 without B-frames, one keyframe a second, as an Annex B stream.
+pub const X264_NO_B_FRAMES: &[&str] = &["-c:v", "libx264", "-g", "25", "-bf", "0", "-f", "h264"];
+
 /// Codec parameters from the first parameter sets found among `nals`.
 pub fn params_from_nals(codec: Codec, nals: &[Bytes]) -> CodecParams {
     let first = |t: u8| {

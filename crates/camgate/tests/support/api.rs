@@ -1,6 +1,6 @@
-//! Helpers shared by the API tests: a router over a fresh data directory, and one-call
-//! request helpers for `oneshot`.
-#![allow(dead_code)]
+//! Router tests without a socket: `TestApi`, the application's router over a fresh data
+//! directory seen from a chosen peer, with one-call request helpers for `oneshot`, and the
+//! shape of an error answer. Starts no server and no camera.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -115,14 +115,4 @@ pub fn error_code(body: &Value) -> &str {
     err["code"]
         .as_str()
         .unwrap_or_else(|| panic!("no error code in {body}"))
-}
-
-/// An HTTP client for tests against a real socket: no proxy from the environment (tests talk
-/// to 127.0.0.1 only) and a bound on every request so a hung server fails the test.
-pub fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .timeout(std::time::Duration::from_secs(10))
-        .build()
-        .expect("a reqwest client with only a timeout and no proxy always builds")
 }

@@ -1,0 +1,127 @@
+//! The camera: GStreamer's RTSP server (tests/support/rtsp_camera.py) on a free 127.0.0.1
+//! port, driven over its stdin/stdout. Owns that process only; knows nothing of camgate.
+
+use std::io::Write;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+pub const USER: &str = "viewer";
+pub const PASSWORD: &str = "s3cr3t-pw";
+
+/// GStreamer's RTSP server serving H.264 320x240 at 25 fps on `/cam`, Digest auth.
+pub struct Camera {
+    child: Child,
+    stdin: ChildStdin,
+    lines: mpsc::Receiver<String>,
+    pub port: u16,
+}
+
+impl Camera {
+    pub fn start() -> Camera {
+        Camera::start_on(0)
+    }
+
+    /// On a given port (0: any free one), e.g. to restart a stopped camera where it was.
+    pub fn start_on(port: u16) -> Camera {
+        Camera::spawn(port, "h264")
+    }
+
+    /// An H.265 camera (x265enc, rtph265pay).
+    pub fn start_h265() -> Camera {
+        Camera::spawn(0, "h265")
+    }
+
+    fn spawn(port: u16, codec: &str) -> Camera {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/rtsp_camera.py");
+        let mut child = Command::new("/usr/bin/python3")
+            .arg(script)
+            .args([
+                "--port",
+                &port.to_string(),
+                "--user",
+                USER,
+                "--password",
+                PASSWORD,
+            ])
+            .args(["--codec", codec])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start /usr/bin/python3 tests/support/rtsp_camera.py (GStreamer)");
+        let stdin = child.stdin.take().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let lines = super::process::lines(stdout);
+        let mut cam = Camera {
+            child,
+            stdin,
+            lines,
+            port: 0,
+        };
+        let first = cam.expect_line("PORT ", Duration::from_secs(20));
+        cam.port = first["PORT ".len()..].trim().parse().unwrap();
+        cam
+    }
+
+    fn expect_line(&mut self, prefix: &str, within: Duration) -> String {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(l) if l.starts_with(prefix) => return l,
+                Ok(_) => continue,
+                Err(_) => panic!("camera did not print {prefix:?} within {within:?}"),
+            }
+        }
+    }
+
+    fn command(&mut self, cmd: &str, reply: &str) -> String {
+        writeln!(self.stdin, "{cmd}").unwrap();
+        self.stdin.flush().unwrap();
+        self.expect_line(reply, Duration::from_secs(10))
+    }
+
+    /// (active sessions, sessions ever created), counted by the server.
+    pub fn sessions(&mut self) -> (u32, u32) {
+        let l = self.command("sessions", "SESSIONS ");
+        let mut active = 0;
+        let mut total = 0;
+        for kv in l["SESSIONS ".len()..].split_whitespace() {
+            let (k, v) = kv.split_once('=').unwrap();
+            match k {
+                "active" => active = v.parse().unwrap(),
+                "total" => total = v.parse().unwrap(),
+                _ => {}
+            }
+        }
+        (active, total)
+    }
+
+    /// Stop sending video while keeping the session open.
+    pub fn stall(&mut self) {
+        self.command("stall", "OK stall");
+    }
+
+    pub fn url(&self, user: &str, password: &str) -> String {
+        format!("rtsp://{user}:{password}@127.0.0.1:{}/cam", self.port)
+    }
+
+    pub fn good_url(&self) -> String {
+        self.url(USER, PASSWORD)
+    }
+
+    /// Kills the server (connections drop as if the camera lost power).
+    pub fn stop(mut self) -> u16 {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.port
+    }
+}
+
+impl Drop for Camera {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
