@@ -8,7 +8,7 @@
 //! what the rest of camgate does with a value, nor import anything of ours but `redact`.
 //!
 //! Files: one per `[section]` (`http.rs`, `auth.rs`, `log.rs`, `streams.rs`, `hls.rs`,
-//! `events.rs`, `nats.rs`), each with its struct, `Default` and `Section::validate`;
+//! `events.rs`, `nats.rs`, `profiles.rs`), each with its struct, `Default` and `Section::validate`;
 //! `load.rs` (merging the sources), `env.rs` (variable names), `validate.rs` (the `Section`
 //! contract and the central check), `error.rs`, `secret.rs` (secret fields' deserializers),
 //! `quantity.rs` (the one number-with-unit parser) behind `duration.rs` and `size.rs`.
@@ -54,6 +54,7 @@ mod hls;
 mod http;
 mod log;
 mod nats;
+mod profiles;
 mod streams;
 
 #[cfg(test)]
@@ -71,6 +72,7 @@ pub use http::HttpConfig;
 pub use load::{Overrides, load};
 pub use log::{LogConfig, LogFormat};
 pub use nats::NatsConfig;
+pub use profiles::{Bitrate, EncoderChoice, ProfileConfig, ProfilesConfig, RESERVED_PROFILE};
 pub use size::ByteSize;
 pub use streams::StreamsConfig;
 
@@ -89,6 +91,8 @@ pub struct Config {
     pub hls: HlsConfig,
     pub events: EventsConfig,
     pub nats: NatsConfig,
+    /// `[profiles.NAME]`: transcode profiles (docs/transcode.md).
+    pub profiles: ProfilesConfig,
 }
 
 impl Default for Config {
@@ -102,6 +106,7 @@ impl Default for Config {
             hls: HlsConfig::default(),
             events: EventsConfig::default(),
             nats: NatsConfig::default(),
+            profiles: ProfilesConfig::default(),
         }
     }
 }
@@ -129,8 +134,9 @@ impl Config {
             hls,
             events,
             nats,
+            profiles,
         } = self;
-        vec![http, auth, log, streams, hls, events, nats]
+        vec![http, auth, log, streams, hls, events, nats, profiles]
     }
 
     /// Every section, for redaction; the same list as [`Config::sections`].
@@ -144,7 +150,8 @@ impl Config {
             hls,
             events,
             nats,
+            profiles,
         } = self;
-        vec![http, auth, log, streams, hls, events, nats]
+        vec![http, auth, log, streams, hls, events, nats, profiles]
     }
 }
