@@ -9,6 +9,9 @@ use std::time::Duration;
 
 use support::{Camera, Gateway, eventually};
 
+/// The tests count this process's ffmpeg children, so they run one at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Our ffmpeg children (pids), from /proc: processes named ffmpeg whose parent is this test.
 fn ffmpeg_children() -> Vec<u32> {
     let me = std::process::id();
@@ -21,7 +24,9 @@ fn ffmpeg_children() -> Vec<u32> {
             continue;
         };
         // pid (comm) state ppid ...
-        let Some(close) = stat.rfind(')') else { continue };
+        let Some(close) = stat.rfind(')') else {
+            continue;
+        };
         let comm = stat[..close].split('(').nth(1).unwrap_or("");
         let ppid: u32 = stat[close + 2..]
             .split_whitespace()
@@ -91,6 +96,7 @@ fn state(gw: &Gateway, path: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn h265_camera_plays_as_h264_through_its_profiles_on_one_session() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let mut cam = Camera::start_h265();
     let gw = Gateway::start(with_small_profile).await;
     gw.provision("t1", &cam.good_url(), true).await;
@@ -129,7 +135,8 @@ async fn h265_camera_plays_as_h264_through_its_profiles_on_one_session() {
         .unwrap();
     assert!(master.contains("CODECS=\"hvc1."), "{master}");
     assert!(
-        master.contains("RESOLUTION=160x120,CODECS=\"avc1.") && master.contains("../cam_t1~small/index.m3u8"),
+        master.contains("RESOLUTION=160x120,CODECS=\"avc1.")
+            && master.contains("../cam_t1~small/index.m3u8"),
         "{master}"
     );
     assert!(master.contains("../cam_t1~h264/index.m3u8"), "{master}");
@@ -148,6 +155,7 @@ async fn h265_camera_plays_as_h264_through_its_profiles_on_one_session() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_ffmpeg_is_restarted_and_its_error_reported() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let cam = Camera::start_h265();
     let gw = Gateway::start(with_small_profile).await;
     gw.provision("t2", &cam.good_url(), false).await;

@@ -91,7 +91,10 @@ impl TsMuxer {
         }
         for n in &nals {
             let t = nal_type(self.codec, n);
-            let is_aud = matches!((self.codec, t), (Codec::H264, Some(9)) | (Codec::H265, Some(35)));
+            let is_aud = matches!(
+                (self.codec, t),
+                (Codec::H264, Some(9)) | (Codec::H265, Some(35))
+            );
             if !is_aud {
                 es.put_slice(&[0, 0, 0, 1]);
                 es.put_slice(n);
@@ -593,7 +596,11 @@ mod tests {
         let junk: Vec<u8> = (0..100_000)
             .map(|i| {
                 seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12345);
-                if i % 188 == 0 { SYNC } else { (seed >> 16) as u8 }
+                if i % 188 == 0 {
+                    SYNC
+                } else {
+                    (seed >> 16) as u8
+                }
             })
             .collect();
         let _ = demux.push(&junk);

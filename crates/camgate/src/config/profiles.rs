@@ -62,7 +62,9 @@ impl<'de> Deserialize<'de> for Bitrate {
         }
         match Raw::deserialize(d)? {
             Raw::Kbps(k) => Ok(Bitrate(k)),
-            Raw::Text(t) => parse_bitrate(&t).map(Bitrate).map_err(serde::de::Error::custom),
+            Raw::Text(t) => parse_bitrate(&t)
+                .map(Bitrate)
+                .map_err(serde::de::Error::custom),
         }
     }
 }
@@ -154,7 +156,10 @@ impl Section for ProfilesConfig {
                 return Err(Invalid::new(key("codec"), "only \"h264\" is supported"));
             }
             if p.height != 0 && !(32..=4320).contains(&p.height) {
-                return Err(Invalid::new(key("height"), "must be 0 (camera's) or 32-4320"));
+                return Err(Invalid::new(
+                    key("height"),
+                    "must be 0 (camera's) or 32-4320",
+                ));
             }
             if p.fps > 240 {
                 return Err(Invalid::new(key("fps"), "must be 0 (camera's) or 1-240"));

@@ -96,7 +96,11 @@ fn profile_entry(
             p.rfc6381.clone(),
         ),
         (None, Some(c)) => {
-            let mut h = if v.height == 0 { u32::from(c.height) } else { v.height };
+            let mut h = if v.height == 0 {
+                u32::from(c.height)
+            } else {
+                v.height
+            };
             if v.profile == crate::config::RESERVED_PROFILE {
                 h = h.min(1080);
             }

@@ -120,7 +120,11 @@ impl LiveStream {
 
     /// Marks the stream as a transcode profile with this nominal output (set by `live/`).
     pub fn set_variant(&self, v: Variant) {
-        *self.inner.variant.write().unwrap_or_else(|p| p.into_inner()) = Some(v);
+        *self
+            .inner
+            .variant
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = Some(v);
     }
 
     /// `Some` for a camera's transcode profile.

@@ -157,8 +157,17 @@ impl Live {
         *self.profiles.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(profiles));
     }
 
-    fn start_profiles(&self, spec: &CameraSpec, stream: &LiveStream) -> Vec<profiles::ProfileRuntime> {
-        let Some(list) = self.profiles.read().unwrap_or_else(|p| p.into_inner()).clone() else {
+    fn start_profiles(
+        &self,
+        spec: &CameraSpec,
+        stream: &LiveStream,
+    ) -> Vec<profiles::ProfileRuntime> {
+        let Some(list) = self
+            .profiles
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+        else {
             return Vec::new();
         };
         let settings = self.settings();

@@ -68,7 +68,9 @@ pub fn transcode_args(p: &Profile, encoder: Encoder) -> Vec<String> {
             ]
             .map(String::from),
         ),
-        Encoder::Nvenc => a.extend(["-preset", "p2", "-tune", "ll", "-zerolatency", "1"].map(String::from)),
+        Encoder::Nvenc => {
+            a.extend(["-preset", "p2", "-tune", "ll", "-zerolatency", "1"].map(String::from))
+        }
         Encoder::Vaapi => {}
         Encoder::Qsv => a.extend(["-preset", "veryfast", "-look_ahead", "0"].map(String::from)),
     }
@@ -110,8 +112,15 @@ pub fn probe_args(encoder: Encoder) -> Vec<String> {
         a.extend(["-vaapi_device", "/dev/dri/renderD128"].map(String::from));
     }
     a.extend(
-        ["-f", "lavfi", "-i", "color=c=black:s=256x144:r=25:d=0.04", "-frames:v", "1"]
-            .map(String::from),
+        [
+            "-f",
+            "lavfi",
+            "-i",
+            "color=c=black:s=256x144:r=25:d=0.04",
+            "-frames:v",
+            "1",
+        ]
+        .map(String::from),
     );
     if encoder == Encoder::Vaapi {
         a.extend(["-vf", "format=nv12,hwupload"].map(String::from));
@@ -138,7 +147,10 @@ mod tests {
     }
 
     fn after<'a>(a: &'a [String], flag: &str) -> &'a str {
-        let i = a.iter().position(|x| x == flag).unwrap_or_else(|| panic!("{flag} in {a:?}"));
+        let i = a
+            .iter()
+            .position(|x| x == flag)
+            .unwrap_or_else(|| panic!("{flag} in {a:?}"));
         &a[i + 1]
     }
 

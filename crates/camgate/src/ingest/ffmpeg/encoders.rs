@@ -37,7 +37,9 @@ impl Probe {
                 .into_iter()
                 .chain([Encoder::Libx264])
                 .find(|e| self.working.contains(e))
-                .ok_or_else(|| "this ffmpeg has no working H.264 encoder (not even libx264)".into()),
+                .ok_or_else(|| {
+                    "this ffmpeg has no working H.264 encoder (not even libx264)".into()
+                }),
         }
     }
 }
@@ -50,7 +52,9 @@ pub fn listed_encoders(text: &str) -> Vec<Encoder> {
             let mut it = l.split_whitespace();
             let flags = it.next()?;
             // Encoder lines start with six flag characters, the first V for video.
-            (flags.len() == 6 && flags.starts_with('V')).then(|| it.next()).flatten()
+            (flags.len() == 6 && flags.starts_with('V'))
+                .then(|| it.next())
+                .flatten()
         })
         .collect();
     Encoder::ALL
@@ -82,7 +86,10 @@ pub async fn probe(ffmpeg: &Path) -> Probe {
         }
         match run(ffmpeg, &probe_args(e)).await {
             Ok(_) => working.push(e),
-            Err(why) => notes.push(format!("{} listed but its test encode failed: {why}", e.ffmpeg_name())),
+            Err(why) => notes.push(format!(
+                "{} listed but its test encode failed: {why}",
+                e.ffmpeg_name()
+            )),
         }
     }
     Probe { working, notes }
@@ -98,7 +105,9 @@ async fn run(ffmpeg: &Path, args: &[String]) -> Result<String, String> {
     match tokio::time::timeout(Duration::from_secs(15), child).await {
         Err(_) => Err("no answer within 15 s".into()),
         Ok(Err(e)) => Err(super::spawn_error(ffmpeg, &e)),
-        Ok(Ok(out)) if out.status.success() => Ok(String::from_utf8_lossy(&out.stdout).into_owned()),
+        Ok(Ok(out)) if out.status.success() => {
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        }
         Ok(Ok(out)) => {
             let err = String::from_utf8_lossy(&out.stderr);
             let tail: Vec<&str> = err.lines().rev().take(2).collect();
@@ -133,7 +142,11 @@ mod tests {
         };
         assert_eq!(p.choose(None), Ok(Encoder::Qsv));
         assert_eq!(p.choose(Some(Encoder::Libx264)), Ok(Encoder::Libx264));
-        assert!(p.choose(Some(Encoder::Nvenc)).unwrap_err().contains("h264_nvenc"));
+        assert!(
+            p.choose(Some(Encoder::Nvenc))
+                .unwrap_err()
+                .contains("h264_nvenc")
+        );
         let sw = Probe {
             working: vec![Encoder::Libx264],
             notes: vec![],
@@ -165,6 +178,10 @@ mod tests {
         assert_eq!(p.choose(None), Ok(Encoder::Vaapi));
         let missing = probe(&dir.path().join("nope")).await;
         assert!(missing.working.is_empty());
-        assert!(missing.notes[0].contains("not found"), "{:?}", missing.notes);
+        assert!(
+            missing.notes[0].contains("not found"),
+            "{:?}",
+            missing.notes
+        );
     }
 }

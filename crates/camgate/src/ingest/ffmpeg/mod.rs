@@ -228,45 +228,60 @@ impl Source for FfmpegSource {
                 .map_err(|m| fail(FailureKind::Error, Stage::Setup, m))?;
             let args = args::transcode_args(&profile, encoder);
             tracing::info!(camera = %id, profile = %profile.name, encoder = encoder.ffmpeg_name(), "starting ffmpeg");
-            let mut child = spawn(&transcoder.ffmpeg, &args)
-                .map_err(|e| fail(FailureKind::Error, Stage::Connect, spawn_error(&transcoder.ffmpeg, &e)))?;
+            let mut child = spawn(&transcoder.ffmpeg, &args).map_err(|e| {
+                fail(
+                    FailureKind::Error,
+                    Stage::Connect,
+                    spawn_error(&transcoder.ffmpeg, &e),
+                )
+            })?;
             let (Some(mut stdin), Some(stdout), Some(stderr)) =
                 (child.stdin.take(), child.stdout.take(), child.stderr.take())
             else {
-                return Err(fail(FailureKind::Error, Stage::Connect, "ffmpeg's pipes are missing".into()));
+                return Err(fail(
+                    FailureKind::Error,
+                    Stage::Connect,
+                    "ffmpeg's pipes are missing".into(),
+                ));
             };
             let codec = codec.unwrap_or(Codec::H264);
             let tail = Arc::new(Mutex::new(VecDeque::new()));
-            let writer = transcoder.tasks.spawn(format!("ffmpeg input {id}~{}", profile.name), async move {
-                let keep = input.keep;
-                let mut mux = TsMuxer::new(codec);
-                let mut next = Some(first);
-                loop {
-                    let Some(f) = next.take() else { break };
-                    // A frame the muxer refuses (malformed framing) is skipped, not fatal.
-                    if let Ok(ts) = mux.frame(&f)
-                        && !ts.is_empty()
-                        && stdin.write_all(&ts).await.is_err()
-                    {
-                        break; // ffmpeg is gone; its stdout ends and the session with it.
-                    }
-                    next = input.frames.next().await;
-                }
-                drop(keep);
-            });
+            let writer =
+                transcoder
+                    .tasks
+                    .spawn(format!("ffmpeg input {id}~{}", profile.name), async move {
+                        let keep = input.keep;
+                        let mut mux = TsMuxer::new(codec);
+                        let mut next = Some(first);
+                        loop {
+                            let Some(f) = next.take() else { break };
+                            // A frame the muxer refuses (malformed framing) is skipped, not fatal.
+                            if let Ok(ts) = mux.frame(&f)
+                                && !ts.is_empty()
+                                && stdin.write_all(&ts).await.is_err()
+                            {
+                                break; // ffmpeg is gone; its stdout ends and the session with it.
+                            }
+                            next = input.frames.next().await;
+                        }
+                        drop(keep);
+                    });
             let tail_w = tail.clone();
-            let errors = transcoder.tasks.spawn(format!("ffmpeg stderr {id}~{}", profile.name), async move {
-                let mut lines = BufReader::new(stderr).lines();
-                while let Ok(Some(line)) = lines.next_line().await {
-                    let mut line = redact_url(line.trim());
-                    line.truncate(line.floor_char_boundary(300));
-                    let mut t = tail_w.lock().unwrap_or_else(|p| p.into_inner());
-                    if t.len() == 5 {
-                        t.pop_front();
+            let errors = transcoder.tasks.spawn(
+                format!("ffmpeg stderr {id}~{}", profile.name),
+                async move {
+                    let mut lines = BufReader::new(stderr).lines();
+                    while let Ok(Some(line)) = lines.next_line().await {
+                        let mut line = redact_url(line.trim());
+                        line.truncate(line.floor_char_boundary(300));
+                        let mut t = tail_w.lock().unwrap_or_else(|p| p.into_inner());
+                        if t.len() == 5 {
+                            t.pop_front();
+                        }
+                        t.push_back(line);
                     }
-                    t.push_back(line);
-                }
-            });
+                },
+            );
             let run = Run {
                 id: id.clone(),
                 profile: profile.name.clone(),
