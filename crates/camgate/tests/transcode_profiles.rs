@@ -10,7 +10,7 @@ use std::time::Duration;
 use support::{Camera, Gateway, eventually};
 
 /// The tests count this process's ffmpeg children, so they run one at a time.
-static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Our ffmpeg children (pids), from /proc: processes named ffmpeg whose parent is this test.
 fn ffmpeg_children() -> Vec<u32> {
@@ -96,7 +96,7 @@ fn state(gw: &Gateway, path: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn h265_camera_plays_as_h264_through_its_profiles_on_one_session() {
-    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let _serial = SERIAL.lock().await;
     let mut cam = Camera::start_h265();
     let gw = Gateway::start(with_small_profile).await;
     gw.provision("t1", &cam.good_url(), true).await;
@@ -155,7 +155,7 @@ async fn h265_camera_plays_as_h264_through_its_profiles_on_one_session() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_ffmpeg_is_restarted_and_its_error_reported() {
-    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let _serial = SERIAL.lock().await;
     let cam = Camera::start_h265();
     let gw = Gateway::start(with_small_profile).await;
     gw.provision("t2", &cam.good_url(), false).await;

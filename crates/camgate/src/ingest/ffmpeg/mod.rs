@@ -273,7 +273,9 @@ impl Source for FfmpegSource {
                     let mut lines = BufReader::new(stderr).lines();
                     while let Ok(Some(line)) = lines.next_line().await {
                         let mut line = redact_url(line.trim());
-                        line.truncate(line.floor_char_boundary(300));
+                        if let Some((cut, _)) = line.char_indices().nth(300) {
+                            line.truncate(cut);
+                        }
                         let mut t = tail_w.lock().unwrap_or_else(|p| p.into_inner());
                         if t.len() == 5 {
                             t.pop_front();
@@ -353,10 +355,8 @@ impl Run {
             if self.done {
                 return None;
             }
-            let n = match self.stdout.read(&mut self.buf).await {
-                Ok(n) => n,
-                Err(_) => 0,
-            };
+            // A read error ends the session like the end of output does.
+            let n: usize = self.stdout.read(&mut self.buf).await.unwrap_or_default();
             if n == 0 {
                 self.done = true;
                 let e = self.exited().await;
