@@ -21,8 +21,9 @@ use crate::hls::{Hls, HlsSettings};
 use crate::http::{Access, RouteDoc};
 use crate::hub::Registry;
 use crate::ingest::Source;
+use crate::ingest::ffmpeg::Transcoder;
 use crate::ingest::rtsp::RtspSource;
-use crate::live::{Live, LiveSettings};
+use crate::live::{Live, LiveSettings, Profiles};
 use crate::metrics::MetricsState;
 use crate::mse::Mse;
 use crate::provisioning::Provisioning;
@@ -90,6 +91,11 @@ impl App {
             bus.clone(),
             live_tasks.clone(),
         );
+        // Transcode profiles (`~h264` and `[profiles.NAME]`): ffmpeg from PATH, probed once.
+        live.set_profiles(Profiles::from_config(
+            &config.profiles,
+            Transcoder::new("ffmpeg", live_tasks.clone()),
+        ));
         let provisioning = Provisioning::new(db.clone(), live.clone(), bus.clone());
 
         // Outputs. Each follows streams through the registry or looks them up per request.

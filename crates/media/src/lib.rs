@@ -21,6 +21,7 @@ pub mod h264;
 pub mod h265;
 mod h265_order;
 pub mod hls;
+pub mod mpegts;
 #[cfg(any(test, feature = "test-util"))]
 pub mod test_util;
 pub mod timestamp;

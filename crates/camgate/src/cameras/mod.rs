@@ -183,6 +183,19 @@ pub fn validate_stream_path(path: &str) -> Result<(), InvalidInput> {
     check_id(path, "stream_path", "invalid_stream_path")
 }
 
+/// Checks a stream path as a viewer names it: a stream path, or a stream path and a transcode
+/// profile name joined by `~` (`cam_1~720p`, docs/transcode.md). Provisioning still takes
+/// plain stream paths only ([`validate_stream_path`]).
+pub fn validate_stream_ref(path: &str) -> Result<(), InvalidInput> {
+    match path.split_once('~') {
+        Some((base, profile)) => {
+            validate_stream_path(base)?;
+            check_id(profile, "the profile name after '~'", "invalid_stream_path")
+        }
+        None => validate_stream_path(path),
+    }
+}
+
 /// The stream path of a camera provisioned without one.
 ///
 /// `cam_` plus a 64-character id is 68 characters, so the default may be longer than an explicit

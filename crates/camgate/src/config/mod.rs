@@ -8,7 +8,7 @@
 //! what the rest of camgate does with a value, nor import anything of ours but `redact`.
 //!
 //! Files: one per `[section]` (`http.rs`, `auth.rs`, `log.rs`, `streams.rs`, `hls.rs`,
-//! `events.rs`, `nats.rs`), each with its struct, `Default` and `Section::validate`;
+//! `events.rs`, `nats.rs`, `profiles.rs`), each with its struct, `Default` and `Section::validate`;
 //! `load.rs` (merging the sources), `env.rs` (variable names), `validate.rs` (the `Section`
 //! contract and the central check), `error.rs`, `secret.rs` (secret fields' deserializers),
 //! `quantity.rs` (the one number-with-unit parser) behind `duration.rs` and `size.rs`.
@@ -54,6 +54,7 @@ mod hls;
 mod http;
 mod log;
 mod nats;
+mod profiles;
 mod streams;
 mod webrtc;
 
@@ -72,6 +73,7 @@ pub use http::HttpConfig;
 pub use load::{Overrides, load};
 pub use log::{LogConfig, LogFormat};
 pub use nats::NatsConfig;
+pub use profiles::{Bitrate, EncoderChoice, ProfileConfig, ProfilesConfig, RESERVED_PROFILE};
 pub use size::ByteSize;
 pub use streams::StreamsConfig;
 pub use webrtc::{IceServer, WebrtcConfig};
@@ -92,6 +94,8 @@ pub struct Config {
     pub events: EventsConfig,
     pub nats: NatsConfig,
     pub webrtc: WebrtcConfig,
+    /// `[profiles.NAME]`: transcode profiles (docs/transcode.md).
+    pub profiles: ProfilesConfig,
 }
 
 impl Default for Config {
@@ -106,6 +110,7 @@ impl Default for Config {
             events: EventsConfig::default(),
             nats: NatsConfig::default(),
             webrtc: WebrtcConfig::default(),
+            profiles: ProfilesConfig::default(),
         }
     }
 }
@@ -134,8 +139,11 @@ impl Config {
             events,
             nats,
             webrtc,
+            profiles,
         } = self;
-        vec![http, auth, log, streams, hls, events, nats, webrtc]
+        vec![
+            http, auth, log, streams, hls, events, nats, webrtc, profiles,
+        ]
     }
 
     /// Every section, for redaction; the same list as [`Config::sections`].
@@ -150,7 +158,10 @@ impl Config {
             events,
             nats,
             webrtc,
+            profiles,
         } = self;
-        vec![http, auth, log, streams, hls, events, nats, webrtc]
+        vec![
+            http, auth, log, streams, hls, events, nats, webrtc, profiles,
+        ]
     }
 }

@@ -12,6 +12,7 @@
 //! stream that goes live gets its segmenter at once.
 
 mod delay;
+mod master;
 mod stream;
 #[cfg(test)]
 mod tests;
@@ -171,6 +172,11 @@ impl Output for Hls {
 
 pub fn router(hls: Arc<Hls>) -> (Router, Vec<RouteDoc>) {
     Routes::new()
+        .get(
+            "/hls/{path}/master.m3u8",
+            "Multivariant playlist: the camera and its transcode profiles (ABR)",
+            master::master,
+        )
         .get(
             "/hls/{path}/index.m3u8",
             "LL-HLS playlist (starts an on-demand camera; blocking reload)",

@@ -8,7 +8,7 @@ use axum::http::{StatusCode, header};
 use serde_json::Value;
 
 use super::AppError;
-use crate::cameras::{validate_camera_id, validate_stream_path};
+use crate::cameras::{validate_camera_id, validate_stream_ref};
 
 /// The largest request body accepted anywhere in the API.
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -82,7 +82,7 @@ impl<S: Send + Sync> FromRequestParts<S> for StreamPathParam {
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let path = single_param(parts, state, "invalid_stream_path").await?;
-        validate_stream_path(&path)
+        validate_stream_ref(&path)
             .map_err(|e| AppError::bad_request("invalid_stream_path", e.message))?;
         Ok(StreamPathParam(path))
     }

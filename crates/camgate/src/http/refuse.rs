@@ -5,7 +5,7 @@
 use axum::http::StatusCode;
 
 use super::AppError;
-use crate::cameras::validate_stream_path;
+use crate::cameras::validate_stream_ref;
 
 /// `404 stream_not_found`.
 pub fn stream_not_found(path: &str) -> AppError {
@@ -29,7 +29,7 @@ pub fn too_many_viewers(path: &str, max: u32) -> AppError {
 
 /// `400 invalid_stream_path` unless `path` is a valid stream path (or camera id).
 pub fn check_stream_path(path: &str) -> Result<(), AppError> {
-    validate_stream_path(path).map_err(|e| AppError::bad_request("invalid_stream_path", e.message))
+    validate_stream_ref(path).map_err(|e| AppError::bad_request("invalid_stream_path", e.message))
 }
 
 #[cfg(test)]

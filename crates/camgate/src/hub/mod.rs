@@ -31,7 +31,7 @@ pub use demand::{ByProtocol, Demand, Protocol, TooManyViewers, ViewerGuard};
 pub use registry::{Output, Registry};
 pub use stats::HubStats;
 use stats::StatsWindow;
-pub use stream::{LiveStream, RuntimeState, StreamSpec, WeakStream};
+pub use stream::{LiveStream, RuntimeState, StreamSpec, Variant, WeakStream};
 
 /// Limits of one hub; the defaults suit cameras up to 4K with GOPs of a few seconds.
 #[derive(Clone, Debug)]

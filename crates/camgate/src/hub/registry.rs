@@ -20,6 +20,12 @@ pub trait Output: Send + Sync + 'static {
     fn attach(&self, stream: &LiveStream);
 }
 
+/// A camera's transcode profile (`{path}~{profile}`) shares the camera's id; lookups by id
+/// mean the camera's own stream. `~` is not a stream path character, so this cannot misfire.
+fn is_profile(s: &LiveStream) -> bool {
+    s.path().contains('~')
+}
+
 #[derive(Default)]
 pub struct Registry {
     streams: RwLock<HashMap<String, LiveStream>>,
@@ -83,13 +89,17 @@ impl Registry {
         if let Some(s) = map.get(path_or_id) {
             return Some(s.clone());
         }
-        map.values().find(|s| s.camera_id() == path_or_id).cloned()
+        map.values()
+            .find(|s| s.camera_id() == path_or_id && !is_profile(s))
+            .cloned()
     }
 
     /// The camera's own stream (not a profile of it), by camera id.
     pub fn by_camera(&self, camera_id: &str) -> Option<LiveStream> {
         let map = self.streams.read().unwrap_or_else(|p| p.into_inner());
-        map.values().find(|s| s.camera_id() == camera_id).cloned()
+        map.values()
+            .find(|s| s.camera_id() == camera_id && !is_profile(s))
+            .cloned()
     }
 
     /// Every stream, by camera id then path.

@@ -69,6 +69,20 @@ struct Shared {
     state: watch::Sender<RuntimeState>,
     /// Source failures, each followed by a reconnect attempt (`/metrics`).
     reconnects: AtomicU64,
+    /// What a transcode profile promises before it runs (the ABR master playlist lists it).
+    variant: RwLock<Option<Variant>>,
+}
+
+/// A transcode profile's nominal output, known from its configuration before any frame.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Variant {
+    /// The profile's name (after `~`).
+    pub profile: String,
+    pub bitrate_kbps: u32,
+    /// 0 = the camera's height.
+    pub height: u32,
+    /// 0 = the camera's rate.
+    pub fps: u32,
 }
 
 impl LiveStream {
@@ -80,6 +94,7 @@ impl LiveStream {
                 viewers: Viewers::new(max_viewers),
                 state: watch::Sender::new(RuntimeState::IDLE),
                 reconnects: AtomicU64::new(0),
+                variant: RwLock::new(None),
             }),
         }
     }
@@ -98,6 +113,24 @@ impl LiveStream {
     pub fn spec(&self) -> StreamSpec {
         self.inner
             .spec
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Marks the stream as a transcode profile with this nominal output (set by `live/`).
+    pub fn set_variant(&self, v: Variant) {
+        *self
+            .inner
+            .variant
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = Some(v);
+    }
+
+    /// `Some` for a camera's transcode profile.
+    pub fn variant(&self) -> Option<Variant> {
+        self.inner
+            .variant
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone()

@@ -5,6 +5,7 @@
 //! how the runtime should react), and the RTSP implementation (`rtsp`). It must not touch hubs
 //! or viewer state: a source only produces frames or an error.
 
+pub mod ffmpeg;
 pub mod rtsp;
 
 use std::fmt;

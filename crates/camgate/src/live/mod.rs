@@ -9,8 +9,11 @@
 //! event bus. It must not import outputs, `http` or `api`; the store is the caller's business
 //! (`registry` orchestrates store -> live -> event).
 
+mod profiles;
 mod supervisor;
 mod timeline;
+
+pub use profiles::{PROFILE_SEPARATOR, Profiles, profile_path};
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -89,6 +92,8 @@ struct CameraRuntime {
     spec: CameraSpec,
     stream: LiveStream,
     supervisor: Option<TaskHandle>,
+    /// Its `{path}~{profile}` streams.
+    profiles: Vec<profiles::ProfileRuntime>,
 }
 
 /// Every camera's supervisor. One per process.
@@ -100,6 +105,8 @@ pub struct Live {
     hub_limits: HubLimits,
     events: EventBus,
     tasks: Tasks,
+    /// Transcode profiles; none until `set_profiles` (tests of the camera path alone).
+    profiles: RwLock<Option<Arc<Profiles>>>,
 }
 
 fn stream_spec(c: &CameraSpec) -> StreamSpec {
@@ -140,7 +147,54 @@ impl Live {
             hub_limits: HubLimits::default(),
             events,
             tasks,
+            profiles: RwLock::new(None),
         })
+    }
+
+    /// Gives every camera added from now on its profile streams (`~h264` and the config
+    /// file's `[profiles.NAME]`).
+    pub fn set_profiles(&self, profiles: Profiles) {
+        *self.profiles.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(profiles));
+    }
+
+    fn start_profiles(
+        &self,
+        spec: &CameraSpec,
+        stream: &LiveStream,
+    ) -> Vec<profiles::ProfileRuntime> {
+        let Some(list) = self
+            .profiles
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+        else {
+            return Vec::new();
+        };
+        let settings = self.settings();
+        let parts = profiles::Parts {
+            profiles: &list,
+            settings: &settings,
+            hub_limits: &self.hub_limits,
+            events: &self.events,
+            tasks: &self.tasks,
+        };
+        let started = profiles::start(&parts, spec, stream);
+        for p in &started {
+            self.registry.insert(p.stream.clone());
+        }
+        started
+    }
+
+    fn stop_profiles(&self, list: &mut Vec<profiles::ProfileRuntime>) {
+        for p in list.drain(..) {
+            p.supervisor.abort();
+            let path = p.stream.path();
+            if self.registry.get(&path).is_some_and(|s| s.same(&p.stream)) {
+                self.registry.remove(&path);
+            }
+            p.stream.hub().close();
+            p.stream.reset_state();
+        }
     }
 
     pub fn registry(&self) -> &Arc<Registry> {
@@ -185,7 +239,16 @@ impl Live {
             rt.stream.hub().clear_cache();
             rt.spec = spec;
             rt.supervisor = Some(self.spawn_supervisor(&rt.spec, &rt.stream, settings));
-            return rt.stream.clone();
+            // Profiles follow the camera's path and settings: made anew.
+            let mut old = std::mem::take(&mut rt.profiles);
+            let (spec, stream) = (rt.spec.clone(), rt.stream.clone());
+            drop(map);
+            self.stop_profiles(&mut old);
+            let started = self.start_profiles(&spec, &stream);
+            if let Some(rt) = self.lock().get_mut(&spec.camera_id) {
+                rt.profiles = started;
+            }
+            return stream;
         }
         let stream = LiveStream::new(
             stream_spec(&spec),
@@ -193,16 +256,22 @@ impl Live {
             settings.max_viewers_per_stream,
         );
         let supervisor = self.spawn_supervisor(&spec, &stream, settings);
+        let spec_copy = spec.clone();
         map.insert(
             spec.camera_id.clone(),
             CameraRuntime {
                 spec,
                 stream: stream.clone(),
                 supervisor: Some(supervisor),
+                profiles: Vec::new(),
             },
         );
         drop(map);
         self.registry.insert(stream.clone());
+        let started = self.start_profiles(&spec_copy, &stream);
+        if let Some(rt) = self.lock().get_mut(&stream.camera_id()) {
+            rt.profiles = started;
+        }
         stream
     }
 
@@ -232,9 +301,10 @@ impl Live {
 
     /// Stops everything for a camera: the session closes, consumers see the end of the hub.
     pub fn remove(&self, camera_id: &str) -> bool {
-        let Some(rt) = self.lock().remove(camera_id) else {
+        let Some(mut rt) = self.lock().remove(camera_id) else {
             return false;
         };
+        self.stop_profiles(&mut rt.profiles);
         if let Some(t) = &rt.supervisor {
             t.abort();
         }
@@ -326,7 +396,11 @@ impl Live {
     /// Stops every camera: each supervisor ends (dropping its session), hubs close so
     /// consumers finish, and then waits up to `teardown` for the cameras to confirm TEARDOWN.
     pub async fn shutdown(&self, teardown: Duration) {
-        let all: Vec<CameraRuntime> = self.lock().drain().map(|(_, rt)| rt).collect();
+        let mut all: Vec<CameraRuntime> = self.lock().drain().map(|(_, rt)| rt).collect();
+        for rt in &mut all {
+            let mut list = std::mem::take(&mut rt.profiles);
+            self.stop_profiles(&mut list);
+        }
         for rt in &all {
             if let Some(t) = &rt.supervisor {
                 t.abort();
