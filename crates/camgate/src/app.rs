@@ -26,6 +26,7 @@ use crate::live::{Live, LiveSettings};
 use crate::metrics::MetricsState;
 use crate::mse::Mse;
 use crate::provisioning::Provisioning;
+use crate::snapshot::Snapshots;
 use crate::stats::Totals;
 use crate::tasks::Tasks;
 
@@ -52,6 +53,7 @@ pub struct App {
     pub metrics: Arc<Metrics>,
     pub hls: Arc<Hls>,
     pub mse: Mse,
+    pub snapshots: Arc<Snapshots>,
     /// Task groups, stopped in this order: outputs (viewers), the live path (cameras), then
     /// the event services (so the last state changes still reach NATS).
     output_tasks: Tasks,
@@ -103,6 +105,16 @@ impl App {
             registry: registry.clone(),
             max_lag: config.streams.mse_max_lag,
         };
+        // Follows every stream only to announce frames on NATS (when that is on).
+        let snapshots = Snapshots::from_config(
+            &config,
+            registry.clone(),
+            metrics.clone(),
+            local_addr,
+            output_tasks.clone(),
+            &service_tasks,
+        );
+        registry.add_output(snapshots.clone());
 
         App {
             config,
@@ -116,6 +128,7 @@ impl App {
             metrics,
             hls,
             mse,
+            snapshots,
             output_tasks,
             live_tasks,
             service_tasks,
@@ -165,6 +178,7 @@ impl App {
             }),
             crate::hls::router(self.hls.clone()),
             crate::mse::router(self.mse.clone()),
+            crate::snapshot::router(self.snapshots.clone()),
         ]
     }
 

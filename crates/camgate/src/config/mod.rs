@@ -54,6 +54,7 @@ mod hls;
 mod http;
 mod log;
 mod nats;
+mod snapshot;
 mod streams;
 
 #[cfg(test)]
@@ -72,6 +73,7 @@ pub use load::{Overrides, load};
 pub use log::{LogConfig, LogFormat};
 pub use nats::NatsConfig;
 pub use size::ByteSize;
+pub use snapshot::SnapshotConfig;
 pub use streams::StreamsConfig;
 
 use validate::Section;
@@ -89,6 +91,7 @@ pub struct Config {
     pub hls: HlsConfig,
     pub events: EventsConfig,
     pub nats: NatsConfig,
+    pub snapshot: SnapshotConfig,
 }
 
 impl Default for Config {
@@ -102,6 +105,7 @@ impl Default for Config {
             hls: HlsConfig::default(),
             events: EventsConfig::default(),
             nats: NatsConfig::default(),
+            snapshot: SnapshotConfig::default(),
         }
     }
 }
@@ -129,8 +133,9 @@ impl Config {
             hls,
             events,
             nats,
+            snapshot,
         } = self;
-        vec![http, auth, log, streams, hls, events, nats]
+        vec![http, auth, log, streams, hls, events, nats, snapshot]
     }
 
     /// Every section, for redaction; the same list as [`Config::sections`].
@@ -144,7 +149,8 @@ impl Config {
             hls,
             events,
             nats,
+            snapshot,
         } = self;
-        vec![http, auth, log, streams, hls, events, nats]
+        vec![http, auth, log, streams, hls, events, nats, snapshot]
     }
 }
