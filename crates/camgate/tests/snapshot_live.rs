@@ -60,7 +60,10 @@ async fn live_camera_snapshot_is_a_jpeg_of_its_size_and_width_scales() {
     assert_eq!(ct, "image/jpeg");
     assert_eq!(headers["cache-control"], "no-store");
     let frame_time = headers["x-frame-time"].to_str().unwrap().to_owned();
-    assert!(frame_time.ends_with('Z') && frame_time.contains('T'), "{frame_time}");
+    assert!(
+        frame_time.ends_with('Z') && frame_time.contains('T'),
+        "{frame_time}"
+    );
     let img = decode(&body);
     assert_eq!(img.dimensions(), (320, 240));
     // videotestsrc's colour bars: the picture is not one flat colour (a decoder that gave
@@ -159,7 +162,10 @@ async fn a_hundred_concurrent_requests_decode_once() {
     let took = t.elapsed();
     let after = stats(&gw).await;
     assert!(answers.iter().all(|(s, _)| *s == 200));
-    assert!(answers.iter().all(|(_, b)| *b == answers[0].1), "one picture for all");
+    assert!(
+        answers.iter().all(|(_, b)| *b == answers[0].1),
+        "one picture for all"
+    );
     assert_eq!(decode(&answers[0].1).dimensions(), (320, 240));
     let delta = |k: &str| after[k].as_u64().unwrap() - before[k].as_u64().unwrap();
     assert_eq!(delta("requests"), 100, "{after}");

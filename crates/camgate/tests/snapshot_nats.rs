@@ -85,10 +85,23 @@ async fn frame_messages_arrive_at_the_rate_and_their_urls_fetch_jpegs() {
         messages.push((Instant::now(), v));
     }
     // The contract's payload, nothing more.
-    let keys: BTreeSet<&str> = messages[0].1.as_object().unwrap().keys().map(|k| k.as_str()).collect();
+    let keys: BTreeSet<&str> = messages[0]
+        .1
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(|k| k.as_str())
+        .collect();
     assert_eq!(
         keys,
-        BTreeSet::from(["camera_id", "timestamp", "frame_number", "resolution", "fps", "url"])
+        BTreeSet::from([
+            "camera_id",
+            "timestamp",
+            "frame_number",
+            "resolution",
+            "fps",
+            "url"
+        ])
     );
     for (_, m) in &messages {
         assert_eq!(m["camera_id"], "f1");
@@ -100,7 +113,10 @@ async fn frame_messages_arrive_at_the_rate_and_their_urls_fetch_jpegs() {
         let ts = m["timestamp"].as_f64().unwrap();
         assert!((now - ts).abs() < 10.0, "timestamp {ts} vs now {now}");
     }
-    let numbers: Vec<u64> = messages.iter().map(|(_, m)| m["frame_number"].as_u64().unwrap()).collect();
+    let numbers: Vec<u64> = messages
+        .iter()
+        .map(|(_, m)| m["frame_number"].as_u64().unwrap())
+        .collect();
     assert!(numbers.windows(2).all(|w| w[0] < w[1]), "{numbers:?}");
     // 500 ms apart: 7 gaps over the 8 messages; generous bounds for a loaded machine.
     let span = messages[7].0 - messages[0].0;
@@ -125,7 +141,14 @@ async fn frame_messages_arrive_at_the_rate_and_their_urls_fetch_jpegs() {
     let fetch = t.elapsed();
     let img = image::load_from_memory_with_format(&first, image::ImageFormat::Jpeg).unwrap();
     assert_eq!((img.width(), img.height()), (320, 240));
-    let again = client.get(&url).send().await.unwrap().bytes().await.unwrap();
+    let again = client
+        .get(&url)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
     assert_eq!(first, again);
     let stats = gw.get_json("/snapshots/stats").await;
     assert_eq!(stats["decodes"], 1, "{stats}");

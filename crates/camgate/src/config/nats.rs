@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{duration, secret};
 use super::validate::{Invalid, Section};
+use super::{duration, secret};
 use crate::redact::REDACTED;
 
 /// Publishing events to NATS. An empty `url` turns it off.

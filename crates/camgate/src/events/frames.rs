@@ -112,8 +112,11 @@ async fn run(config: NatsConfig, mut rx: mpsc::Receiver<FramePayload>, metrics: 
         let Ok(body) = serde_json::to_vec(&payload) else {
             continue; // plain numbers and strings always serialize
         };
-        match tokio::time::timeout(PUBLISH_TIMEOUT, client.publish(subject.clone(), body.into()))
-            .await
+        match tokio::time::timeout(
+            PUBLISH_TIMEOUT,
+            client.publish(subject.clone(), body.into()),
+        )
+        .await
         {
             Ok(Ok(())) => metrics.nats_published(),
             Ok(Err(e)) => metrics.nats_error(format!("frame publish failed: {e}")),

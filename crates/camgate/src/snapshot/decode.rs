@@ -115,7 +115,9 @@ impl H264Decoder {
                     (yuv.y(), yuv.u(), yuv.v()),
                     yuv.strides(),
                 )
-                .ok_or_else(|| DecodeError::Corrupt("the decoder's planes are inconsistent".into()))?;
+                .ok_or_else(|| {
+                    DecodeError::Corrupt("the decoder's planes are inconsistent".into())
+                })?;
                 self.last = Some(Decoded {
                     dts: frame.dts,
                     wallclock: frame.wallclock,
@@ -176,7 +178,13 @@ mod tests {
                     data.push(seed as u8);
                 }
                 let t = i * 3600;
-                frames.push(test_util::video_frame(Bytes::from(data), t, t, i == 0, &params));
+                frames.push(test_util::video_frame(
+                    Bytes::from(data),
+                    t,
+                    t,
+                    i == 0,
+                    &params,
+                ));
             }
             let _ = dec.feed(&frames);
         }

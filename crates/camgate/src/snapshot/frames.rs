@@ -218,6 +218,9 @@ mod tests {
         assert!(matches!(store.lookup("1", 0), Lookup::Unknown));
         assert!(matches!(store.lookup("2", 1), Lookup::Unknown));
         assert_eq!(store.figures(), (1, 30, 0));
-        assert_eq!(unix_millis(UNIX_EPOCH + Duration::from_millis(1_234)), 1.234);
+        assert_eq!(
+            unix_millis(UNIX_EPOCH + Duration::from_millis(1_234)),
+            1.234
+        );
     }
 }

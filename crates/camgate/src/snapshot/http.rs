@@ -58,7 +58,9 @@ fn shape(q: &HashMap<String, String>) -> Result<Shape, AppError> {
             _ => {
                 return Err(AppError::bad_request(
                     "invalid_width",
-                    format!("width must be a whole number of pixels from {MIN_WIDTH} to {MAX_WIDTH}"),
+                    format!(
+                        "width must be a whole number of pixels from {MIN_WIDTH} to {MAX_WIDTH}"
+                    ),
                 ));
             }
         },

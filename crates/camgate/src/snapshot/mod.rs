@@ -410,7 +410,10 @@ impl Snapshots {
                 ));
             }
         };
-        let wallclock = gop.last().map(|f| f.wallclock).unwrap_or(SystemTime::UNIX_EPOCH);
+        let wallclock = gop
+            .last()
+            .map(|f| f.wallclock)
+            .unwrap_or(SystemTime::UNIX_EPOCH);
         let data = if width.is_none() && quality == DEFAULT_QUALITY {
             if cell.initialized() {
                 self.counters.cache_hits.fetch_add(1, Ordering::Relaxed);
@@ -432,7 +435,10 @@ impl Snapshots {
         width: Option<u32>,
         quality: u8,
     ) -> Result<Bytes, AppError> {
-        let params = gop.first().and_then(|f| f.video().cloned()).ok_or_else(no_video)?;
+        let params = gop
+            .first()
+            .and_then(|f| f.video().cloned())
+            .ok_or_else(no_video)?;
         let mut decoder = H264Decoder::new(params).map_err(decode_error)?;
         let permit = self
             .permits
@@ -451,7 +457,9 @@ impl Snapshots {
         .map_err(decode_error)?;
         drop(decoded);
         self.counters.decodes.fetch_add(1, Ordering::Relaxed);
-        self.counters.frames_decoded.fetch_add(n as u64, Ordering::Relaxed);
+        self.counters
+            .frames_decoded
+            .fetch_add(n as u64, Ordering::Relaxed);
         self.counters.jpeg_encodes.fetch_add(1, Ordering::Relaxed);
         Ok(Bytes::from(jpeg))
     }
@@ -482,7 +490,10 @@ impl Snapshots {
                 return Err(AppError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "stream_closed",
-                    format!("stream {} was removed while waiting for a picture", stream.path()),
+                    format!(
+                        "stream {} was removed while waiting for a picture",
+                        stream.path()
+                    ),
                 ));
             }
             Err(_) => return Err(no_keyframe(stream, self.settings.start_timeout)),

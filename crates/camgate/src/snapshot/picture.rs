@@ -227,7 +227,10 @@ mod tests {
     #[test]
     fn levels_map_video_range_to_full_range() {
         let l = &*LEVELS;
-        assert_eq!((l.luma[16], l.luma[235], l.luma[0], l.luma[255]), (0, 255, 0, 255));
+        assert_eq!(
+            (l.luma[16], l.luma[235], l.luma[0], l.luma[255]),
+            (0, 255, 0, 255)
+        );
         assert_eq!(l.chroma[128], 128);
         assert!(flat(0, 0, 0).to_jpeg(80).is_err());
     }
