@@ -27,6 +27,7 @@ use crate::live::{Live, LiveSettings, Profiles};
 use crate::metrics::MetricsState;
 use crate::mse::Mse;
 use crate::provisioning::Provisioning;
+use crate::snapshot::Snapshots;
 use crate::stats::Totals;
 use crate::tasks::Tasks;
 use crate::webrtc::WebRtc;
@@ -55,6 +56,7 @@ pub struct App {
     pub hls: Arc<Hls>,
     pub mse: Mse,
     pub webrtc: Arc<WebRtc>,
+    pub snapshots: Arc<Snapshots>,
     /// Task groups, stopped in this order: outputs (viewers), the live path (cameras), then
     /// the event services (so the last state changes still reach NATS).
     output_tasks: Tasks,
@@ -121,6 +123,16 @@ impl App {
                 output_tasks.clone(),
             ),
         );
+        // Follows every stream only to announce frames on NATS (when that is on).
+        let snapshots = Snapshots::from_config(
+            &config,
+            registry.clone(),
+            metrics.clone(),
+            local_addr,
+            output_tasks.clone(),
+            &service_tasks,
+        );
+        registry.add_output(snapshots.clone());
 
         App {
             config,
@@ -135,6 +147,7 @@ impl App {
             hls,
             mse,
             webrtc,
+            snapshots,
             output_tasks,
             live_tasks,
             service_tasks,
@@ -185,6 +198,7 @@ impl App {
             crate::hls::router(self.hls.clone()),
             crate::mse::router(self.mse.clone()),
             crate::webrtc::router(self.webrtc.clone()),
+            crate::snapshot::router(self.snapshots.clone()),
         ]
     }
 

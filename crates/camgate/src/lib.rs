@@ -28,6 +28,7 @@ pub mod mse;
 pub mod provisioning;
 pub mod redact;
 pub mod server;
+pub mod snapshot;
 pub mod stats;
 pub mod tasks;
 pub mod timestamps;

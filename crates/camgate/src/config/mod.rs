@@ -55,6 +55,7 @@ mod http;
 mod log;
 mod nats;
 mod profiles;
+mod snapshot;
 mod streams;
 mod webrtc;
 
@@ -75,6 +76,7 @@ pub use log::{LogConfig, LogFormat};
 pub use nats::NatsConfig;
 pub use profiles::{Bitrate, EncoderChoice, ProfileConfig, ProfilesConfig, RESERVED_PROFILE};
 pub use size::ByteSize;
+pub use snapshot::SnapshotConfig;
 pub use streams::StreamsConfig;
 pub use webrtc::{IceServer, WebrtcConfig};
 
@@ -96,6 +98,7 @@ pub struct Config {
     pub webrtc: WebrtcConfig,
     /// `[profiles.NAME]`: transcode profiles (docs/transcode.md).
     pub profiles: ProfilesConfig,
+    pub snapshot: SnapshotConfig,
 }
 
 impl Default for Config {
@@ -111,6 +114,7 @@ impl Default for Config {
             nats: NatsConfig::default(),
             webrtc: WebrtcConfig::default(),
             profiles: ProfilesConfig::default(),
+            snapshot: SnapshotConfig::default(),
         }
     }
 }
@@ -140,9 +144,10 @@ impl Config {
             nats,
             webrtc,
             profiles,
+            snapshot,
         } = self;
         vec![
-            http, auth, log, streams, hls, events, nats, webrtc, profiles,
+            http, auth, log, streams, hls, events, nats, webrtc, profiles, snapshot,
         ]
     }
 
@@ -159,9 +164,10 @@ impl Config {
             nats,
             webrtc,
             profiles,
+            snapshot,
         } = self;
         vec![
-            http, auth, log, streams, hls, events, nats, webrtc, profiles,
+            http, auth, log, streams, hls, events, nats, webrtc, profiles, snapshot,
         ]
     }
 }

@@ -2,11 +2,12 @@
 //! defaults, checks, redaction and redacting `Debug`; the publisher is `crate::events::nats`'.
 
 use std::fmt;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::secret;
 use super::validate::{Invalid, Section};
+use super::{duration, secret};
 use crate::redact::REDACTED;
 
 /// Publishing events to NATS. An empty `url` turns it off.
@@ -24,6 +25,14 @@ pub struct NatsConfig {
     pub token: String,
     /// A NATS `.creds` file (JWT + NKey seed); empty = none.
     pub credentials_file: String,
+    /// A `{subject_prefix}.camera.frame` message per live camera this often (API.md); `0` =
+    /// off. While on, every camera is kept connected (a demand hold): analytics needs frames
+    /// whether or not anyone watches.
+    #[serde(with = "duration")]
+    pub frame_interval: Duration,
+    /// How long a frame message's `url` answers with its frame (then `410`).
+    #[serde(with = "duration")]
+    pub frame_keep: Duration,
 }
 
 impl Default for NatsConfig {
@@ -33,6 +42,8 @@ impl Default for NatsConfig {
             subject_prefix: "camgate".to_owned(),
             token: String::new(),
             credentials_file: String::new(),
+            frame_interval: Duration::ZERO,
+            frame_keep: Duration::from_secs(30),
         }
     }
 }
@@ -58,6 +69,8 @@ impl NatsConfig {
                 REDACTED.to_owned()
             },
             credentials_file: self.credentials_file.clone(),
+            frame_interval: self.frame_interval,
+            frame_keep: self.frame_keep,
         }
     }
 }
@@ -70,6 +83,8 @@ impl fmt::Debug for NatsConfig {
             .field("subject_prefix", &shown.subject_prefix)
             .field("token", &shown.token)
             .field("credentials_file", &shown.credentials_file)
+            .field("frame_interval", &shown.frame_interval)
+            .field("frame_keep", &shown.frame_keep)
             .finish()
     }
 }
@@ -110,6 +125,18 @@ impl Section for NatsConfig {
             return Err(Invalid::new(
                 "nats.token",
                 "set either nats.token or nats.credentials_file, not both",
+            ));
+        }
+        if !self.frame_interval.is_zero() && self.frame_interval < Duration::from_millis(40) {
+            return Err(Invalid::new(
+                "nats.frame_interval",
+                "must be 0 (off) or at least 40ms (25 messages a second per camera)",
+            ));
+        }
+        if self.frame_keep.is_zero() || self.frame_keep > Duration::from_secs(3600) {
+            return Err(Invalid::new(
+                "nats.frame_keep",
+                "must be between 1s and 1h (frames are kept in memory)",
             ));
         }
         Ok(())

@@ -1,5 +1,6 @@
 //! Events and observability: the in-process event bus (bus.rs), the WebSocket feeds
-//! `WS /ws/events/{path}` and `WS /ws/dashboard` (ws.rs), the NATS publisher (nats.rs), and the
+//! `WS /ws/events/{path}` and `WS /ws/dashboard` (ws.rs), the NATS publisher (nats.rs; frame
+//! messages in frames.rs, fed by the snapshot output), and the
 //! counters that exist nowhere else (counters.rs: HLS requests, WebSocket clients, NATS).
 //!
 //! The live path only publishes: a state change becomes one bus event; viewer count changes
@@ -10,6 +11,7 @@
 
 mod bus;
 pub mod counters;
+pub mod frames;
 mod nats;
 pub mod ws;
 
