@@ -78,7 +78,9 @@ async fn provision_is_an_upsert_with_absolute_urls() {
             "camera_id": "1",
             "stream_path": "cam_1",
             "hls_url": "http://gateway.test:8080/hls/cam_1/index.m3u8",
-            "webrtc_url": "http://gateway.test:8080/webrtc/cam_1/whep",
+            "webrtc_url": "http://gateway.test:8080/webrtc/cam_1",
+            "whep_url": "http://gateway.test:8080/webrtc/cam_1/whep",
+            "mse_url": "ws://gateway.test:8080/mse/cam_1",
             "snapshot_url": "http://gateway.test:8080/cameras/1/snapshot.jpg",
             "ws_events_url": "ws://gateway.test:8080/ws/events/cam_1",
         })
