@@ -1,12 +1,10 @@
-//! `[http]`: the one listener, its connection limits, CORS, the hosts and proxies we believe,
+//! `[http]`: the one listener, CORS, the hosts and proxies we believe,
 //! and the public URL. Owns these keys' defaults and checks; nothing else.
 
 use std::net::{IpAddr, SocketAddr};
-use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::duration;
 use super::validate::{Invalid, Section};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -26,14 +24,6 @@ pub struct HttpConfig {
     /// The base of every URL camgate builds (`https://cams.example.com`); empty: from the
     /// request's Host and, from a trusted proxy, its forwarded scheme.
     pub public_url: String,
-    /// A connection that has not sent its request headers in this time is closed.
-    #[serde(with = "duration")]
-    pub header_read_timeout: Duration,
-    /// A keep-alive connection with no request for this long is closed.
-    #[serde(with = "duration")]
-    pub idle_timeout: Duration,
-    /// Open connections per client address (trusted proxies are exempt); 0 means unlimited.
-    pub max_connections_per_client: u32,
 }
 
 impl Default for HttpConfig {
@@ -44,9 +34,6 @@ impl Default for HttpConfig {
             allowed_hosts: Vec::new(),
             trusted_proxies: Vec::new(),
             public_url: String::new(),
-            header_read_timeout: Duration::from_secs(10),
-            idle_timeout: Duration::from_secs(75),
-            max_connections_per_client: 256,
         }
     }
 }
@@ -153,12 +140,6 @@ impl Section for HttpConfig {
                     "must be an http:// or https:// URL such as https://cams.example.com",
                 ));
             }
-        }
-        if self.header_read_timeout.is_zero() || self.idle_timeout.is_zero() {
-            return Err(Invalid::new(
-                "http.header_read_timeout",
-                "header_read_timeout and idle_timeout must be more than 0",
-            ));
         }
         Ok(())
     }
