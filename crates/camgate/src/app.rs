@@ -18,6 +18,7 @@ use crate::config::Config;
 use crate::db::Db;
 use crate::events::{self, EventBus, Metrics, ViewerEvents};
 use crate::hls::{Hls, HlsSettings};
+use crate::http::token::TokenKeys;
 use crate::http::{Access, RouteDoc};
 use crate::hub::Registry;
 use crate::ingest::Source;
@@ -57,6 +58,8 @@ pub struct App {
     pub mse: Mse,
     pub webrtc: Arc<WebRtc>,
     pub snapshots: Arc<Snapshots>,
+    /// The key that signs viewer tokens and dashboard sessions.
+    pub tokens: Arc<TokenKeys>,
     /// Task groups, stopped in this order: outputs (viewers), the live path (cameras), then
     /// the event services (so the last state changes still reach NATS).
     output_tasks: Tasks,
@@ -134,7 +137,10 @@ impl App {
         );
         registry.add_output(snapshots.clone());
 
+        let tokens = Arc::new(token_keys(&config));
+
         App {
+            tokens,
             config,
             local_addr,
             started: Instant::now(),
@@ -195,6 +201,11 @@ impl App {
                 metrics: self.metrics.clone(),
                 stats,
             }),
+            api::tokens::router(api::tokens::TokensState {
+                provisioning: self.provisioning.clone(),
+                tokens: self.tokens.clone(),
+                session_ttl: self.config.auth.session_ttl,
+            }),
             crate::hls::router(self.hls.clone()),
             crate::mse::router(self.mse.clone()),
             crate::webrtc::router(self.webrtc.clone()),
@@ -209,11 +220,17 @@ impl App {
 
     /// The whole HTTP surface and the table of every route it declares.
     pub fn routes(&self) -> (Router, Vec<RouteDoc>) {
-        api::merge(
-            self.areas(),
-            Access::new(&self.config.auth.api_keys),
-            &self.config.http.cors_origins,
-        )
+        let http = &self.config.http;
+        let access = Access {
+            api_keys: self.config.auth.api_keys.as_slice().into(),
+            tokens: self.tokens.clone(),
+            cors_origins: http.cors_origins.as_slice().into(),
+            allowed_hosts: http.allowed_hosts.as_slice().into(),
+            trusted_proxies: http.trusted_proxy_nets().into(),
+            public_url: (!http.public_url.is_empty()).then(|| http.public_url.as_str().into()),
+            listen: self.local_addr,
+        };
+        api::merge(self.areas(), access, &http.cors_origins)
     }
 
     pub fn uptime_seconds(&self) -> u64 {
@@ -258,5 +275,20 @@ impl App {
             tracing::warn!(error = %e, "database checkpoint at shutdown failed");
         }
         tracing::info!("stopped");
+    }
+}
+
+/// The token key: configured, else `{data_dir}/token.key` (created on first start). A data
+/// directory that cannot hold it costs only the tokens' survival across restarts.
+fn token_keys(config: &Config) -> TokenKeys {
+    if !config.auth.token_key.is_empty() {
+        return TokenKeys::fixed(&config.auth.token_key);
+    }
+    match TokenKeys::in_dir(&config.data_dir) {
+        Ok(keys) => keys,
+        Err(e) => {
+            tracing::error!(dir = %config.data_dir.display(), error = %e, "cannot keep the token key in the data directory; tokens end with this process");
+            TokenKeys::ephemeral()
+        }
     }
 }

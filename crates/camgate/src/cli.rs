@@ -69,6 +69,17 @@ pub enum Command {
     /// gateway in one process, cameras provisioned in the registry, data in ./demo-data unless
     /// --data-dir (or a configured data_dir) says otherwise. Prints the dashboard's URL.
     Demo(crate::demo::DemoArgs),
+    /// Manage the key that signs viewer tokens and dashboard sessions ({data_dir}/token.key).
+    #[command(subcommand)]
+    TokenKey(TokenKeyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenKeyCommand {
+    /// Replace the key with a new random one: every token and session issued so far stops
+    /// working. A running server picks the new key up within a second; no restart, and the
+    /// data directory's lock is not needed.
+    Rotate,
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use camgate::cli::{Cli, Command};
+use camgate::cli::{Cli, Command, TokenKeyCommand};
 use camgate::config::{self, Config};
 use camgate::server::{self, Server};
 use clap::Parser;
@@ -26,6 +26,7 @@ fn main() -> ExitCode {
         }
         Command::Sim(args) => simulate(config, *args, cli.global.listen),
         Command::Demo(args) => demo(config, args, cli.global.data_dir.as_deref()),
+        Command::TokenKey(TokenKeyCommand::Rotate) => rotate_token_key(&config),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -34,6 +35,23 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn rotate_token_key(config: &Config) -> Result<(), String> {
+    if !config.auth.token_key.is_empty() {
+        return Err("[auth] token_key is set in the configuration; change it there and restart (rotate replaces only the key file of the data directory)".into());
+    }
+    let path = camgate::http::token::rotate(&config.data_dir).map_err(|e| {
+        format!(
+            "cannot write a new token key in {}: {e}",
+            config.data_dir.display()
+        )
+    })?;
+    println!(
+        "new token key in {}; every token issued before no longer works",
+        path.display()
+    );
+    Ok(())
 }
 
 fn serve(config: Config) -> Result<(), String> {

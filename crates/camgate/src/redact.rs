@@ -6,9 +6,11 @@
 
 /// Replaces the password of a URL's userinfo with `***`: `rtsp://admin:***@host/path`.
 ///
-/// Works on malformed input too: the userinfo is everything between `://` and the last `@`
-/// before any `?` or `#`, so a password holding a raw `@` or `/` is still hidden. When in doubt
-/// it hides more than needed, never less. A userinfo without `:` (a bare user name) is kept.
+/// Works on malformed input too. The userinfo ends at the later of two `@`s: the last one
+/// before any `?` or `#` (a password holding a raw `@` or `/`), and the last one with no `/`
+/// between it and `://` (a password holding a raw `?` or `#`, `rtsp://u:12?34@host/`). So a
+/// password is hidden whichever delimiters it holds; when in doubt it hides more than needed,
+/// never less. A userinfo without `:` (a bare user name) is kept.
 pub fn redact_url(url: &str) -> String {
     let Some(scheme_end) = url.find("://") else {
         return url.to_owned();
@@ -16,7 +18,10 @@ pub fn redact_url(url: &str) -> String {
     let rest_start = scheme_end + 3;
     let rest = &url[rest_start..];
     let authority_end = rest.find(['?', '#']).unwrap_or(rest.len());
-    let Some(at) = rest[..authority_end].rfind('@') else {
+    let before_query = rest[..authority_end].rfind('@');
+    let first_slash = rest.find('/').unwrap_or(rest.len());
+    let before_slash = rest[..first_slash].rfind('@');
+    let Some(at) = before_query.max(before_slash) else {
         return url.to_owned();
     };
     let userinfo = &rest[..at];
@@ -53,6 +58,7 @@ mod tests {
             ("rtsp://admin@cam.local/s1", "rtsp://admin@cam.local/s1"),
             ("rtsp://cam/s?user=a@b", "rtsp://cam/s?user=a@b"),
             ("not a url", "not a url"),
+            ("rtsp://admin:12?34@cam/s", "rtsp://admin:***@cam/s"),
             ("", ""),
         ];
         for (input, want) in cases {
@@ -68,8 +74,28 @@ mod tests {
             "x://u:hunter2@",
             "rtsp://u:hunter2@@h/",
             "rtsp://:hunter2@h/",
+            // Issue 16 #3: raw `?` / `#` in the password.
+            "rtsp://admin:hunter2?x@cam/s",
+            "rtsp://admin:1?hunter2@cam/s",
+            "rtsp://admin:hun#ter2@cam/s",
+            "rtsp://admin:hunter2@x?y@cam/s",
+            "rtsp://u:p@hunter2?q@h/",
         ] {
             assert!(!redact_url(url).contains("hunter2"), "{url}");
         }
+    }
+
+    /// Any string: the text between `user:` and the `@` that ends the userinfo never survives.
+    #[test]
+    fn arbitrary_urls_hide_the_password() {
+        use proptest::prelude::*;
+        proptest!(ProptestConfig::with_cases(2000), |(user in "[a-z]{1,4}", pw in "[!-~&&[^@/:]]{0,12}", host in "[a-z0-9.]{1,8}", tail in "[ -~&&[^Z]]{0,12}")| {
+            let secret = format!("Z{pw}Q");
+            let url = format!("rtsp://{user}:{secret}@{host}/{tail}");
+            prop_assert!(!redact_url(&url).contains(&secret), "{}", url);
+        });
+        proptest!(ProptestConfig::with_cases(1000), |(s in "(?s).{0,200}")| {
+            let _ = redact_url(&s);
+        });
     }
 }

@@ -148,7 +148,7 @@ async fn walkthrough_over_a_socket() {
 async fn chunked_oversized_post(addr: std::net::SocketAddr) -> u16 {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let head = "POST /cameras/provision HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n\
+    let head = "POST /cameras/provision HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
                 Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n";
     stream.write_all(head.as_bytes()).await.unwrap();
     let chunk = vec![b' '; 1024];

@@ -1,5 +1,7 @@
 // The API client: JSON in and out, the API key from sessionStorage, and one place that turns
-// a 401 into a prompt for a key.
+// a 401 into a prompt for a key. A key is exchanged for a session cookie (POST /auth/session,
+// HttpOnly, SameSite=Strict): browsers cannot put headers on WebSockets or <video src>, but
+// they send the cookie, so players and sockets work with API keys set.
 
 const KEY = "camgate.apiKey";
 let askForKey = null;
@@ -30,7 +32,10 @@ export async function api(method, path, body, retried = false) {
     let reason = "";
     try { reason = (await res.json()).error.message; } catch (_) { /* no body */ }
     const got = await askForKey(reason);
-    if (got) return api(method, path, body, true);
+    if (got) {
+      await openSession();
+      return api(method, path, body, true);
+    }
   }
   let data = null;
   const text = await res.text();
@@ -40,6 +45,31 @@ export async function api(method, path, body, retried = false) {
   if (res.ok) return { ok: true, status: res.status, data };
   const error = data && data.error ? data.error : { code: `http_${res.status}`, message: `the server answered ${res.status}` };
   return { ok: false, status: res.status, data, error };
+}
+
+/**
+ * Trades the stored key for the session cookie that players and sockets carry. Resolves true
+ * when the server set it (or needs none: protected mode from this machine answers too).
+ */
+export async function openSession() {
+  const key = apiKey();
+  if (!key) return false;
+  try {
+    const res = await fetch("/auth/session", {
+      method: "POST",
+      headers: { Authorization: `Bearer ${key}`, "Content-Type": "application/json", Accept: "application/json" },
+      body: "{}",
+    });
+    return res.ok;
+  } catch (_) {
+    return false;
+  }
+}
+
+/** Ends the session cookie (and forgets the key). */
+export async function closeSession() {
+  setApiKey("");
+  try { await fetch("/auth/session", { method: "DELETE" }); } catch (_) { /* offline */ }
 }
 
 /** ws:// or wss:// URL of a path on this origin. */

@@ -1,7 +1,7 @@
 // The dashboard's entry point: routes (#/ grid, #/add, #/camera/{id}, #/camera/{id}/edit),
 // the header's totals, and the API key prompt.
 
-import { setKeyPrompt, setApiKey } from "./api.js";
+import { setKeyPrompt, setApiKey, openSession } from "./api.js";
 import { setText } from "./dom.js";
 import { store, subscribe, connectDashboard, refreshCameras } from "./live.js";
 import { renderGrid } from "./grid.js";
@@ -84,5 +84,9 @@ function askForKey(reason) {
 setKeyPrompt(askForKey);
 subscribe((what) => { if (what === "stats" || what === "cameras") showStats(); });
 window.addEventListener("hashchange", route);
-connectDashboard();
-refreshCameras().then(route);
+// A key kept from earlier in this tab renews the session cookie before sockets and players
+// open (the cookie may have expired); without one, the first 401 asks for a key.
+openSession().finally(() => {
+  connectDashboard();
+  refreshCameras().then(route);
+});

@@ -7,15 +7,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::{Json, Router};
 use serde::Serialize;
 
 use crate::cameras::{Camera, CameraStatus, parse_provision};
 use crate::db::Upserted;
 use crate::http::extract::{CameraIdParam, JsonBody};
-use crate::http::urls::public_authority;
-use crate::http::{AppError, RouteDoc, Routes};
+use crate::http::{AppError, PublicBase, RouteDoc, Routes};
 use crate::live::Live;
 use crate::provisioning::Provisioning;
 use crate::timestamps::rfc3339;
@@ -97,22 +96,21 @@ impl From<&Camera> for CameraInfo {
 
 async fn provision(
     State(state): State<CamerasState>,
-    headers: HeaderMap,
+    base: PublicBase,
     JsonBody(body): JsonBody,
 ) -> Result<(StatusCode, Json<Provisioned>), AppError> {
     let spec = parse_provision(&body)?;
     let (camera, how) = state.provisioning.provision(spec, "api").await?;
-    let host = public_authority(&headers, state.local_addr);
     let camera = camera.spec;
     let sp = &camera.stream_path;
     let answer = Provisioned {
         success: true,
-        hls_url: format!("http://{host}/hls/{sp}/index.m3u8"),
-        webrtc_url: format!("http://{host}/webrtc/{sp}"),
-        whep_url: format!("http://{host}/webrtc/{sp}/whep"),
-        mse_url: format!("ws://{host}/mse/{sp}"),
-        snapshot_url: format!("http://{host}/cameras/{}/snapshot.jpg", camera.camera_id),
-        ws_events_url: format!("ws://{host}/ws/events/{sp}"),
+        hls_url: base.http(&format!("/hls/{sp}/index.m3u8")),
+        webrtc_url: base.http(&format!("/webrtc/{sp}")),
+        whep_url: base.http(&format!("/webrtc/{sp}/whep")),
+        mse_url: base.ws(&format!("/mse/{sp}")),
+        snapshot_url: base.http(&format!("/cameras/{}/snapshot.jpg", camera.camera_id)),
+        ws_events_url: base.ws(&format!("/ws/events/{sp}")),
         camera_id: camera.camera_id,
         stream_path: camera.stream_path,
     };

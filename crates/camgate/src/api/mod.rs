@@ -9,6 +9,7 @@
 pub mod cameras;
 pub mod health;
 pub mod streams;
+pub mod tokens;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -46,9 +47,11 @@ pub fn merge(areas: Vec<Area>, access: Access, cors_origins: &[String]) -> (Rout
     if let Some(cors) = cors_layer(cors_origins) {
         app = app.layer(cors);
     }
-    // A bug must cost one request a JSON 500, never the connection or the process.
+    // A bug must cost one request a JSON 500, never the connection or the process; and every
+    // error answer, ours or a library's, is the JSON shape.
     let app = app
         .layer(CatchPanicLayer::custom(panic_answer))
+        .layer(from_fn(crate::http::json_errors::json_errors))
         .layer(from_fn(trace::trace_request));
     (app, table)
 }

@@ -179,6 +179,12 @@ pub fn validate_rtsp_url(url: &str) -> Result<String, InvalidInput> {
             "rtsp_url must not contain spaces or control characters; percent-encode them (%20)",
         ));
     }
+    if credentials_with_delimiters(url) {
+        return Err(invalid(
+            "rtsp_url holds credentials with a raw `?` or `#`, which would be read as the start of a query and leak the password into the host name; \
+             put the credentials in the `username` and `password` fields instead (they are escaped for you), or percent-encode them (%3F, %23)",
+        ));
+    }
     let parsed = url::Url::parse(url).map_err(|e| {
         invalid(&format!(
             "rtsp_url is not a valid URL ({e}); expected rtsp://[user:password@]host[:port]/path"
@@ -195,6 +201,33 @@ pub fn validate_rtsp_url(url: &str) -> Result<String, InvalidInput> {
         ));
     }
     Ok(url.to_owned())
+}
+
+/// True when the text before the URL's first `@` looks like a userinfo (no `/` yet after
+/// `://`) but holds a `?` or `#`: `rtsp://admin:12?34@cam/` would parse as host `admin`, port
+/// `12`, with the password and the real host in the query. A query of a URL with a path
+/// (`rtsp://cam/s?user=a@b`) is not affected.
+fn credentials_with_delimiters(url: &str) -> bool {
+    let Some((_, rest)) = url.split_once("://") else {
+        return false;
+    };
+    let Some(at) = rest.rfind('@') else {
+        return false;
+    };
+    let before = &rest[..at];
+    !before.contains('/') && before.contains(['?', '#'])
+}
+
+/// Every byte but the RFC 3986 unreserved ones is escaped, `%` included, so what the user
+/// typed is exactly what reaches the camera after the ingest decodes it.
+const USERINFO: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+fn escape(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, USERINFO).to_string()
 }
 
 fn credential<'a>(
@@ -233,7 +266,7 @@ fn with_credentials(
         url::Url::parse(&url).map_err(|_| invalid("rtsp_url cannot hold credentials"))?;
     if let Some(user) = username {
         parsed
-            .set_username(user)
+            .set_username(&escape(user))
             .map_err(|()| invalid("rtsp_url cannot hold a username"))?;
     }
     if parsed.username().is_empty() {
@@ -243,7 +276,7 @@ fn with_credentials(
     }
     if let Some(pass) = password {
         parsed
-            .set_password(Some(pass))
+            .set_password(Some(&escape(pass)))
             .map_err(|()| invalid("rtsp_url cannot hold a password"))?;
     }
     Ok(parsed.into())
@@ -341,6 +374,67 @@ mod tests {
             let err = parse_provision(&body).unwrap_err();
             assert_eq!(err.code, "invalid_credentials", "{body}");
             assert!(!err.message.contains("hunter2"));
+        }
+    }
+
+    /// Issue 16 #3: a raw `?` or `#` in an inline password is refused, never parsed as a host.
+    #[test]
+    fn inline_passwords_with_query_delimiters_are_refused() {
+        for url in [
+            "rtsp://admin:1234?S3cr3t@cam.local/Streaming/101",
+            "rtsp://admin:12#34@cam.local/s",
+            "rtsp://admin:a?b@10.0.0.5:554/s?x=1",
+            "rtsp://ad?min:pw@cam/s",
+        ] {
+            let err = validate_rtsp_url(url).unwrap_err();
+            assert_eq!(err.code, "invalid_rtsp_url", "{url}");
+            assert!(err.message.contains("`password`"), "{}", err.message);
+            assert!(!err.message.contains("S3cr3t") && !err.message.contains("1234"));
+        }
+        for ok in [
+            "rtsp://cam/s?user=a@b",
+            "rtsp://a:p%3Fq@cam/s",
+            "rtsp://cam:554/s#x",
+        ] {
+            assert!(validate_rtsp_url(ok).is_ok(), "{ok}");
+        }
+    }
+
+    /// Issue 16 #4: every printable ASCII character (and `%XX` sequences, and unicode)
+    /// survives the trip through the URL: what the ingest decodes is what was typed.
+    #[test]
+    fn credential_fields_round_trip() {
+        let printable: String = (0x20u8..0x7f).map(char::from).collect();
+        for secret in [
+            printable.as_str(),
+            "S3cr3t%40Pw",
+            "%",
+            "%zz%41",
+            "pässwörd✓",
+            "a:b@c/d?e#f",
+        ] {
+            let spec = parse_provision(&json!({
+                "camera_id": 1, "rtsp_url": "rtsp://cam:554/s", "username": secret, "password": secret
+            }))
+            .unwrap();
+            let url = url::Url::parse(spec.rtsp_url.expose()).unwrap();
+            assert_eq!(url.host_str(), Some("cam"), "{secret}");
+            let decode = |s: &str| {
+                percent_encoding::percent_decode_str(s)
+                    .decode_utf8()
+                    .unwrap()
+                    .into_owned()
+            };
+            assert_eq!(decode(url.username()), secret);
+            assert_eq!(decode(url.password().unwrap()), secret);
+            let only_password = parse_provision(&json!({
+                "camera_id": 1, "rtsp_url": "rtsp://cam:554/s", "username": "admin", "password": secret
+            }))
+            .unwrap();
+            assert_eq!(
+                only_password.rtsp_url.redacted(),
+                "rtsp://admin:***@cam:554/s"
+            );
         }
     }
 

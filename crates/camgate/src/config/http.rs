@@ -1,6 +1,7 @@
-//! `[http]`: the one listener and CORS. Owns these keys' defaults and checks; nothing else.
+//! `[http]`: the one listener, CORS, the hosts and proxies we believe,
+//! and the public URL. Owns these keys' defaults and checks; nothing else.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use serde::{Deserialize, Serialize};
 
@@ -11,8 +12,18 @@ use super::validate::{Invalid, Section};
 pub struct HttpConfig {
     /// The one listener for the API, HLS, WHEP, WebSockets and the web UI.
     pub listen: SocketAddr,
-    /// Exact origins allowed by CORS; empty means no CORS headers. Never `*`.
+    /// Exact origins allowed by CORS (and to open WebSockets); empty means no CORS headers.
+    /// Never `*`.
     pub cors_origins: Vec<String>,
+    /// Host names (without port) accepted in protected mode besides loopback names and
+    /// addresses; anything else gets `403 host_not_allowed` (DNS rebinding).
+    pub allowed_hosts: Vec<String>,
+    /// Addresses or CIDRs of reverse proxies whose `X-Forwarded-For`, `X-Real-IP`,
+    /// `Forwarded` and `X-Forwarded-Proto` are believed.
+    pub trusted_proxies: Vec<String>,
+    /// The base of every URL camgate builds (`https://cams.example.com`); empty: from the
+    /// request's Host and, from a trusted proxy, its forwarded scheme.
+    pub public_url: String,
 }
 
 impl Default for HttpConfig {
@@ -20,7 +31,62 @@ impl Default for HttpConfig {
         HttpConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             cors_origins: Vec::new(),
+            allowed_hosts: Vec::new(),
+            trusted_proxies: Vec::new(),
+            public_url: String::new(),
         }
+    }
+}
+
+/// An address or CIDR (`10.0.0.0/8`, `::1`), as `trusted_proxies` holds them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cidr {
+    pub net: IpAddr,
+    pub prefix: u8,
+}
+
+impl Cidr {
+    pub fn parse(s: &str) -> Option<Cidr> {
+        let (addr, prefix) = match s.split_once('/') {
+            Some((a, p)) => (a, Some(p.parse::<u8>().ok()?)),
+            None => (s, None),
+        };
+        let net: IpAddr = addr.parse().ok()?;
+        let max = if net.is_ipv4() { 32 } else { 128 };
+        let prefix = prefix.unwrap_or(max);
+        (prefix <= max).then_some(Cidr { net, prefix })
+    }
+
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        match (self.net, ip) {
+            (IpAddr::V4(n), IpAddr::V4(a)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(n) & mask == u32::from(a) & mask
+            }
+            (IpAddr::V6(n), IpAddr::V6(a)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(n) & mask == u128::from(a) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+impl HttpConfig {
+    /// The trusted proxies, parsed (validation has refused any that do not parse).
+    pub fn trusted_proxy_nets(&self) -> Vec<Cidr> {
+        self.trusted_proxies
+            .iter()
+            .filter_map(|s| Cidr::parse(s))
+            .collect()
     }
 }
 
@@ -38,6 +104,88 @@ impl Section for HttpConfig {
                 ));
             }
         }
+        for host in &self.allowed_hosts {
+            let ok = !host.is_empty()
+                && host.len() <= 253
+                && host
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':'));
+            if !ok {
+                return Err(Invalid::new(
+                    "http.allowed_hosts",
+                    format!("`{host}` is not a host name or address such as cams.example.com"),
+                ));
+            }
+        }
+        for proxy in &self.trusted_proxies {
+            if Cidr::parse(proxy).is_none() {
+                return Err(Invalid::new(
+                    "http.trusted_proxies",
+                    format!("`{proxy}` is not an address or CIDR such as 10.0.0.0/8"),
+                ));
+            }
+        }
+        if !self.public_url.is_empty() {
+            let ok = (self.public_url.starts_with("http://")
+                || self.public_url.starts_with("https://"))
+                && url::Url::parse(&self.public_url).is_ok_and(|u| {
+                    u.host_str().is_some()
+                        && u.query().is_none()
+                        && u.fragment().is_none()
+                        && u.username().is_empty()
+                });
+            if !ok {
+                return Err(Invalid::new(
+                    "http.public_url",
+                    "must be an http:// or https:// URL such as https://cams.example.com",
+                ));
+            }
+        }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cidrs() {
+        let c = Cidr::parse("10.0.0.0/8").unwrap();
+        assert!(c.contains("10.200.1.1".parse().unwrap()));
+        assert!(c.contains("::ffff:10.1.1.1".parse().unwrap()));
+        assert!(!c.contains("11.0.0.1".parse().unwrap()));
+        let one = Cidr::parse("::1").unwrap();
+        assert!(one.contains("::1".parse().unwrap()));
+        assert!(!one.contains("::2".parse().unwrap()));
+        assert!(
+            Cidr::parse("0.0.0.0/0")
+                .unwrap()
+                .contains("8.8.8.8".parse().unwrap())
+        );
+        for bad in ["10.0.0.0/33", "x", "1.2.3.4/", "::/129", ""] {
+            assert!(Cidr::parse(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn checks_new_keys() {
+        let bad = [
+            HttpConfig {
+                trusted_proxies: vec!["nope".into()],
+                ..HttpConfig::default()
+            },
+            HttpConfig {
+                allowed_hosts: vec!["a b".into()],
+                ..HttpConfig::default()
+            },
+            HttpConfig {
+                public_url: "ftp://x".into(),
+                ..HttpConfig::default()
+            },
+        ];
+        for c in bad {
+            assert!(c.validate().is_err(), "{c:?}");
+        }
     }
 }

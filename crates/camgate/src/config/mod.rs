@@ -70,7 +70,7 @@ pub use auth::AuthConfig;
 pub use error::ConfigError;
 pub use events::EventsConfig;
 pub use hls::HlsConfig;
-pub use http::HttpConfig;
+pub use http::{Cidr, HttpConfig};
 pub use load::{Overrides, load};
 pub use log::{LogConfig, LogFormat};
 pub use nats::NatsConfig;

@@ -38,6 +38,9 @@ pub struct Mse {
     pub max_lag: Duration,
 }
 
+/// The largest message a client may send on an MSE socket (as on `/ws/events`).
+const MAX_CLIENT_MESSAGE: usize = 4096;
+
 pub fn router(mse: Mse) -> (Router, Vec<RouteDoc>) {
     Routes::new()
         .websocket(
@@ -62,7 +65,11 @@ async fn upgrade(
     let viewer = rt
         .join(Protocol::Mse)
         .map_err(|e| too_many_viewers(&path, e.max))?;
-    Ok(ws.on_upgrade(move |socket| serve(socket, rt, mse, viewer)))
+    // Players send nothing we read; a cap keeps a client from making us buffer 64 MiB.
+    Ok(ws
+        .max_message_size(MAX_CLIENT_MESSAGE)
+        .max_frame_size(MAX_CLIENT_MESSAGE)
+        .on_upgrade(move |socket| serve(socket, rt, mse, viewer)))
 }
 
 /// The MIME type a client passes to `addSourceBuffer`.
