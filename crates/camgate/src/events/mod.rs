@@ -126,7 +126,8 @@ async fn periodic_status(bus: EventBus, registry: Arc<Registry>, interval: Durat
     tick.tick().await; // the first tick is immediate; the state events cover the start
     loop {
         tick.tick().await;
-        for s in registry.list() {
+        // Per camera: a profile stream shares its camera's id and would read as the camera.
+        for s in registry.cameras() {
             bus.publish(Event::Status(StatusEvent::new(s.status())));
         }
     }

@@ -181,7 +181,7 @@ struct Publisher {
 
 impl Publisher {
     async fn republish_all(&self, streams: &Registry) {
-        for rt in streams.list() {
+        for rt in streams.cameras() {
             self.publish(&StatusPayload::from(&rt.status())).await;
         }
     }

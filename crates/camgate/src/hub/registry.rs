@@ -23,7 +23,7 @@ pub trait Output: Send + Sync + 'static {
 /// A camera's transcode profile (`{path}~{profile}`) shares the camera's id; lookups by id
 /// mean the camera's own stream. `~` is not a stream path character, so this cannot misfire.
 fn is_profile(s: &LiveStream) -> bool {
-    s.path().contains('~')
+    s.is_profile()
 }
 
 #[derive(Default)]
@@ -100,6 +100,14 @@ impl Registry {
         map.values()
             .find(|s| s.camera_id() == camera_id && !is_profile(s))
             .cloned()
+    }
+
+    /// Every camera's own stream (no profile streams), by camera id: what per-camera
+    /// consumers (status events, NATS) iterate.
+    pub fn cameras(&self) -> Vec<LiveStream> {
+        let mut v = self.list();
+        v.retain(|s| !is_profile(s));
+        v
     }
 
     /// Every stream, by camera id then path.

@@ -152,6 +152,16 @@ impl LiveStream {
             .clone()
     }
 
+    /// A camera's transcode profile (`{path}~{profile}`), which shares the camera's id.
+    pub fn is_profile(&self) -> bool {
+        self.inner
+            .spec
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .path
+            .contains('~')
+    }
+
     pub fn has_path(&self, path: &str) -> bool {
         self.inner
             .spec

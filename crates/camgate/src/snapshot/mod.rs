@@ -509,7 +509,12 @@ impl Snapshots {
 
 impl Output for Snapshots {
     fn attach(&self, stream: &LiveStream) {
-        if self.settings.frame_interval.is_zero() || !self.frames.publishing() {
+        // Frame messages are per camera; a profile stream shares the camera's id, and holding
+        // it would start a transcode nobody asked for.
+        if self.settings.frame_interval.is_zero()
+            || !self.frames.publishing()
+            || stream.is_profile()
+        {
             return;
         }
         let task = self.frames.announcer(
