@@ -28,6 +28,7 @@ use crate::live::{Live, LiveSettings, Profiles};
 use crate::metrics::MetricsState;
 use crate::mse::Mse;
 use crate::provisioning::Provisioning;
+use crate::restream::{Restream, RestreamSettings};
 use crate::snapshot::Snapshots;
 use crate::stats::Totals;
 use crate::tasks::Tasks;
@@ -58,6 +59,8 @@ pub struct App {
     pub mse: Mse,
     pub webrtc: Arc<WebRtc>,
     pub snapshots: Arc<Snapshots>,
+    /// The RTSP restream (`[rtsp] listen`); `None` when off or its port could not be bound.
+    pub restream: Option<Arc<Restream>>,
     /// The key that signs viewer tokens and dashboard sessions.
     pub tokens: Arc<TokenKeys>,
     /// Task groups, stopped in this order: outputs (viewers), the live path (cameras), then
@@ -138,6 +141,15 @@ impl App {
         registry.add_output(snapshots.clone());
 
         let tokens = Arc::new(token_keys(&config));
+        // Looks streams up per RTSP request; checked by the same access rules as HTTP.
+        let restream = Restream::start(
+            &config.rtsp,
+            config.http.listen,
+            RestreamSettings::from_config(&config.rtsp, config.streams.start_timeout),
+            registry.clone(),
+            access(&config, &tokens, local_addr),
+            &output_tasks,
+        );
 
         App {
             tokens,
@@ -154,6 +166,7 @@ impl App {
             mse,
             webrtc,
             snapshots,
+            restream,
             output_tasks,
             live_tasks,
             service_tasks,
@@ -220,17 +233,8 @@ impl App {
 
     /// The whole HTTP surface and the table of every route it declares.
     pub fn routes(&self) -> (Router, Vec<RouteDoc>) {
-        let http = &self.config.http;
-        let access = Access {
-            api_keys: self.config.auth.api_keys.as_slice().into(),
-            tokens: self.tokens.clone(),
-            cors_origins: http.cors_origins.as_slice().into(),
-            allowed_hosts: http.allowed_hosts.as_slice().into(),
-            trusted_proxies: http.trusted_proxy_nets().into(),
-            public_url: (!http.public_url.is_empty()).then(|| http.public_url.as_str().into()),
-            listen: self.local_addr,
-        };
-        api::merge(self.areas(), access, &http.cors_origins)
+        let access = access(&self.config, &self.tokens, self.local_addr);
+        api::merge(self.areas(), access, &self.config.http.cors_origins)
     }
 
     pub fn uptime_seconds(&self) -> u64 {
@@ -275,6 +279,20 @@ impl App {
             tracing::warn!(error = %e, "database checkpoint at shutdown failed");
         }
         tracing::info!("stopped");
+    }
+}
+
+/// The access settings of every HTTP route and of the RTSP restream.
+fn access(config: &Config, tokens: &Arc<TokenKeys>, local_addr: SocketAddr) -> Access {
+    let http = &config.http;
+    Access {
+        api_keys: config.auth.api_keys.as_slice().into(),
+        tokens: tokens.clone(),
+        cors_origins: http.cors_origins.as_slice().into(),
+        allowed_hosts: http.allowed_hosts.as_slice().into(),
+        trusted_proxies: http.trusted_proxy_nets().into(),
+        public_url: (!http.public_url.is_empty()).then(|| http.public_url.as_str().into()),
+        listen: local_addr,
     }
 }
 

@@ -39,6 +39,11 @@ pub trait Verifier: Send + Sync {
     /// each candidate is tried; a secret we cannot recompute (a signed token) cannot be
     /// accepted this way.
     fn digest_passwords(&self, uri: &str, user: &str) -> Vec<String>;
+    /// A request without `Authorization` whose URI carries `?token=` (or whose connection
+    /// already showed one): whether that token opens this request URI. None do by default.
+    fn token(&self, _uri: &str, _token: &str) -> bool {
+        false
+    }
 }
 
 /// One user name and password, as a camera has.

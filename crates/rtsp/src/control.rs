@@ -33,6 +33,10 @@ pub struct Settings {
     pub max_sessions_per_conn: usize,
     /// Identifies this server run in the SDP's `o=` line.
     pub sdp_session_id: u64,
+    /// Which client addresses are answered at all (`None`: every one). A refused peer gets
+    /// 403 to every request, OPTIONS included: camgate's restream in protected mode answers
+    /// loopback clients only.
+    pub allow_peer: Option<fn(std::net::IpAddr) -> bool>,
 }
 
 /// The state every connection of one server shares.
@@ -92,6 +96,10 @@ pub struct Conn {
     pub peer: SocketAddr,
     pub local: SocketAddr,
     nonce: String,
+    /// A `?token=` that let a request of this connection in: clients build the SETUP and
+    /// PLAY URLs from `Content-Base`, which drops the query, so the token is checked again
+    /// for those requests (against their own URI, so its scope still applies).
+    token: Option<String>,
 }
 
 impl Conn {
@@ -101,6 +109,57 @@ impl Conn {
             peer,
             local,
             nonce: new_nonce(),
+            token: None,
+        }
+    }
+
+    /// The stream a request names when the source should prepare it before the request is
+    /// answered (`Source::prepare`): a DESCRIBE that passes the peer and credential checks.
+    /// Anything else, and any request that will be refused, gets `None`, so an unauthorized
+    /// client cannot make the source do work.
+    pub fn prepare_target<S: Source, U: Clone>(
+        &mut self,
+        shared: &Shared<S, U>,
+        req: &Request,
+    ) -> Option<String> {
+        if req.method != "DESCRIBE" || !self.peer_allowed(&shared.settings) {
+            return None;
+        }
+        if let Some(auth) = &shared.settings.auth
+            && !self.admitted(auth, req)
+        {
+            return None;
+        }
+        stream_name(&req.uri).map(str::to_owned)
+    }
+
+    fn peer_allowed(&self, settings: &Settings) -> bool {
+        settings
+            .allow_peer
+            .is_none_or(|allow| allow(self.peer.ip().to_canonical()))
+    }
+
+    /// Whether `req` carries good credentials: an `Authorization` header, or else a token
+    /// in its query (or the one this connection already showed), if the verifier takes
+    /// tokens.
+    fn admitted(&mut self, auth: &Authenticator, req: &Request) -> bool {
+        self.check(auth, req) == AuthOutcome::Accepted
+    }
+
+    fn check(&mut self, auth: &Authenticator, req: &Request) -> AuthOutcome {
+        let authorization = req.header("Authorization");
+        let outcome = auth.check(&req.method, &req.uri, authorization, &self.nonce);
+        if outcome != AuthOutcome::Missing {
+            return outcome;
+        }
+        let Some(token) = query_token(&req.uri).or(self.token.as_deref()) else {
+            return outcome;
+        };
+        if auth.verifier.token(&req.uri, token) {
+            self.token = Some(token.to_owned());
+            AuthOutcome::Accepted
+        } else {
+            AuthOutcome::Rejected
         }
     }
 
@@ -170,6 +229,12 @@ impl Conn {
         if req.version != "RTSP/1.0" {
             return reply(Response::new(505));
         }
+        if !self.peer_allowed(&shared.settings) {
+            return reply(Response::new(403).with_body(
+                "text/plain",
+                "this server answers clients on its own machine only\r\n",
+            ));
+        }
         if let Some(auth) = &shared.settings.auth
             && req.method != "OPTIONS"
             && let Some(r) = self.refuse(shared.settings.label, auth, req)
@@ -221,13 +286,8 @@ impl Conn {
     }
 
     /// The 401 for a request without good credentials, or `None` to let it pass.
-    fn refuse(&self, label: &str, auth: &Authenticator, req: &Request) -> Option<Response> {
-        let outcome = auth.check(
-            &req.method,
-            &req.uri,
-            req.header("Authorization"),
-            &self.nonce,
-        );
+    fn refuse(&mut self, label: &str, auth: &Authenticator, req: &Request) -> Option<Response> {
+        let outcome = self.check(auth, req);
         if outcome == AuthOutcome::Accepted {
             return None;
         }
@@ -529,21 +589,43 @@ fn session_header<S, U: Clone>(shared: &Shared<S, U>, id: &str) -> String {
     )
 }
 
-/// Resolves a request URI: `*`, `rtsp://host[:port]/stream[/trackID=N]`, or a bare path.
-fn target<S: Source>(source: &S, uri: &str) -> Target {
-    if uri == "*" {
-        return Target::Server;
-    }
+/// The path of a request URI (`rtsp://host[:port]/a/b?q` or a bare `/a/b`) without its
+/// query; `None` for anything else.
+fn uri_path(uri: &str) -> Option<&str> {
     let rest = uri
         .strip_prefix("rtsp://")
         .or_else(|| uri.strip_prefix("rtsps://"))
         .or_else(|| uri.strip_prefix("RTSP://"));
     let path = match rest {
-        Some(r) => r.find('/').map(|i| &r[i..]).unwrap_or("/"),
+        Some(r) => r.find(['/', '?', '#']).map(|i| &r[i..]).unwrap_or("/"),
         None if uri.starts_with('/') => uri,
-        None => return Target::Unknown,
+        None => return None,
     };
-    let path = path.split(['?', '#']).next().unwrap_or_default();
+    path.split(['?', '#']).next()
+}
+
+/// The stream a URI names: its first path segment.
+pub fn stream_name(uri: &str) -> Option<&str> {
+    uri_path(uri)?.split('/').find(|s| !s.is_empty())
+}
+
+/// The value of `token=` in a URI's query, if any.
+fn query_token(uri: &str) -> Option<&str> {
+    let query = uri.split_once('?')?.1.split('#').next()?;
+    query
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("token="))
+        .filter(|t| !t.is_empty())
+}
+
+/// Resolves a request URI: `*`, `rtsp://host[:port]/stream[/trackID=N]`, or a bare path.
+fn target<S: Source>(source: &S, uri: &str) -> Target {
+    if uri == "*" {
+        return Target::Server;
+    }
+    let Some(path) = uri_path(uri) else {
+        return Target::Unknown;
+    };
     let mut segs = path.split('/').filter(|s| !s.is_empty());
     let Some(name) = segs.next() else {
         return Target::Server;

@@ -1,7 +1,7 @@
 //! The control connection's request state machine, driven without a socket or a task.
 
 use super::*;
-use crate::auth::{Schemes, SingleUser, md5_hex};
+use crate::auth::{Schemes, SingleUser, Verifier, md5_hex};
 use crate::message::{Message, parse_message};
 use crate::sdp::Track;
 use crate::source::{Burst, Next, Play, PlayStart};
@@ -48,6 +48,7 @@ fn settings(auth: Option<Authenticator>) -> Settings {
         session_timeout: Duration::from_secs(60),
         auth,
         max_sessions_per_conn: 8,
+        allow_peer: None,
         sdp_session_id: 42,
     }
 }
@@ -554,4 +555,88 @@ fn sessions_per_connection_are_bounded() {
         &format!("SETUP {URL} RTSP/1.0\r\nCSeq: 9\r\nTransport: RTP/AVP/TCP;unicast"),
     );
     assert_eq!(r.status, 503);
+}
+
+/// Accepts Basic `u`/`p`, and `?token=good` for cam1 only.
+struct Tokens;
+
+impl Verifier for Tokens {
+    fn password(&self, _uri: &str, user: &str, password: &str) -> bool {
+        user == "u" && password == "p"
+    }
+    fn digest_passwords(&self, _uri: &str, _user: &str) -> Vec<String> {
+        Vec::new()
+    }
+    fn token(&self, uri: &str, token: &str) -> bool {
+        token == "good" && stream_name(uri) == Some("cam1")
+    }
+}
+
+#[test]
+fn a_query_token_opens_the_connection_for_its_stream() {
+    let auth = Authenticator::new(REALM, Schemes::Basic, Arc::new(Tokens));
+    let mut c = conn_with(Some(auth));
+    let describe = |q: &str| format!("DESCRIBE {URL}{q} RTSP/1.0\r\nCSeq: 1");
+    // Before any token, a request without credentials is challenged.
+    assert_eq!(send(&mut c, &describe("")).status, 401);
+    assert_eq!(send(&mut c, &describe("?token=bad")).status, 401);
+    assert!(c.c.prepare_target(&c.shared, &req(&describe("?token=bad"))).is_none());
+    assert_eq!(
+        c.c.prepare_target(&c.shared, &req(&describe("?a=1&token=good")))
+            .as_deref(),
+        Some("cam1")
+    );
+    assert_eq!(send(&mut c, &describe("?a=1&token=good")).status, 200);
+    // SETUP on the Content-Base URL has no query: the connection's token is checked again.
+    let r = send(
+        &mut c,
+        &format!("SETUP {URL}/trackID=0 RTSP/1.0\r\nCSeq: 2\r\nTransport: RTP/AVP/TCP;interleaved=0-1"),
+    );
+    assert_eq!(r.status, 200);
+    // ...against the request's own stream: the token does not open cam2.
+    let r = send(
+        &mut c,
+        "DESCRIBE rtsp://127.0.0.1:8555/cam2 RTSP/1.0\r\nCSeq: 3",
+    );
+    assert_eq!(r.status, 401);
+    // Another connection has shown no token.
+    let mut other = conn_with(Some(Authenticator::new(
+        REALM,
+        Schemes::Basic,
+        Arc::new(Tokens),
+    )));
+    assert_eq!(send(&mut other, &describe("")).status, 401);
+}
+
+#[test]
+fn a_refused_peer_gets_403_to_everything() {
+    fn loopback(ip: std::net::IpAddr) -> bool {
+        ip.is_loopback()
+    }
+    let peer: SocketAddr = "192.168.1.20:40000".parse().unwrap();
+    let local: SocketAddr = "192.168.1.2:8554".parse().unwrap();
+    let shared: Shared<Cams, ()> = Shared::new(
+        Settings {
+            allow_peer: Some(loopback),
+            ..settings(None)
+        },
+        Cams,
+    );
+    let mut t = T {
+        c: Conn::new(1, peer, local),
+        shared,
+        started: Vec::new(),
+    };
+    for m in ["OPTIONS *", &format!("DESCRIBE {URL}")] {
+        let r = send(&mut t, &format!("{m} RTSP/1.0\r\nCSeq: 1"));
+        assert_eq!(r.status, 403, "{m}");
+        assert_eq!(r.get("CSeq"), Some("1"));
+    }
+    assert!(t.c.prepare_target(&t.shared, &req(&format!("DESCRIBE {URL} RTSP/1.0\r\nCSeq: 2"))).is_none());
+    // The same server answers a loopback peer, also as an IPv4-mapped IPv6 address.
+    for peer in ["127.0.0.1:40000", "[::ffff:127.0.0.1]:40000"] {
+        t.c = Conn::new(2, peer.parse().unwrap(), local);
+        let r = send(&mut t, &format!("DESCRIBE {URL} RTSP/1.0\r\nCSeq: 3"));
+        assert_eq!(r.status, 200, "{peer}");
+    }
 }

@@ -52,6 +52,15 @@ pub trait Source: Send + Sync + 'static {
     /// is gone (the session ends). A video track must start at a keyframe: the latest one the
     /// source holds, so the picture appears at once, or else the next.
     fn play(&self, start: &PlayStart) -> Option<Self::Play>;
+
+    /// Called before a DESCRIBE of `name` that passed authentication is answered, and
+    /// awaited: a source whose streams start on demand starts this one here and waits
+    /// (bounded, its own timeout) until it can describe it. The connection reads nothing
+    /// meanwhile. Ready at once by default.
+    fn prepare(&self, name: &str) -> impl Future<Output = ()> + Send {
+        let _ = name;
+        std::future::ready(())
+    }
 }
 
 /// The packets of one playing session.
@@ -106,6 +115,8 @@ pub struct Burst {
     /// UDP: (track, end offset in `buf`) of each datagram.
     datagrams: Vec<(usize, usize)>,
     pub(crate) counts: Vec<TrackCount>,
+    /// TCP: bytes queued on the connection and not yet written to the socket.
+    pub(crate) backlog: usize,
 }
 
 const RTP_HEADER: usize = 12;
@@ -122,6 +133,7 @@ impl Burst {
             buf: BytesMut::new(),
             datagrams: Vec::new(),
             counts: vec![TrackCount::default(); n],
+            backlog: 0,
         }
     }
 
@@ -135,6 +147,7 @@ impl Burst {
             buf: BytesMut::new(),
             datagrams: Vec::new(),
             counts: vec![TrackCount::default(); n],
+            backlog: 0,
         }
     }
 
@@ -202,6 +215,14 @@ impl Burst {
             }
         }
         true
+    }
+
+    /// TCP: the bytes queued on this session's connection that the socket has not taken
+    /// yet (earlier bursts, answers, sender reports), as of this step; 0 over UDP. A source
+    /// whose client reads too slowly sees it grow and should skip to the next keyframe
+    /// instead of queueing more: that keeps the server's memory per client bounded.
+    pub fn backlog(&self) -> usize {
+        self.backlog
     }
 
     pub fn is_empty(&self) -> bool {

@@ -91,6 +91,7 @@ async fn start() -> rtsp::ServerHandle<Ticker> {
         session_timeout: Duration::from_secs(60),
         auth: None,
         max_sessions_per_conn: 8,
+        allow_peer: None,
         sdp_session_id: 1,
     };
     rtsp::serve(listener, settings, Ticker)

@@ -48,6 +48,7 @@ impl SimServer {
             auth,
             max_sessions_per_conn: MAX_SESSIONS_PER_CONN,
             sdp_session_id: unix_ms_now(),
+            allow_peer: None,
         };
         let source = SimSource {
             config,

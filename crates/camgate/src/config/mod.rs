@@ -55,6 +55,7 @@ mod http;
 mod log;
 mod nats;
 mod profiles;
+mod rtsp;
 mod snapshot;
 mod streams;
 mod webrtc;
@@ -75,6 +76,7 @@ pub use load::{Overrides, load};
 pub use log::{LogConfig, LogFormat};
 pub use nats::NatsConfig;
 pub use profiles::{Bitrate, EncoderChoice, ProfileConfig, ProfilesConfig, RESERVED_PROFILE};
+pub use rtsp::RtspConfig;
 pub use size::ByteSize;
 pub use snapshot::SnapshotConfig;
 pub use streams::StreamsConfig;
@@ -99,6 +101,8 @@ pub struct Config {
     /// `[profiles.NAME]`: transcode profiles (docs/transcode.md).
     pub profiles: ProfilesConfig,
     pub snapshot: SnapshotConfig,
+    /// `[rtsp]`: the RTSP restream (docs/rtsp.md).
+    pub rtsp: RtspConfig,
 }
 
 impl Default for Config {
@@ -115,6 +119,7 @@ impl Default for Config {
             webrtc: WebrtcConfig::default(),
             profiles: ProfilesConfig::default(),
             snapshot: SnapshotConfig::default(),
+            rtsp: RtspConfig::default(),
         }
     }
 }
@@ -145,9 +150,10 @@ impl Config {
             webrtc,
             profiles,
             snapshot,
+            rtsp,
         } = self;
         vec![
-            http, auth, log, streams, hls, events, nats, webrtc, profiles, snapshot,
+            http, auth, log, streams, hls, events, nats, webrtc, profiles, snapshot, rtsp,
         ]
     }
 
@@ -165,9 +171,10 @@ impl Config {
             webrtc,
             profiles,
             snapshot,
+            rtsp,
         } = self;
         vec![
-            http, auth, log, streams, hls, events, nats, webrtc, profiles, snapshot,
+            http, auth, log, streams, hls, events, nats, webrtc, profiles, snapshot, rtsp,
         ]
     }
 }

@@ -37,6 +37,10 @@ impl TestApi {
         if config.http.allowed_hosts.is_empty() {
             config.http.allowed_hosts = vec!["gateway.test".to_owned()];
         }
+        // Router tests need no RTSP listener, and must not all race for port 8554.
+        if config.rtsp == camgate::config::RtspConfig::default() {
+            config.rtsp.listen = "off".into();
+        }
         let db = Db::open(&config.data_dir).expect("open db");
         let app = Arc::new(App::build(
             Arc::new(config),

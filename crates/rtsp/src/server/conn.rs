@@ -9,9 +9,9 @@ use std::time::Instant;
 use bytes::Bytes;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::Notify;
 
-use super::{Inner, UdpPair, play, stopped};
+use super::{Inner, Out, UdpPair, play, stopped};
 use crate::control::{Conn, Step};
 use crate::framing::{Decoder, Item};
 use crate::message::{Message, Response};
@@ -47,10 +47,13 @@ pub(crate) async fn serve<S: Source>(inner: Arc<Inner<S>>, stream: TcpStream, id
     let label = inner.core.settings.label;
     let _ = stream.set_nodelay(true);
     let (mut rd, mut wr) = stream.into_split();
-    let (tx, mut rx) = mpsc::channel::<Bytes>(OUT_QUEUE);
+    let (tx, mut rx) = Out::new(OUT_QUEUE);
+    let queued = tx.counter();
     let writer = tokio::spawn(async move {
         while let Some(b) = rx.recv().await {
-            if wr.write_all(&b).await.is_err() {
+            let ok = wr.write_all(&b).await.is_ok();
+            queued.fetch_sub(b.len(), std::sync::atomic::Ordering::Relaxed);
+            if !ok {
                 break;
             }
         }
@@ -69,6 +72,13 @@ pub(crate) async fn serve<S: Source>(inner: Arc<Inner<S>>, stream: TcpStream, id
             match decoder.next_item() {
                 Ok(None) => break,
                 Ok(Some(Item::Message(Message::Request(req)))) => {
+                    if let Some(name) = conn.prepare_target(&inner.core, &req) {
+                        tokio::select! {
+                            _ = inner.core.source.prepare(&name) => {}
+                            _ = kill.notified() => { killed = true; break 'conn; }
+                            _ = stopped(&mut shutdown) => break 'conn,
+                        }
+                    }
                     let (resp, play) = match conn.handle(&inner.core, &req, Instant::now()) {
                         Step::Reply(r) => (r, None),
                         Step::Play(r, s) => (r, Some(s)),
@@ -97,7 +107,7 @@ pub(crate) async fn serve<S: Source>(inner: Arc<Inner<S>>, stream: TcpStream, id
                             (r, None)
                         }
                     };
-                    if tx.send(Bytes::from(resp.to_bytes())).await.is_err() {
+                    if !tx.send(Bytes::from(resp.to_bytes())).await {
                         break 'conn;
                     }
                     // After the answer is queued, so RTP follows the PLAY answer.
@@ -114,7 +124,7 @@ pub(crate) async fn serve<S: Source>(inner: Arc<Inner<S>>, stream: TcpStream, id
                     tracing::info!(server = label, %peer, error = %e,
                         "rtsp: unparseable request; closing");
                     let resp = Response::new(400).with_body("text/plain", format!("{e}\r\n"));
-                    let _ = tx.send(Bytes::from(resp.to_bytes())).await;
+                    tx.send(Bytes::from(resp.to_bytes())).await;
                     break 'conn;
                 }
             }

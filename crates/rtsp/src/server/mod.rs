@@ -8,12 +8,13 @@ mod play;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use tokio::net::{TcpListener, UdpSocket};
-use tokio::sync::{Notify, watch};
+use tokio::sync::{Notify, mpsc, watch};
 
 use crate::control::{Settings, Shared};
 use crate::session::lock;
@@ -24,6 +25,45 @@ use crate::source::Source;
 pub struct UdpPair {
     pub(crate) rtp: UdpSocket,
     pub(crate) rtcp: UdpSocket,
+}
+
+/// The outgoing queue of one connection (answers, interleaved bursts, sender reports, in
+/// order) and how many bytes wait in it, which a playing source reads as its backlog.
+#[derive(Clone)]
+pub(crate) struct Out {
+    tx: mpsc::Sender<Bytes>,
+    queued: Arc<AtomicUsize>,
+}
+
+impl Out {
+    /// The queue and its receiving end; the writer takes each written message off the
+    /// count with `written` (it must not hold an `Out`, which would keep the queue open).
+    pub(crate) fn new(depth: usize) -> (Out, mpsc::Receiver<Bytes>) {
+        let (tx, rx) = mpsc::channel(depth);
+        let queued = Arc::new(AtomicUsize::new(0));
+        (Out { tx, queued }, rx)
+    }
+
+    /// Queues `b`; false when the connection is gone.
+    pub(crate) async fn send(&self, b: Bytes) -> bool {
+        let n = b.len();
+        self.queued.fetch_add(n, Ordering::Relaxed);
+        if self.tx.send(b).await.is_err() {
+            self.queued.fetch_sub(n, Ordering::Relaxed);
+            return false;
+        }
+        true
+    }
+
+    /// The byte count, for the writer.
+    pub(crate) fn counter(&self) -> Arc<AtomicUsize> {
+        self.queued.clone()
+    }
+
+    /// Bytes queued and not yet written.
+    pub(crate) fn queued(&self) -> usize {
+        self.queued.load(Ordering::Relaxed)
+    }
 }
 
 /// What the tasks of one server share.

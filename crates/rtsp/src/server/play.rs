@@ -7,10 +7,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
-use super::{Inner, UdpPair, stopped};
+use super::{Inner, Out, UdpPair, stopped};
 use crate::framing::interleave;
 use crate::rtcp::{SenderInfo, sender_report};
 use crate::session::{Session, SetupTrack, TrackTransport};
@@ -33,7 +32,7 @@ enum End {
 pub(crate) async fn play<S: Source>(
     inner: Arc<Inner<S>>,
     session: Arc<Sess>,
-    out: mpsc::Sender<Bytes>,
+    out: Out,
 ) {
     let mut stop = session.stop.subscribe();
     let mut shutdown = inner.shutdown.subscribe();
@@ -60,7 +59,7 @@ pub(crate) async fn play<S: Source>(
     }
 }
 
-async fn send_loop<S: Source>(inner: &Inner<S>, session: &Sess, out: mpsc::Sender<Bytes>) -> End {
+async fn send_loop<S: Source>(inner: &Inner<S>, session: &Sess, out: Out) -> End {
     let tracks = session.tracks();
     let start = PlayStart {
         stream: session.stream.clone(),
@@ -98,13 +97,14 @@ async fn send_loop<S: Source>(inner: &Inner<S>, session: &Sess, out: mpsc::Sende
     let mut last_report: Vec<Option<Instant>> = vec![None; width];
     loop {
         burst.start_step();
+        burst.backlog = if tcp { out.queued() } else { 0 };
         match play.next(&mut burst).await {
             Next::Send => {}
             Next::End => return End::StreamEnded,
             Next::Abort => return End::Aborted,
         }
         let sent = if tcp {
-            burst.is_empty() || out.send(burst.take_interleaved()).await.is_ok()
+            burst.is_empty() || out.send(burst.take_interleaved()).await
         } else {
             for (track, p) in burst.take_datagrams() {
                 if let Some(SetupTrack {
@@ -146,7 +146,7 @@ async fn send_loop<S: Source>(inner: &Inner<S>, session: &Sess, out: mpsc::Sende
             let sr = sender_report(&info, &inner.core.settings.cname);
             match &t.transport {
                 TrackTransport::Tcp { rtcp_channel, .. } => {
-                    if out.send(interleave(*rtcp_channel, &sr)).await.is_err() {
+                    if !out.send(interleave(*rtcp_channel, &sr)).await {
                         return End::ClientGone;
                     }
                 }
