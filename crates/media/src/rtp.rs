@@ -294,7 +294,9 @@ impl Depacketizer {
             return Ok(());
         }
         let fu_len = header_len + 1;
-        let fu_header = *p.get(header_len).ok_or(MediaError::Truncated { what: WHAT })?;
+        let fu_header = *p
+            .get(header_len)
+            .ok_or(MediaError::Truncated { what: WHAT })?;
         let (first, last) = (fu_header & 0x80 != 0, fu_header & 0x40 != 0);
         let body = &p[fu_len..];
         if first {
@@ -371,7 +373,10 @@ mod tests {
     #[test]
     fn h265_fragments_carry_the_two_byte_header() {
         // An IDR_W_RADL (type 19) slice, layer 0, TID 1.
-        let big: Vec<u8> = [0x26, 0x01].into_iter().chain((0..3000).map(|i| i as u8)).collect();
+        let big: Vec<u8> = [0x26, 0x01]
+            .into_iter()
+            .chain((0..3000).map(|i| i as u8))
+            .collect();
         let mut p = Packetizer::new(Codec::H265, 97, 7, 0).with_max_packet(500);
         let out = p.packetize(&[&big[..]], 5);
         assert!(out.iter().all(|b| b.len() <= 500));

@@ -580,7 +580,10 @@ fn a_query_token_opens_the_connection_for_its_stream() {
     // Before any token, a request without credentials is challenged.
     assert_eq!(send(&mut c, &describe("")).status, 401);
     assert_eq!(send(&mut c, &describe("?token=bad")).status, 401);
-    assert!(c.c.prepare_target(&c.shared, &req(&describe("?token=bad"))).is_none());
+    assert!(
+        c.c.prepare_target(&c.shared, &req(&describe("?token=bad")))
+            .is_none()
+    );
     assert_eq!(
         c.c.prepare_target(&c.shared, &req(&describe("?a=1&token=good")))
             .as_deref(),
@@ -590,7 +593,9 @@ fn a_query_token_opens_the_connection_for_its_stream() {
     // SETUP on the Content-Base URL has no query: the connection's token is checked again.
     let r = send(
         &mut c,
-        &format!("SETUP {URL}/trackID=0 RTSP/1.0\r\nCSeq: 2\r\nTransport: RTP/AVP/TCP;interleaved=0-1"),
+        &format!(
+            "SETUP {URL}/trackID=0 RTSP/1.0\r\nCSeq: 2\r\nTransport: RTP/AVP/TCP;interleaved=0-1"
+        ),
     );
     assert_eq!(r.status, 200);
     // ...against the request's own stream: the token does not open cam2.
@@ -632,7 +637,13 @@ fn a_refused_peer_gets_403_to_everything() {
         assert_eq!(r.status, 403, "{m}");
         assert_eq!(r.get("CSeq"), Some("1"));
     }
-    assert!(t.c.prepare_target(&t.shared, &req(&format!("DESCRIBE {URL} RTSP/1.0\r\nCSeq: 2"))).is_none());
+    assert!(
+        t.c.prepare_target(
+            &t.shared,
+            &req(&format!("DESCRIBE {URL} RTSP/1.0\r\nCSeq: 2"))
+        )
+        .is_none()
+    );
     // The same server answers a loopback peer, also as an IPv4-mapped IPv6 address.
     for peer in ["127.0.0.1:40000", "[::ffff:127.0.0.1]:40000"] {
         t.c = Conn::new(2, peer.parse().unwrap(), local);

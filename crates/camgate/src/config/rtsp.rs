@@ -98,7 +98,10 @@ mod tests {
         assert_eq!(c.listen_addr(ephemeral), Some(ephemeral));
         assert!(c.validate().is_ok());
         c.listen = "0.0.0.0:554".into();
-        assert_eq!(c.listen_addr(ephemeral), Some("0.0.0.0:554".parse().unwrap()));
+        assert_eq!(
+            c.listen_addr(ephemeral),
+            Some("0.0.0.0:554".parse().unwrap())
+        );
         for off in ["", "off", " OFF "] {
             c.listen = off.into();
             assert_eq!(c.listen_addr(http), None);

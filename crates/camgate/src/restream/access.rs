@@ -24,27 +24,19 @@ use crate::http::refuse::check_stream_path;
 /// The realm of Basic and Digest challenges.
 const REALM: &str = "camgate";
 
+/// Which peers the RTSP server answers at all (`rtsp::Settings::allow_peer`).
+pub(super) type PeerFilter = fn(std::net::IpAddr) -> bool;
+
 /// The RTSP server's authenticator and peer filter for these access settings.
-pub(super) fn rtsp_access(
-    access: &Access,
-) -> (
-    Option<rtsp::Authenticator>,
-    Option<fn(std::net::IpAddr) -> bool>,
-) {
+pub(super) fn rtsp_access(access: &Access) -> (Option<rtsp::Authenticator>, Option<PeerFilter>) {
     if access.api_keys.is_empty() {
         return (None, Some(is_loopback));
     }
     let verifier = Arc::new(Keys {
         access: access.clone(),
     });
-    (
-        Some(rtsp::Authenticator::new(
-            REALM,
-            rtsp::Schemes::Any,
-            verifier,
-        )),
-        None,
-    )
+    let auth = rtsp::Authenticator::new(REALM, rtsp::Schemes::Any, verifier);
+    (Some(auth), None)
 }
 
 /// How an RTSP client showed who it is.
@@ -78,7 +70,10 @@ impl Keys {
                 format!("/mse/{path}")
             }
             Credential::Token(t) => {
-                if !t.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)) {
+                if !t
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+                {
                     return false;
                 }
                 format!("/mse/{path}?token={t}")

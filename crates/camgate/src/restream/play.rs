@@ -135,16 +135,17 @@ impl rtsp::Play for HubPlay {
             out.reserve(self.packetizer.size_hint(&nals));
             let track = self.track;
             let mut bytes = 0u64;
-            self.packetizer.for_each_packet(&nals, rtp_ts, |header, parts| {
-                // The header and at most two payload pieces (FU header, chunk).
-                let mut all: [&[u8]; 3] = [header, &[], &[]];
-                for (slot, p) in all[1..].iter_mut().zip(parts) {
-                    *slot = p;
-                }
-                let n = 1 + parts.len().min(2);
-                bytes += all[..n].iter().map(|p| p.len() as u64).sum::<u64>();
-                out.packet(track, &all[..n]);
-            });
+            self.packetizer
+                .for_each_packet(&nals, rtp_ts, |header, parts| {
+                    // The header and at most two payload pieces (FU header, chunk).
+                    let mut all: [&[u8]; 3] = [header, &[], &[]];
+                    for (slot, p) in all[1..].iter_mut().zip(parts) {
+                        *slot = p;
+                    }
+                    let n = 1 + parts.len().min(2);
+                    bytes += all[..n].iter().map(|p| p.len() as u64).sum::<u64>();
+                    out.packet(track, &all[..n]);
+                });
             self.registry.add_bytes_sent(bytes);
             out.clock(
                 track,
@@ -157,5 +158,140 @@ impl rtsp::Play for HubPlay {
             );
             return Next::Send;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use bytes::Bytes;
+    use media::rtp::Depacketizer;
+    use rtsp::Play;
+
+    use super::*;
+    use crate::hub::{HubLimits, Protocol, StreamSpec};
+
+    fn frame(n: i64, p: &Arc<media::CodecParams>) -> Frame {
+        // One slice NAL unit of 3000 bytes: IDR every 5 frames.
+        let mut nal = vec![if n % 5 == 0 { 0x65 } else { 0x41 }];
+        nal.extend(std::iter::repeat_n(n as u8, 2999));
+        let data = media::annexb::to_length_prefixed(&[nal]);
+        media::test_util::video_frame(data, 9000 + n * 3600, 9000 + n * 3600, n % 5 == 0, p)
+    }
+
+    fn setup() -> (LiveStream, HubPlay, Arc<Registry>) {
+        let stream = LiveStream::new(
+            StreamSpec {
+                camera_id: "1".into(),
+                path: "cam_1".into(),
+                record: false,
+                always_on: false,
+            },
+            HubLimits::default(),
+            100,
+        );
+        let p = media::test_util::h264_params();
+        for n in 0..3 {
+            stream.hub().publish(frame(n, &p));
+        }
+        let registry = Registry::new();
+        let viewer = stream.join(Protocol::Rtsp).unwrap();
+        let settings = RestreamSettings {
+            start_timeout: Duration::from_secs(1),
+            max_lag: Duration::from_secs(3),
+            max_backlog: 1 << 20,
+            session_timeout: Duration::from_secs(60),
+        };
+        let track = TrackStart {
+            track: 0,
+            ssrc: 0xC0FFEE,
+            seq: 65535,
+            rtptime: 1000,
+        };
+        let play = HubPlay::new(
+            stream.clone(),
+            viewer,
+            registry.clone(),
+            Codec::H264,
+            track,
+            &settings,
+        );
+        (stream, play, registry)
+    }
+
+    async fn next_au(play: &mut HubPlay) -> media::rtp::AccessUnit {
+        let mut burst = Burst::datagrams(vec![true]);
+        assert_eq!(play.next(&mut burst).await, Next::Send);
+        let mut d = Depacketizer::new(Codec::H264);
+        let mut aus = Vec::new();
+        for (track, p) in burst.take_datagrams() {
+            assert_eq!(track, 0);
+            assert_eq!(&p[8..12], &0xC0FFEEu32.to_be_bytes());
+            aus.extend(d.push(&p).unwrap());
+        }
+        assert_eq!(aus.len(), 1, "one access unit per burst");
+        aus.pop().unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_session_starts_at_the_cached_keyframe_on_its_own_rtp_clock() {
+        let (stream, mut play, registry) = setup();
+        assert_eq!(stream.viewer_counts().rtsp, 1);
+        let first = next_au(&mut play).await;
+        let p = media::test_util::h264_params();
+        // The keyframe carries its parameter sets, and starts at the session's rtptime.
+        assert_eq!(first.nals[..2], [p.sps.clone(), p.pps.clone()]);
+        assert_eq!(first.nals[2][0], 0x65);
+        assert_eq!(first.rtp_ts, 1000);
+        let second = next_au(&mut play).await;
+        assert_eq!(second.rtp_ts, 1000 + 3600);
+        assert_eq!(second.nals.len(), 1);
+        assert!(registry.total_bytes_sent() > 6000);
+        drop(play);
+        assert_eq!(
+            stream.viewer_counts().rtsp,
+            0,
+            "the viewer leaves with its session"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_full_connection_skips_to_the_next_keyframe() {
+        let (stream, mut play, _) = setup();
+        let p = media::test_util::h264_params();
+        next_au(&mut play).await;
+        for n in 3..8 {
+            stream.hub().publish(frame(n, &p));
+        }
+        // Frame 1 is next; the connection holds more than the limit: skip.
+        let f1 = play.consumer.recv().await.unwrap();
+        assert!(!play.admit(&f1, 2 << 20));
+        // Everything up to the next keyframe is gone; a keyframe is not sent into a full
+        // connection either.
+        for n in 8..11 {
+            stream.hub().publish(frame(n, &p));
+        }
+        let f10 = play.consumer.recv().await.unwrap();
+        assert!(f10.keyframe && f10.pts == 9000 + 10 * 3600);
+        assert!(!play.admit(&f10, 2 << 20));
+        // Drained: the next keyframe goes out, on the same clock.
+        for n in 11..16 {
+            stream.hub().publish(frame(n, &p));
+        }
+        let au = next_au(&mut play).await;
+        assert_eq!(au.rtp_ts, 1000 + 15 * 3600);
+        assert_eq!(au.nals.last().unwrap()[0], 0x65);
+        assert!(play.consumer.dropped() > 0);
+    }
+
+    #[test]
+    fn frame_bytes_are_shared() {
+        let p = media::test_util::h264_params();
+        let f = frame(0, &p);
+        let nals = frame_nals(&f).unwrap();
+        let slice: &Bytes = nals.last().unwrap();
+        // A slice of the frame's own buffer, not a copy.
+        assert_eq!(slice.as_ptr(), f.data[4..].as_ptr());
     }
 }

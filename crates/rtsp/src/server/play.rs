@@ -29,11 +29,7 @@ enum End {
 
 /// Runs until the session is stopped, its client or stream is gone, or the source aborts.
 /// `out` is the queue of the connection that sent PLAY (a TCP session's own connection).
-pub(crate) async fn play<S: Source>(
-    inner: Arc<Inner<S>>,
-    session: Arc<Sess>,
-    out: Out,
-) {
+pub(crate) async fn play<S: Source>(inner: Arc<Inner<S>>, session: Arc<Sess>, out: Out) {
     let mut stop = session.stop.subscribe();
     let mut shutdown = inner.shutdown.subscribe();
     let end = tokio::select! {
