@@ -54,6 +54,7 @@ fn shared(auth: bool) -> Shared<Cams, ()> {
         session_timeout: Duration::from_secs(60),
         auth: auth.then(|| Authenticator::new("fuzz", Schemes::Any, Arc::new(user))),
         max_sessions_per_conn: 8,
+        allow_peer: None,
         sdp_session_id: 1,
     };
     Shared::new(settings, Cams)
