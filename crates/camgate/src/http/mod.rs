@@ -13,6 +13,7 @@ pub mod extract;
 pub mod json_errors;
 pub mod media_paths;
 pub mod playlist;
+pub mod range;
 pub mod refuse;
 pub mod routes;
 pub mod token;
