@@ -55,6 +55,7 @@ mod http;
 mod log;
 mod nats;
 mod profiles;
+mod record;
 mod snapshot;
 mod streams;
 mod webrtc;
@@ -75,6 +76,7 @@ pub use load::{Overrides, load};
 pub use log::{LogConfig, LogFormat};
 pub use nats::NatsConfig;
 pub use profiles::{Bitrate, EncoderChoice, ProfileConfig, ProfilesConfig, RESERVED_PROFILE};
+pub use record::RecordConfig;
 pub use size::ByteSize;
 pub use snapshot::SnapshotConfig;
 pub use streams::StreamsConfig;
@@ -99,6 +101,8 @@ pub struct Config {
     /// `[profiles.NAME]`: transcode profiles (docs/transcode.md).
     pub profiles: ProfilesConfig,
     pub snapshot: SnapshotConfig,
+    /// `[record]`: continuous recording (docs/recording.md).
+    pub record: RecordConfig,
 }
 
 impl Default for Config {
@@ -115,6 +119,7 @@ impl Default for Config {
             webrtc: WebrtcConfig::default(),
             profiles: ProfilesConfig::default(),
             snapshot: SnapshotConfig::default(),
+            record: RecordConfig::default(),
         }
     }
 }
@@ -145,9 +150,10 @@ impl Config {
             webrtc,
             profiles,
             snapshot,
+            record,
         } = self;
         vec![
-            http, auth, log, streams, hls, events, nats, webrtc, profiles, snapshot,
+            http, auth, log, streams, hls, events, nats, webrtc, profiles, snapshot, record,
         ]
     }
 
@@ -165,9 +171,10 @@ impl Config {
             webrtc,
             profiles,
             snapshot,
+            record,
         } = self;
         vec![
-            http, auth, log, streams, hls, events, nats, webrtc, profiles, snapshot,
+            http, auth, log, streams, hls, events, nats, webrtc, profiles, snapshot, record,
         ]
     }
 }
