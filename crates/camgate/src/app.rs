@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use axum::Router;
 
 use crate::api::{self, Area};
+use crate::cameras::RecordingBoard;
 use crate::config::Config;
 use crate::db::Db;
 use crate::events::{self, EventBus, Metrics, ViewerEvents};
@@ -28,6 +29,7 @@ use crate::live::{Live, LiveSettings, Profiles};
 use crate::metrics::MetricsState;
 use crate::mse::Mse;
 use crate::provisioning::Provisioning;
+use crate::record::Recorder;
 use crate::snapshot::Snapshots;
 use crate::stats::Totals;
 use crate::tasks::Tasks;
@@ -58,6 +60,9 @@ pub struct App {
     pub mse: Mse,
     pub webrtc: Arc<WebRtc>,
     pub snapshots: Arc<Snapshots>,
+    pub recorder: Arc<Recorder>,
+    /// Every recorded stream's recording state (camera status, `/health`, `/metrics`).
+    pub recordings: RecordingBoard,
     /// The key that signs viewer tokens and dashboard sessions.
     pub tokens: Arc<TokenKeys>,
     /// Task groups, stopped in this order: outputs (viewers), the live path (cameras), then
@@ -136,6 +141,20 @@ impl App {
             &service_tasks,
         );
         registry.add_output(snapshots.clone());
+        // Recording: writers run with the cameras' tasks, so a hub that closes at shutdown
+        // lets its writer close the file cleanly; reconcile and retention are a service.
+        let recordings = RecordingBoard::default();
+        let recorder = Recorder::start(
+            &config.record,
+            &config.data_dir,
+            db.clone(),
+            recordings.clone(),
+            registry.clone(),
+            recording_events(bus.clone()),
+            &service_tasks,
+            live_tasks.clone(),
+        );
+        registry.add_output(recorder.clone());
 
         let tokens = Arc::new(token_keys(&config));
 
@@ -154,6 +173,8 @@ impl App {
             mse,
             webrtc,
             snapshots,
+            recorder,
+            recordings,
             output_tasks,
             live_tasks,
             service_tasks,
@@ -181,11 +202,12 @@ impl App {
             })
         });
         vec![
-            api::health::router(totals.clone()),
+            api::health::router(totals.clone(), self.recordings.clone()),
             api::cameras::router(api::cameras::CamerasState {
                 provisioning: self.provisioning.clone(),
                 live: self.live.clone(),
                 local_addr: self.local_addr,
+                recordings: self.recordings.clone(),
             }),
             api::streams::router(self.live.clone()),
             crate::metrics::router(MetricsState {
@@ -210,6 +232,10 @@ impl App {
             crate::mse::router(self.mse.clone()),
             crate::webrtc::router(self.webrtc.clone()),
             crate::snapshot::router(self.snapshots.clone()),
+            crate::record::router(crate::record::http::RecordState {
+                recorder: self.recorder.clone(),
+                registry: self.registry.clone(),
+            }),
         ]
     }
 
@@ -276,6 +302,19 @@ impl App {
         }
         tracing::info!("stopped");
     }
+}
+
+/// The recorder's announcements as `recording` events on the bus.
+fn recording_events(bus: EventBus) -> crate::record::Announce {
+    Arc::new(move |camera_id, stream_path, status, reason| {
+        bus.publish(events::Event::Recording(events::RecordingEvent {
+            camera_id: camera_id.to_owned(),
+            stream_path: stream_path.to_owned(),
+            ts: events::now(),
+            reason: reason.to_owned(),
+            recording: status.clone(),
+        }));
+    })
 }
 
 /// The token key: configured, else `{data_dir}/token.key` (created on first start). A data
