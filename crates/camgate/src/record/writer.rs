@@ -164,6 +164,8 @@ impl StreamWriter {
         if self.sync_and_index(true).await {
             let bytes = self.open.as_ref().map_or(0, |o| o.written);
             self.open = None;
+            // A closed file may be what puts the stream over a limit: check now.
+            self.store.wake_retention();
             self.store.refresh_board().await;
             self.store.announce(
                 &self.camera_id,
