@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use axum::Router;
 
 use crate::api::{self, Area};
+use crate::cameras::RecordingBoard;
 use crate::config::Config;
 use crate::db::Db;
 use crate::events::{self, EventBus, Metrics, ViewerEvents};
@@ -29,6 +30,7 @@ use crate::metrics::MetricsState;
 use crate::mse::Mse;
 use crate::provisioning::Provisioning;
 use crate::restream::{Restream, RestreamSettings};
+use crate::record::Recorder;
 use crate::snapshot::Snapshots;
 use crate::stats::Totals;
 use crate::tasks::Tasks;
@@ -61,6 +63,9 @@ pub struct App {
     pub snapshots: Arc<Snapshots>,
     /// The RTSP restream (`[rtsp] listen`); `None` when off or its port could not be bound.
     pub restream: Option<Arc<Restream>>,
+    pub recorder: Arc<Recorder>,
+    /// Every recorded stream's recording state (camera status, `/health`, `/metrics`).
+    pub recordings: RecordingBoard,
     /// The key that signs viewer tokens and dashboard sessions.
     pub tokens: Arc<TokenKeys>,
     /// Task groups, stopped in this order: outputs (viewers), the live path (cameras), then
@@ -139,6 +144,20 @@ impl App {
             &service_tasks,
         );
         registry.add_output(snapshots.clone());
+        // Recording: writers run with the cameras' tasks, so a hub that closes at shutdown
+        // lets its writer close the file cleanly; reconcile and retention are a service.
+        let recordings = RecordingBoard::default();
+        let recorder = Recorder::start(
+            &config.record,
+            &config.data_dir,
+            db.clone(),
+            recordings.clone(),
+            registry.clone(),
+            recording_events(bus.clone()),
+            &service_tasks,
+            live_tasks.clone(),
+        );
+        registry.add_output(recorder.clone());
 
         let tokens = Arc::new(token_keys(&config));
         // Looks streams up per RTSP request; checked by the same access rules as HTTP.
@@ -167,6 +186,8 @@ impl App {
             webrtc,
             snapshots,
             restream,
+            recorder,
+            recordings,
             output_tasks,
             live_tasks,
             service_tasks,
@@ -194,11 +215,12 @@ impl App {
             })
         });
         vec![
-            api::health::router(totals.clone()),
+            api::health::router(totals.clone(), self.recordings.clone()),
             api::cameras::router(api::cameras::CamerasState {
                 provisioning: self.provisioning.clone(),
                 live: self.live.clone(),
                 local_addr: self.local_addr,
+                recordings: self.recordings.clone(),
             }),
             api::streams::router(self.live.clone()),
             crate::metrics::router(MetricsState {
@@ -223,6 +245,10 @@ impl App {
             crate::mse::router(self.mse.clone()),
             crate::webrtc::router(self.webrtc.clone()),
             crate::snapshot::router(self.snapshots.clone()),
+            crate::record::router(crate::record::http::RecordState {
+                recorder: self.recorder.clone(),
+                registry: self.registry.clone(),
+            }),
         ]
     }
 
@@ -294,6 +320,19 @@ fn access(config: &Config, tokens: &Arc<TokenKeys>, local_addr: SocketAddr) -> A
         public_url: (!http.public_url.is_empty()).then(|| http.public_url.as_str().into()),
         listen: local_addr,
     }
+}
+
+/// The recorder's announcements as `recording` events on the bus.
+fn recording_events(bus: EventBus) -> crate::record::Announce {
+    Arc::new(move |camera_id, stream_path, status, reason| {
+        bus.publish(events::Event::Recording(events::RecordingEvent {
+            camera_id: camera_id.to_owned(),
+            stream_path: stream_path.to_owned(),
+            ts: events::now(),
+            reason: reason.to_owned(),
+            recording: status.clone(),
+        }));
+    })
 }
 
 /// The token key: configured, else `{data_dir}/token.key` (created on first start). A data

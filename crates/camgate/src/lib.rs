@@ -5,7 +5,8 @@
 //! commands. The model and storage: `config`, `cameras`, `db`, `provisioning` (store -> live
 //! -> event). The live path: `ingest` (sources), `hub` (per-stream fan-out, the `LiveStream`
 //! handle, the stream registry), `live` (per-camera supervisors). HTTP plumbing shared by every
-//! router: `http`. Outputs: `hls`, `mse`, `webrtc`, `snapshot`, `restream` (RTSP). The rest: `events` (bus, WebSocket feeds, NATS),
+//! router: `http`. Outputs: `hls`, `mse`, `webrtc`, `snapshot`, `restream` (RTSP), `record`
+//! (continuous recording). The rest: `events` (bus, WebSocket feeds, NATS),
 //! `metrics` and `stats` (read-only figures), `api` (control-plane routers and the one merge),
 //! `web` (the embedded dashboard), `tasks`, `timestamps`, `redact`, `logging`.
 
@@ -26,6 +27,7 @@ pub mod logging;
 pub mod metrics;
 pub mod mse;
 pub mod provisioning;
+pub mod record;
 pub mod redact;
 pub mod restream;
 pub mod server;

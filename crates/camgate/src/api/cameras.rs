@@ -11,7 +11,7 @@ use axum::http::StatusCode;
 use axum::{Json, Router};
 use serde::Serialize;
 
-use crate::cameras::{Camera, CameraStatus, parse_provision};
+use crate::cameras::{Camera, CameraStatus, RecordingBoard, parse_provision};
 use crate::db::Upserted;
 use crate::http::extract::{CameraIdParam, JsonBody};
 use crate::http::{AppError, PublicBase, RouteDoc, Routes};
@@ -26,6 +26,8 @@ pub struct CamerasState {
     pub live: Arc<Live>,
     /// The listener's address; URLs fall back to it when a request has no usable `Host`.
     pub local_addr: SocketAddr,
+    /// The recorder's state per stream: the status's `recording` object.
+    pub recordings: RecordingBoard,
 }
 
 pub fn router(state: CamerasState) -> (Router, Vec<RouteDoc>) {
@@ -148,10 +150,14 @@ async fn status(
     CameraIdParam(id): CameraIdParam,
 ) -> Result<Json<CameraStatus>, AppError> {
     let camera = find(&state, &id).await?;
-    Ok(Json(match state.live.get(&camera.spec.camera_id) {
+    let mut status = match state.live.get(&camera.spec.camera_id) {
         Some(rt) => rt.status(),
         None => CameraStatus::idle(&camera),
-    }))
+    };
+    if camera.spec.record {
+        status.recording = state.recordings.get(&status.stream_path);
+    }
+    Ok(Json(status))
 }
 
 async fn delete(

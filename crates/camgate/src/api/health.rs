@@ -6,11 +6,18 @@ use axum::http::StatusCode;
 use axum::{Json, Router};
 use serde::Serialize;
 
+use crate::cameras::RecordingBoard;
 use crate::events::NatsStatus;
 use crate::http::{AppError, RouteDoc, Routes};
 use crate::stats::{Stats, Totals};
 
-pub fn router(totals: Totals) -> (Router, Vec<RouteDoc>) {
+#[derive(Clone)]
+struct HealthState {
+    totals: Totals,
+    recordings: RecordingBoard,
+}
+
+pub fn router(totals: Totals, recordings: RecordingBoard) -> (Router, Vec<RouteDoc>) {
     Routes::new()
         .get("/health", "Liveness and storage health", health)
         .get(
@@ -19,7 +26,7 @@ pub fn router(totals: Totals) -> (Router, Vec<RouteDoc>) {
             health,
         )
         .get("/stats", "Totals: streams, viewers, bytes, cameras", stats)
-        .with_state(totals)
+        .with_state(HealthState { totals, recordings })
 }
 
 #[derive(Serialize)]
@@ -47,7 +54,8 @@ struct NatsHealth {
 /// 200 when the database can be read and written, 503 `degraded` with reasons otherwise.
 /// (The listener is evidently up: it is answering.) NATS being unreachable is a warning, not
 /// a degradation: events to other services pause, video does not (docs/events.md).
-async fn health(State(state): State<Totals>) -> (StatusCode, Json<Health>) {
+async fn health(State(hs): State<HealthState>) -> (StatusCode, Json<Health>) {
+    let state = hs.totals;
     let mut reasons = Vec::new();
     if let Err(e) = state.db.check_health().await {
         tracing::warn!(error = %e, "health check: storage failed");
@@ -66,6 +74,8 @@ async fn health(State(state): State<Totals>) -> (StatusCode, Json<Health>) {
             nats.as_str()
         ));
     }
+    // A full recording disk is a warning: live video goes on (docs/recording.md).
+    warnings.extend(hs.recordings.warnings());
     let status = if reasons.is_empty() {
         StatusCode::OK
     } else {
@@ -90,6 +100,6 @@ async fn health(State(state): State<Totals>) -> (StatusCode, Json<Health>) {
     (status, Json(body))
 }
 
-async fn stats(State(state): State<Totals>) -> Result<Json<Stats>, AppError> {
-    Ok(Json(state.collect().await?))
+async fn stats(State(state): State<HealthState>) -> Result<Json<Stats>, AppError> {
+    Ok(Json(state.totals.collect().await?))
 }

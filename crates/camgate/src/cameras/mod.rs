@@ -12,7 +12,7 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 pub use provision::{PROVISION_FIELDS, parse_provision};
-pub use status::{CameraStatus, StreamState};
+pub use status::{CameraStatus, RecordingBoard, RecordingState, RecordingStatus, StreamState};
 
 /// Longest accepted `camera_id` and `stream_path`.
 pub const MAX_ID_LEN: usize = 64;
@@ -64,6 +64,18 @@ pub struct CameraSpec {
     pub transport: Transport,
     /// Per-camera override of `[streams] idle_timeout`.
     pub idle_timeout: Option<Duration>,
+    /// Per-camera overrides of the `[record]` retention (`record_retain`, `record_max_bytes`).
+    pub record_limits: RecordLimits,
+}
+
+/// A camera's own recording retention, overriding `[record] retain` and
+/// `[record] camera_max_bytes`; `None` = the configured value.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RecordLimits {
+    /// Recordings older than this are removed (`Some(ZERO)` = no age limit for this camera).
+    pub retain: Option<Duration>,
+    /// This camera's recordings together (`Some(0)` = unlimited for this camera).
+    pub max_bytes: Option<u64>,
 }
 
 impl CameraSpec {
@@ -232,6 +244,7 @@ mod tests {
                 record: false,
                 transport: Transport::Auto,
                 idle_timeout: None,
+                record_limits: RecordLimits::default(),
             },
             created_at: now,
             updated_at: now,

@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 
 use super::{
-    CameraSpec, InvalidInput, Transport, default_stream_path, validate_camera_id,
+    CameraSpec, InvalidInput, RecordLimits, Transport, default_stream_path, validate_camera_id,
     validate_stream_path,
 };
 
@@ -23,6 +23,8 @@ pub const PROVISION_FIELDS: &[&str] = &[
     "stream_path",
     "transport",
     "idle_timeout_seconds",
+    "record_retain",
+    "record_max_bytes",
     "username",
     "password",
 ];
@@ -101,6 +103,11 @@ pub fn parse_provision(body: &Value) -> Result<CameraSpec, InvalidInput> {
         Some(_) => return Err(bad_idle_timeout()),
     };
 
+    let record_limits = RecordLimits {
+        retain: record_retain(obj)?,
+        max_bytes: record_max_bytes(obj)?,
+    };
+
     Ok(CameraSpec {
         camera_id,
         name,
@@ -110,7 +117,57 @@ pub fn parse_provision(body: &Value) -> Result<CameraSpec, InvalidInput> {
         record,
         transport,
         idle_timeout,
+        record_limits,
     })
+}
+
+/// Longest accepted `record_retain`: a year.
+const MAX_RECORD_RETAIN: Duration = Duration::from_secs(366 * 86_400);
+
+/// `record_retain`: a duration string (`"7d"`, `"12h"`) or a number of seconds; `0` = no age
+/// limit for this camera.
+fn record_retain(obj: &Map<String, Value>) -> Result<Option<Duration>, InvalidInput> {
+    let bad = || {
+        InvalidInput::new(
+            "invalid_record_retain",
+            "record_retain must be a duration such as \"7d\" or \"12h\" or a number of seconds, at most 366d; 0 = no age limit",
+        )
+    };
+    let d = match field(obj, "record_retain") {
+        None => return Ok(None),
+        Some(Value::Number(n)) => match n.as_f64() {
+            Some(s) if s.is_finite() && s >= 0.0 && s <= MAX_RECORD_RETAIN.as_secs_f64() => {
+                Duration::from_secs_f64(s)
+            }
+            _ => return Err(bad()),
+        },
+        Some(Value::String(s)) => crate::config::duration::parse(s).map_err(|_| bad())?,
+        Some(_) => return Err(bad()),
+    };
+    if d > MAX_RECORD_RETAIN {
+        return Err(bad());
+    }
+    Ok(Some(d))
+}
+
+/// `record_max_bytes`: a size string (`"10GiB"`) or a number of bytes; `0` = unlimited for
+/// this camera.
+fn record_max_bytes(obj: &Map<String, Value>) -> Result<Option<u64>, InvalidInput> {
+    let bad = || {
+        InvalidInput::new(
+            "invalid_record_max_bytes",
+            "record_max_bytes must be a size such as \"10GiB\" or a number of bytes; 0 = unlimited",
+        )
+    };
+    match field(obj, "record_max_bytes") {
+        None => Ok(None),
+        Some(Value::Number(n)) => n.as_u64().map(Some).ok_or_else(bad),
+        Some(Value::String(s)) => s
+            .parse::<crate::config::ByteSize>()
+            .map(|b| Some(b.bytes()))
+            .map_err(|_| bad()),
+        Some(_) => Err(bad()),
+    }
 }
 
 /// A field's value, treating JSON `null` like an absent field.
@@ -332,6 +389,45 @@ mod tests {
         assert_eq!(spec.transport, Transport::Udp);
         assert_eq!(spec.idle_timeout, Some(Duration::from_secs(5)));
         assert!(spec.record && !spec.on_demand);
+        assert_eq!(spec.record_limits, RecordLimits::default());
+    }
+
+    #[test]
+    fn record_limits() {
+        let spec = parse_provision(&json!({
+            "camera_id": 1, "rtsp_url": "rtsp://h/s", "record": true,
+            "record_retain": "7d", "record_max_bytes": "10GiB"
+        }))
+        .unwrap();
+        assert_eq!(
+            spec.record_limits.retain,
+            Some(Duration::from_secs(7 * 86_400))
+        );
+        assert_eq!(spec.record_limits.max_bytes, Some(10 << 30));
+        let spec = parse_provision(&json!({
+            "camera_id": 1, "rtsp_url": "rtsp://h/s", "record_retain": 3600, "record_max_bytes": 0
+        }))
+        .unwrap();
+        assert_eq!(spec.record_limits.retain, Some(Duration::from_secs(3600)));
+        assert_eq!(spec.record_limits.max_bytes, Some(0));
+        for (body, code) in [
+            (json!({"record_retain": "soon"}), "invalid_record_retain"),
+            (json!({"record_retain": -1}), "invalid_record_retain"),
+            (json!({"record_retain": "400d"}), "invalid_record_retain"),
+            (json!({"record_retain": true}), "invalid_record_retain"),
+            (
+                json!({"record_max_bytes": "lots"}),
+                "invalid_record_max_bytes",
+            ),
+            (json!({"record_max_bytes": -5}), "invalid_record_max_bytes"),
+            (json!({"record_max_bytes": 1.5}), "invalid_record_max_bytes"),
+        ] {
+            let mut obj = body.as_object().unwrap().clone();
+            obj.insert("camera_id".into(), json!(1));
+            obj.insert("rtsp_url".into(), json!("rtsp://h/s"));
+            let err = parse_provision(&Value::Object(obj)).unwrap_err();
+            assert_eq!(err.code, code, "{body}");
+        }
     }
 
     #[test]

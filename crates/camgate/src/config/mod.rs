@@ -56,6 +56,7 @@ mod log;
 mod nats;
 mod profiles;
 mod rtsp;
+mod record;
 mod snapshot;
 mod streams;
 mod webrtc;
@@ -77,6 +78,7 @@ pub use log::{LogConfig, LogFormat};
 pub use nats::NatsConfig;
 pub use profiles::{Bitrate, EncoderChoice, ProfileConfig, ProfilesConfig, RESERVED_PROFILE};
 pub use rtsp::RtspConfig;
+pub use record::RecordConfig;
 pub use size::ByteSize;
 pub use snapshot::SnapshotConfig;
 pub use streams::StreamsConfig;
@@ -103,6 +105,8 @@ pub struct Config {
     pub snapshot: SnapshotConfig,
     /// `[rtsp]`: the RTSP restream (docs/rtsp.md).
     pub rtsp: RtspConfig,
+    /// `[record]`: continuous recording (docs/recording.md).
+    pub record: RecordConfig,
 }
 
 impl Default for Config {
@@ -120,6 +124,7 @@ impl Default for Config {
             profiles: ProfilesConfig::default(),
             snapshot: SnapshotConfig::default(),
             rtsp: RtspConfig::default(),
+            record: RecordConfig::default(),
         }
     }
 }
@@ -154,6 +159,10 @@ impl Config {
         } = self;
         vec![
             http, auth, log, streams, hls, events, nats, webrtc, profiles, snapshot, rtsp,
+            record,
+        } = self;
+        vec![
+            http, auth, log, streams, hls, events, nats, webrtc, profiles, snapshot, record,
         ]
     }
 
@@ -175,6 +184,10 @@ impl Config {
         } = self;
         vec![
             http, auth, log, streams, hls, events, nats, webrtc, profiles, snapshot, rtsp,
+            record,
+        } = self;
+        vec![
+            http, auth, log, streams, hls, events, nats, webrtc, profiles, snapshot, record,
         ]
     }
 }

@@ -6,7 +6,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use time::OffsetDateTime;
 
 use super::{Db, DbError, now_ms};
-use crate::cameras::{Camera, CameraSpec, SecretUrl, Transport};
+use crate::cameras::{Camera, CameraSpec, RecordLimits, SecretUrl, Transport};
 
 /// Whether a provision created a camera or replaced an existing one's settings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -16,7 +16,8 @@ pub enum Upserted {
 }
 
 const COLUMNS: &str = "camera_id, name, rtsp_url, stream_path, on_demand, record, transport, \
-                       idle_timeout_ms, created_at_ms, updated_at_ms";
+                       idle_timeout_ms, created_at_ms, updated_at_ms, record_retain_ms, \
+                       record_max_bytes";
 
 impl Db {
     /// Creates the camera or replaces all its settings (keeping `created_at`). Fails with
@@ -89,13 +90,16 @@ fn upsert(
     let existed = get(&tx, &spec.camera_id)?.is_some();
     tx.execute(
         "INSERT INTO cameras (camera_id, name, rtsp_url, stream_path, on_demand, record, transport,
-                              idle_timeout_ms, created_at_ms, updated_at_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)
+                              idle_timeout_ms, created_at_ms, updated_at_ms, record_retain_ms,
+                              record_max_bytes)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11)
          ON CONFLICT (camera_id) DO UPDATE SET
              name = excluded.name, rtsp_url = excluded.rtsp_url,
              stream_path = excluded.stream_path, on_demand = excluded.on_demand,
              record = excluded.record, transport = excluded.transport,
-             idle_timeout_ms = excluded.idle_timeout_ms, updated_at_ms = excluded.updated_at_ms",
+             idle_timeout_ms = excluded.idle_timeout_ms, updated_at_ms = excluded.updated_at_ms,
+             record_retain_ms = excluded.record_retain_ms,
+             record_max_bytes = excluded.record_max_bytes",
         params![
             spec.camera_id,
             spec.name,
@@ -106,6 +110,10 @@ fn upsert(
             spec.transport.as_str(),
             spec.idle_timeout.map(|d| d.as_millis() as i64),
             now,
+            spec.record_limits.retain.map(|d| d.as_millis() as i64),
+            spec.record_limits
+                .max_bytes
+                .map(|b| b.min(i64::MAX as u64) as i64),
         ],
     )?;
     let camera =
@@ -126,6 +134,8 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Camera> {
     })?;
     let idle_ms: Option<i64> = row.get(7)?;
     let rtsp_url: String = row.get(2)?;
+    let retain_ms: Option<i64> = row.get(10)?;
+    let max_bytes: Option<i64> = row.get(11)?;
     Ok(Camera {
         spec: CameraSpec {
             camera_id: row.get(0)?,
@@ -136,6 +146,10 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Camera> {
             record: row.get(5)?,
             transport,
             idle_timeout: idle_ms.map(|ms| Duration::from_millis(ms.max(0) as u64)),
+            record_limits: RecordLimits {
+                retain: retain_ms.map(|ms| Duration::from_millis(ms.max(0) as u64)),
+                max_bytes: max_bytes.map(|b| b.max(0) as u64),
+            },
         },
         created_at: timestamp(row, 8)?,
         updated_at: timestamp(row, 9)?,
@@ -164,6 +178,7 @@ mod tests {
             record: false,
             transport: Transport::Tcp,
             idle_timeout: Some(Duration::from_millis(1500)),
+            record_limits: RecordLimits::default(),
         }
     }
 
@@ -179,10 +194,19 @@ mod tests {
 
         let mut changed = spec("1", Some("front"));
         changed.record = true;
+        changed.record_limits = RecordLimits {
+            retain: Some(Duration::from_secs(3600)),
+            max_bytes: Some(1 << 30),
+        };
         let (cam2, how) = db.upsert_camera(changed).await.unwrap();
         assert_eq!(how, Upserted::Updated);
         assert_eq!(cam2.created_at, cam.created_at);
         assert!(cam2.spec.record);
+        assert_eq!(cam2.spec.record_limits.max_bytes, Some(1 << 30));
+        assert_eq!(
+            cam2.spec.record_limits.retain,
+            Some(Duration::from_secs(3600))
+        );
         assert_eq!(cam2.spec.stream_path, "front");
 
         db.upsert_camera(spec("2", None)).await.unwrap();

@@ -3,6 +3,7 @@
 //! the async runtime. Tables and their queries live in one file per area (`cameras.rs`).
 
 mod cameras;
+pub mod recordings;
 pub mod schema;
 
 use std::fs::{self, OpenOptions};

@@ -17,7 +17,10 @@ macro_rules! migration {
 /// Step `i` upgrades version `i` to `i + 1`. Append only: a shipped step is never edited.
 /// Features developed in parallel take the next free number when they merge; the test
 /// `files_are_numbered_in_order` holds file names and order together.
-pub const MIGRATION_FILES: &[(&str, &str)] = &[migration!("0001_cameras.sql")];
+pub const MIGRATION_FILES: &[(&str, &str)] = &[
+    migration!("0001_cameras.sql"),
+    migration!("0002_recordings.sql"),
+];
 
 /// The migrations' SQL, in order.
 pub const MIGRATIONS: [&str; MIGRATION_FILES.len()] = {

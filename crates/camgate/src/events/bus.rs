@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use serde::Serialize;
 use tokio::sync::broadcast;
 
-use crate::cameras::{CameraStatus, StreamState};
+use crate::cameras::{CameraStatus, RecordingStatus, StreamState};
 use crate::hub::ByProtocol;
 
 /// Events a subscriber may fall behind before it starts losing the oldest.
@@ -31,6 +31,8 @@ pub enum Event {
     Viewers(ViewersEvent),
     /// A camera's full status (periodic, or on request).
     Status(StatusEvent),
+    /// The recorder wrote a file, removed files, or hit disk pressure (docs/recording.md).
+    Recording(RecordingEvent),
 }
 
 impl Event {
@@ -40,6 +42,7 @@ impl Event {
             Event::State(e) => &e.camera_id,
             Event::Viewers(e) => &e.camera_id,
             Event::Status(e) => &e.status.camera_id,
+            Event::Recording(e) => &e.camera_id,
         }
     }
 }
@@ -93,6 +96,17 @@ impl StatusEvent {
     pub fn new(status: CameraStatus) -> StatusEvent {
         StatusEvent { ts: now(), status }
     }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RecordingEvent {
+    pub camera_id: String,
+    pub stream_path: String,
+    pub ts: String,
+    /// What happened, in words: "file written", "removed 3 files (max_bytes)", "disk full".
+    pub reason: String,
+    /// The stream's recording status after it.
+    pub recording: RecordingStatus,
 }
 
 /// What a state change was caused by, from the transition itself: the live path's code only

@@ -19,8 +19,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use bus::{
-    CAPACITY, CameraAction, CameraEvent, Event, EventBus, Received, StateEvent, StatusEvent,
-    Subscription, ViewersEvent, now, rfc3339, state_reason,
+    CAPACITY, CameraAction, CameraEvent, Event, EventBus, Received, RecordingEvent, StateEvent,
+    StatusEvent, Subscription, ViewersEvent, now, rfc3339, state_reason,
 };
 pub use counters::{HlsRequestKind, Metrics, NatsStatus};
 

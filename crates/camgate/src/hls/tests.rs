@@ -51,6 +51,7 @@ fn fixture() -> Fixture {
         record: false,
         transport: Transport::Auto,
         idle_timeout: None,
+        record_limits: Default::default(),
     });
     let delay = Arc::new(PartDelay::default());
     let hls = HlsStream::start(

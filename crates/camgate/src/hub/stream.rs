@@ -289,6 +289,7 @@ impl LiveStream {
             resolution: hs.resolution(),
             last_error: st.last_error,
             last_frame_at: hs.last_frame_at.map(rfc3339),
+            recording: None,
         }
     }
 }

@@ -127,6 +127,7 @@ fn spec(on_demand: bool) -> CameraSpec {
         record: false,
         transport: Transport::Auto,
         idle_timeout: None,
+        record_limits: Default::default(),
     }
 }
 

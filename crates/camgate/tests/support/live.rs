@@ -37,6 +37,7 @@ pub fn spec(id: &str, url: String, on_demand: bool, transport: Transport) -> Cam
         record: false,
         transport,
         idle_timeout: None,
+        record_limits: Default::default(),
     }
 }
 
