@@ -156,13 +156,11 @@ impl Config {
             profiles,
             snapshot,
             rtsp,
+            record,
         } = self;
         vec![
             http, auth, log, streams, hls, events, nats, webrtc, profiles, snapshot, rtsp,
             record,
-        } = self;
-        vec![
-            http, auth, log, streams, hls, events, nats, webrtc, profiles, snapshot, record,
         ]
     }
 
@@ -181,13 +179,11 @@ impl Config {
             profiles,
             snapshot,
             rtsp,
+            record,
         } = self;
         vec![
             http, auth, log, streams, hls, events, nats, webrtc, profiles, snapshot, rtsp,
             record,
-        } = self;
-        vec![
-            http, auth, log, streams, hls, events, nats, webrtc, profiles, snapshot, record,
         ]
     }
 }
