@@ -55,8 +55,8 @@ mod http;
 mod log;
 mod nats;
 mod profiles;
-mod rtsp;
 mod record;
+mod rtsp;
 mod snapshot;
 mod streams;
 mod webrtc;
@@ -77,8 +77,8 @@ pub use load::{Overrides, load};
 pub use log::{LogConfig, LogFormat};
 pub use nats::NatsConfig;
 pub use profiles::{Bitrate, EncoderChoice, ProfileConfig, ProfilesConfig, RESERVED_PROFILE};
-pub use rtsp::RtspConfig;
 pub use record::RecordConfig;
+pub use rtsp::RtspConfig;
 pub use size::ByteSize;
 pub use snapshot::SnapshotConfig;
 pub use streams::StreamsConfig;
@@ -159,8 +159,7 @@ impl Config {
             record,
         } = self;
         vec![
-            http, auth, log, streams, hls, events, nats, webrtc, profiles, snapshot, rtsp,
-            record,
+            http, auth, log, streams, hls, events, nats, webrtc, profiles, snapshot, rtsp, record,
         ]
     }
 
@@ -182,8 +181,7 @@ impl Config {
             record,
         } = self;
         vec![
-            http, auth, log, streams, hls, events, nats, webrtc, profiles, snapshot, rtsp,
-            record,
+            http, auth, log, streams, hls, events, nats, webrtc, profiles, snapshot, rtsp, record,
         ]
     }
 }
