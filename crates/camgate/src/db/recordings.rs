@@ -196,10 +196,11 @@ pub fn by_stream(conn: &Connection) -> Result<Vec<StreamRecordings>, DbError> {
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
 }
 
-/// Per-camera retention overrides: `(camera_id, retain_ms, max_bytes)`.
-pub fn camera_limits(
-    conn: &Connection,
-) -> Result<Vec<(String, Option<i64>, Option<i64>)>, DbError> {
+/// One camera's retention overrides: `(camera_id, retain_ms, max_bytes)`.
+pub type CameraLimits = (String, Option<i64>, Option<i64>);
+
+/// Per-camera retention overrides.
+pub fn camera_limits(conn: &Connection) -> Result<Vec<CameraLimits>, DbError> {
     let mut stmt =
         conn.prepare_cached("SELECT camera_id, record_retain_ms, record_max_bytes FROM cameras")?;
     let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;

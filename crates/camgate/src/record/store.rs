@@ -207,7 +207,7 @@ impl Store {
     }
 
     fn limits(&self) -> Limits {
-        let ms = |d: Duration| (d > Duration::ZERO).then(|| d.as_millis() as i64);
+        let ms = |d: Duration| (d > Duration::ZERO).then_some(d.as_millis() as i64);
         Limits {
             retain_ms: ms(self.config.retain),
             max_bytes: self.config.max_bytes.limit(),
