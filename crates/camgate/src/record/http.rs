@@ -8,9 +8,8 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::Router;
-use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
@@ -21,7 +20,7 @@ use super::store::{Store, ms_rfc3339, now_ms, start_of};
 use crate::cameras::RecordingState;
 use crate::db::recordings::{self, FileState, RecordingFile};
 use crate::http::refuse::check_stream_path;
-use crate::http::{AppError, RouteDoc, Routes};
+use crate::http::{AppError, RouteDoc, Routes, range};
 use crate::hub::Registry;
 
 #[derive(Clone)]
@@ -271,41 +270,10 @@ async fn vod(
         .into_response())
 }
 
-/// A single `bytes=` range of a `len`-byte body: `Ok(None)` = the whole body, `Err` = 416.
-fn byte_range(headers: &HeaderMap, len: u64) -> Result<Option<(u64, u64)>, ()> {
-    let Some(v) = headers.get(header::RANGE) else {
-        return Ok(None);
-    };
-    let v = v.to_str().map_err(|_| ())?.trim();
-    let spec = v.strip_prefix("bytes=").ok_or(())?.trim();
-    if spec.contains(',') {
-        // Several ranges: answered with the whole body, which RFC 9110 allows.
-        return Ok(None);
-    }
-    let (a, b) = spec.split_once('-').ok_or(())?;
-    let (a, b) = (a.trim(), b.trim());
-    let num = |s: &str| s.parse::<u64>().map_err(|_| ());
-    let (start, end) = match (a.is_empty(), b.is_empty()) {
-        (true, true) => return Err(()),
-        (true, false) => {
-            let n = num(b)?;
-            if n == 0 {
-                return Err(());
-            }
-            (len.saturating_sub(n), len.checked_sub(1).ok_or(())?)
-        }
-        (false, true) => (num(a)?, len.checked_sub(1).ok_or(())?),
-        (false, false) => (num(a)?, num(b)?.min(len.saturating_sub(1))),
-    };
-    if start >= len || end < start {
-        return Err(());
-    }
-    Ok(Some((start, end)))
-}
-
 async fn file(
     State(state): State<RecordState>,
     Path((path, name)): Path<(String, String)>,
+    method: Method,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
     check_stream_path(&path)?;
@@ -331,76 +299,24 @@ async fn file(
         .await
         .map_err(storage)?
         .ok_or_else(file_missing)?;
-    let len = row.bytes;
-    let etag = format!("\"{}-{}\"", row.file_name.trim_end_matches(".mp4"), len);
-    let (status, start, count) = match byte_range(&headers, len) {
-        Ok(None) => (StatusCode::OK, 0, len),
-        Ok(Some((a, b))) => (StatusCode::PARTIAL_CONTENT, a, b - a + 1),
-        Err(()) => {
-            let mut r = AppError::new(
-                StatusCode::RANGE_NOT_SATISFIABLE,
-                "range_not_satisfiable",
-                format!("the Range header does not fit the file's {len} bytes"),
-            )
-            .into_response();
-            if let Ok(v) = HeaderValue::from_str(&format!("bytes */{len}")) {
-                r.headers_mut().insert(header::CONTENT_RANGE, v);
-            }
-            return Ok(r);
-        }
+    // Only the indexed (flushed) length is served: a file being written may hold a torn
+    // fragment past it. The name and that length identify the content, so they are the ETag.
+    let cache = if row.state == FileState::Complete {
+        "max-age=3600"
+    } else {
+        "no-cache"
     };
     let fs_path = store.file_path(&row);
-    let file = tokio::fs::File::open(&fs_path)
-        .await
-        .map_err(|_| file_missing())?;
-    let body = Body::from_stream(read_range(file, start, count));
-    let mut r = Response::builder()
-        .status(status)
-        .header(header::CONTENT_TYPE, "video/mp4")
-        .header(header::ACCEPT_RANGES, "bytes")
-        .header(header::CONTENT_LENGTH, count)
-        .header(header::ETAG, etag)
-        .header(
-            header::CACHE_CONTROL,
-            if row.state == FileState::Complete {
-                "max-age=3600"
-            } else {
-                "no-cache"
-            },
-        );
-    if status == StatusCode::PARTIAL_CONTENT {
-        r = r.header(
-            header::CONTENT_RANGE,
-            format!("bytes {}-{}/{len}", start, start + count - 1),
-        );
+    if tokio::fs::metadata(&fs_path).await.is_err() {
+        return Err(file_missing());
     }
-    r.body(body)
-        .map_err(|e| AppError::internal("internal_error", e.to_string()))
-}
-
-/// `count` bytes of `file` from `start`, in chunks.
-fn read_range(
-    file: tokio::fs::File,
-    start: u64,
-    count: u64,
-) -> impl futures::Stream<Item = std::io::Result<bytes::Bytes>> {
-    use tokio::io::{AsyncReadExt, AsyncSeekExt};
-    const CHUNK: u64 = 256 * 1024;
-    futures::stream::try_unfold(
-        (file, start, count, false),
-        |(mut f, at, left, sought)| async move {
-            if left == 0 {
-                return Ok(None);
-            }
-            if !sought {
-                f.seek(std::io::SeekFrom::Start(at)).await?;
-            }
-            let mut buf = vec![0u8; left.min(CHUNK) as usize];
-            f.read_exact(&mut buf).await?;
-            let n = buf.len() as u64;
-            Ok(Some((bytes::Bytes::from(buf), (f, at + n, left - n, true))))
-        },
-    )
+    let etag = format!("{}-{}", row.file_name.trim_end_matches(".mp4"), row.bytes);
+    let entity = range::Entity::new(range::PieceList::file(fs_path, row.bytes), "video/mp4")
+        .with_etag(&etag);
+    let mut r = range::serve(entity, &method, &headers);
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    Ok(r)
 }
 
 #[derive(Serialize)]
@@ -434,32 +350,6 @@ async fn delete(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn h(range: &str) -> HeaderMap {
-        let mut m = HeaderMap::new();
-        m.insert(header::RANGE, HeaderValue::from_str(range).unwrap());
-        m
-    }
-
-    #[test]
-    fn ranges_of_a_file() {
-        assert_eq!(byte_range(&HeaderMap::new(), 100), Ok(None));
-        assert_eq!(byte_range(&h("bytes=0-9"), 100), Ok(Some((0, 9))));
-        assert_eq!(byte_range(&h("bytes=90-"), 100), Ok(Some((90, 99))));
-        assert_eq!(byte_range(&h("bytes=-10"), 100), Ok(Some((90, 99))));
-        assert_eq!(byte_range(&h("bytes=50-500"), 100), Ok(Some((50, 99))));
-        assert_eq!(byte_range(&h("bytes=0-1,5-6"), 100), Ok(None));
-        for bad in [
-            "bytes=100-",
-            "bytes=5-2",
-            "bytes=-0",
-            "items=0-1",
-            "bytes=x-1",
-            "bytes=-",
-        ] {
-            assert_eq!(byte_range(&h(bad), 100), Err(()), "{bad}");
-        }
-    }
 
     #[test]
     fn windows() {

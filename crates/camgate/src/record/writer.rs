@@ -284,28 +284,12 @@ impl StreamWriter {
             }
         };
         let len = fmp4::chunks_len(&chunks) as u64;
-        let Some(mut file) = open.file.take() else {
+        if !self.on_file(move |file| write_chunks(file, &chunks)).await {
             return false;
-        };
-        let Ok((file, result)) = tokio::task::spawn_blocking(move || {
-            let r = write_chunks(&mut file, &chunks);
-            (file, r)
-        })
-        .await
-        else {
-            // The blocking pool is gone (shutdown): the row keeps what was fsynced.
-            self.open = None;
-            return false;
-        };
-        // `self.open` was checked above and nothing in between clears it.
+        }
         let Some(open) = self.open.as_mut() else {
             return false;
         };
-        open.file = Some(file);
-        if let Err(e) = result {
-            self.write_failed(e).await;
-            return false;
-        }
         open.written += len;
         open.written_end_dts = end_dts;
         open.written_samples += frames.len() as u64;
@@ -316,32 +300,44 @@ impl StreamWriter {
         true
     }
 
+    /// Runs `op` on the open file in the blocking pool (std::fs blocks). False when there is
+    /// no open file, when the pool is gone (shutdown: the row keeps what was fsynced, the file
+    /// is dropped) or when `op` failed (then the failure is reported as the recording's).
+    async fn on_file(
+        &mut self,
+        op: impl FnOnce(&mut File) -> io::Result<()> + Send + 'static,
+    ) -> bool {
+        let Some(mut file) = self.open.as_mut().and_then(|o| o.file.take()) else {
+            return false;
+        };
+        let Ok((file, result)) = tokio::task::spawn_blocking(move || {
+            let r = op(&mut file);
+            (file, r)
+        })
+        .await
+        else {
+            self.open = None;
+            return false;
+        };
+        // Nothing between the take and here clears `self.open`.
+        let Some(open) = self.open.as_mut() else {
+            return false;
+        };
+        open.file = Some(file);
+        if let Err(e) = result {
+            self.write_failed(e).await;
+            return false;
+        }
+        true
+    }
+
     /// fsync the file, then move its row to what is on disk (and close it when `complete`).
     async fn sync_and_index(&mut self, complete: bool) -> bool {
         let Some(open) = self.open.as_mut() else {
             return true;
         };
-        if open.dirty || complete {
-            let Some(file) = open.file.take() else {
-                return false;
-            };
-            let Ok((file, r)) = tokio::task::spawn_blocking(move || {
-                let r = file.sync_data();
-                (file, r)
-            })
-            .await
-            else {
-                self.open = None;
-                return false;
-            };
-            let Some(open) = self.open.as_mut() else {
-                return false;
-            };
-            open.file = Some(file);
-            if let Err(e) = r {
-                self.write_failed(e).await;
-                return false;
-            }
+        if (open.dirty || complete) && !self.on_file(|file| file.sync_data()).await {
+            return false;
         }
         let Some(open) = self.open.as_mut() else {
             return false;
