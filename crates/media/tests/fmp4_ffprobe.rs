@@ -4,14 +4,9 @@
 mod common;
 
 use std::path::Path;
-use std::sync::Arc;
 
-use bytes::Bytes;
-use common::{
-    X264_NO_B_FRAMES, encode_testsrc, field, params_from_nals, probe_rows, testsrc_frames,
-};
-use media::test_util::video_frame;
-use media::{Codec, Frame, annexb, fmp4};
+use common::{X264_NO_B_FRAMES, field, probe_rows, testsrc_frames, x264_b_frame_frames};
+use media::{Codec, Frame, fmp4};
 
 /// 90 kHz ticks per frame at 25 fps.
 const TICKS: i64 = 3600;
@@ -71,57 +66,7 @@ fn h264_without_b_frames() {
 #[test]
 fn h264_with_b_frames_keeps_composition_offsets() {
     let dir = tempfile::tempdir().unwrap();
-    let mp4 = dir.path().join("clip.mp4");
-    encode_testsrc(&mp4, 4, &["-c:v", "libx264", "-g", "25", "-bf", "2"]);
-    // ffmpeg's own packets (decode order) with their byte positions in its file.
-    let file = Bytes::from(std::fs::read(&mp4).unwrap());
-    let packets = probe_rows(&mp4, "packet", "pts,dts,pos,size,flags");
-    let tb = probe_rows(&mp4, "stream", "time_base");
-    let den: i64 = tb[0]["time_base"]
-        .split_once('/')
-        .unwrap()
-        .1
-        .parse()
-        .unwrap();
-    let to90k = |t: i64| t * 90_000 / den;
-    let min_dts = packets
-        .iter()
-        .map(|p| to90k(field(p, "dts")))
-        .min()
-        .unwrap();
-    // Parameter sets, through our Annex B parser.
-    let annexb_path = dir.path().join("clip.h264");
-    common::run(
-        "ffmpeg",
-        &[
-            "-v",
-            "error",
-            "-y",
-            "-i",
-            mp4.to_str().unwrap(),
-            "-c",
-            "copy",
-            "-bsf:v",
-            "h264_mp4toannexb",
-            "-f",
-            "h264",
-            annexb_path.to_str().unwrap(),
-        ],
-    );
-    let nals = annexb::split_annexb(&Bytes::from(std::fs::read(&annexb_path).unwrap()));
-    let params = Arc::new(params_from_nals(Codec::H264, &nals));
-    let frames: Vec<Frame> = packets
-        .iter()
-        .map(|p| {
-            let pos = field(p, "pos") as usize;
-            let data = file.slice(pos..pos + field(p, "size") as usize);
-            let keyframe = annexb::access_unit_is_keyframe(Codec::H264, &data);
-            // Shifted so decoding starts at 0 (tfdt is unsigned).
-            let pts = to90k(field(p, "pts")) - min_dts;
-            let dts = to90k(field(p, "dts")) - min_dts;
-            video_frame(data, pts, dts, keyframe, &params)
-        })
-        .collect();
+    let frames = x264_b_frame_frames(dir.path());
     assert_eq!(frames.len(), 100);
     assert!(
         frames.windows(2).any(|w| w[1].pts < w[0].pts),

@@ -138,3 +138,58 @@ pub fn field(row: &HashMap<String, String>, name: &str) -> i64 {
         .parse()
         .unwrap_or_else(|_| panic!("{name} not a number in {row:?}"))
 }
+
+/// A four-second x264 clip with two B-frames (GOP 25), as the frames ffmpeg itself muxed: each
+/// packet's bytes taken from its position in ffmpeg's MP4, its times rescaled to 90 kHz and
+/// shifted so decoding starts at 0 (tfdt is unsigned). The parameter sets come through our
+/// Annex B parser, so a muxer under test gets what ingest would give it.
+pub fn x264_b_frame_frames(dir: &Path) -> Vec<Frame> {
+    let mp4 = dir.join("clip.mp4");
+    encode_testsrc(&mp4, 4, &["-c:v", "libx264", "-g", "25", "-bf", "2"]);
+    let file = Bytes::from(std::fs::read(&mp4).expect("ffmpeg wrote the clip"));
+    let packets = probe_rows(&mp4, "packet", "pts,dts,pos,size");
+    let tb = probe_rows(&mp4, "stream", "time_base");
+    let den: i64 = tb[0]["time_base"]
+        .split_once('/')
+        .and_then(|(_, d)| d.parse().ok())
+        .expect("a time_base of the form 1/N");
+    let to90k = |t: i64| t * 90_000 / den;
+    let min_dts = packets
+        .iter()
+        .map(|p| to90k(field(p, "dts")))
+        .min()
+        .expect("the clip has packets");
+    let annexb_path = dir.join("clip.h264");
+    run(
+        "ffmpeg",
+        &[
+            "-v",
+            "error",
+            "-y",
+            "-i",
+            mp4.to_str().expect("temp paths are UTF-8"),
+            "-c",
+            "copy",
+            "-bsf:v",
+            "h264_mp4toannexb",
+            "-f",
+            "h264",
+            annexb_path.to_str().expect("temp paths are UTF-8"),
+        ],
+    );
+    let nals = annexb::split_annexb(&Bytes::from(
+        std::fs::read(&annexb_path).expect("ffmpeg wrote the Annex B stream"),
+    ));
+    let params = Arc::new(params_from_nals(Codec::H264, &nals));
+    packets
+        .iter()
+        .map(|p| {
+            let pos = field(p, "pos") as usize;
+            let data = file.slice(pos..pos + field(p, "size") as usize);
+            let keyframe = annexb::access_unit_is_keyframe(Codec::H264, &data);
+            let pts = to90k(field(p, "pts")) - min_dts;
+            let dts = to90k(field(p, "dts")) - min_dts;
+            video_frame(data, pts, dts, keyframe, &params)
+        })
+        .collect()
+}
