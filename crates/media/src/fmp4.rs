@@ -41,8 +41,9 @@
 //! The first chunk holds moof and the mdat header; every following chunk is a frame's own
 //! `Frame::data` (a refcount bump, never a copy of the video).
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{BufMut, Bytes};
 
+use crate::boxes::{BoxWriter, MATRIX};
 use crate::{Codec, CodecParams, Frame, MediaError, TIMESCALE};
 
 /// The only track of our files.
@@ -52,48 +53,6 @@ const TRACK_ID: u32 = 1;
 pub const SYNC_SAMPLE_FLAGS: u32 = 0x0200_0000;
 /// `sample_flags` of a non-sync sample: depends on others, sample_is_non_sync_sample set.
 pub const NON_SYNC_SAMPLE_FLAGS: u32 = 0x0101_0000;
-
-/// Writes boxes into one buffer, patching each box's size when it is closed.
-struct BoxWriter {
-    buf: BytesMut,
-    open: Vec<usize>,
-}
-
-impl BoxWriter {
-    fn new(capacity: usize) -> Self {
-        BoxWriter {
-            buf: BytesMut::with_capacity(capacity),
-            open: Vec::new(),
-        }
-    }
-
-    fn start(&mut self, fourcc: &[u8; 4]) {
-        self.open.push(self.buf.len());
-        self.buf.put_u32(0);
-        self.buf.put_slice(fourcc);
-    }
-
-    fn start_full(&mut self, fourcc: &[u8; 4], version: u8, flags: u32) {
-        self.start(fourcc);
-        self.buf
-            .put_u32(u32::from(version) << 24 | (flags & 0x00ff_ffff));
-    }
-
-    fn end(&mut self) {
-        // Every end() pairs with a start() in this module's straight-line code.
-        let start = self.open.pop().expect("end() without start()");
-        let size = (self.buf.len() - start) as u32;
-        self.buf[start..start + 4].copy_from_slice(&size.to_be_bytes());
-    }
-
-    fn finish(self) -> BytesMut {
-        debug_assert!(self.open.is_empty());
-        self.buf
-    }
-}
-
-/// The unity matrix of mvhd/tkhd (§8.2.2.3).
-const MATRIX: [u32; 9] = [0x0001_0000, 0, 0, 0, 0x0001_0000, 0, 0, 0, 0x4000_0000];
 
 /// The init segment (ftyp + moov) describing one video track with `params`.
 pub fn init_segment(params: &CodecParams) -> Result<Bytes, MediaError> {

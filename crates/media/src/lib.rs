@@ -15,6 +15,7 @@
 
 pub mod annexb;
 mod bits;
+mod boxes;
 pub mod dts;
 mod error;
 pub mod fmp4;

@@ -40,6 +40,7 @@ use std::ops::Range;
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::MediaError;
+use crate::boxes::{BoxWriter, MATRIX};
 use crate::mp4read::{BoxHeader, FourCc, InitTrack, Sample};
 
 /// Changes whenever the bytes this module writes for the same samples change; part of any
@@ -388,60 +389,12 @@ fn track_end(tracks: &[&TrackInput], movie_ts: u32) -> u64 {
         .unwrap_or(0)
 }
 
-/// Writes boxes into one buffer, patching each box's size when it is closed.
-struct Writer {
-    buf: BytesMut,
-    open: Vec<usize>,
-}
-
-impl Writer {
-    fn new() -> Self {
-        Writer {
-            buf: BytesMut::with_capacity(4096),
-            open: Vec::new(),
-        }
-    }
-
-    fn start(&mut self, kind: &[u8; 4]) {
-        self.open.push(self.buf.len());
-        self.buf.put_u32(0);
-        self.buf.put_slice(kind);
-    }
-
-    fn start_full(&mut self, kind: &[u8; 4], version: u8, flags: u32) {
-        self.start(kind);
-        self.buf
-            .put_u32(u32::from(version) << 24 | (flags & 0x00ff_ffff));
-    }
-
-    fn end(&mut self) {
-        // Every end() pairs with a start() in this module's straight-line code.
-        let start = self.open.pop().expect("end() without start()");
-        // A moov holds at most 2^20 samples per trun-equivalent table entry of 12 bytes per
-        // sample at worst: far below 4 GiB for any file a server can stream.
-        let size = (self.buf.len() - start) as u32;
-        self.buf[start..start + 4].copy_from_slice(&size.to_be_bytes());
-    }
-
-    /// A 32-bit field in version 0, a 64-bit one in version 1.
-    fn time(&mut self, version: u8, v: u64) {
-        if version == 1 {
-            self.buf.put_u64(v);
-        } else {
-            self.buf.put_u32(v as u32);
-        }
-    }
-}
-
-/// The unity matrix of mvhd/tkhd (§8.2.2.3).
-const MATRIX: [u32; 9] = [0x0001_0000, 0, 0, 0, 0x0001_0000, 0, 0, 0, 0x4000_0000];
-
 fn version_for(v: u64) -> u8 {
     u8::from(v > u64::from(u32::MAX))
 }
 
 fn ftyp() -> Bytes {
-    let mut w = Writer::new();
+    let mut w = BoxWriter::new(4096);
     w.start(b"ftyp");
     w.buf.put_slice(b"isom");
     w.buf.put_u32(512);
@@ -456,7 +409,7 @@ fn moov(tracks: &[&TrackInput], chunks: &[Chunk], base: u64, co64: bool) -> Byte
     let movie_ts = tracks[0].timescale;
     let movie_start = movie_start(tracks, movie_ts);
     let duration = track_end(tracks, movie_ts);
-    let mut w = Writer::new();
+    let mut w = BoxWriter::new(4096);
     w.start(b"moov");
     let v = version_for(duration);
     w.start_full(b"mvhd", v, 0);
@@ -481,7 +434,7 @@ fn moov(tracks: &[&TrackInput], chunks: &[Chunk], base: u64, co64: bool) -> Byte
 
 #[allow(clippy::too_many_arguments)]
 fn trak(
-    w: &mut Writer,
+    w: &mut BoxWriter,
     t: &TrackInput,
     index: usize,
     chunks: &[Chunk],
@@ -604,7 +557,7 @@ fn runs<T: PartialEq + Copy>(values: impl Iterator<Item = T>) -> Vec<(u32, T)> {
     out
 }
 
-fn stbl(w: &mut Writer, t: &TrackInput, index: usize, chunks: &[Chunk], base: u64, co64: bool) {
+fn stbl(w: &mut BoxWriter, t: &TrackInput, index: usize, chunks: &[Chunk], base: u64, co64: bool) {
     w.start(b"stbl");
     w.start_full(b"stsd", 0, 0);
     w.buf.put_u32(1);
