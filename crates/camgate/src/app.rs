@@ -227,6 +227,7 @@ impl App {
                 totals,
                 live: self.live.clone(),
                 hls: self.hls.clone(),
+                webrtc: self.webrtc.clone(),
                 bus: self.bus.clone(),
             }),
             events::ws::router(events::ws::EventsState {

@@ -229,6 +229,19 @@ async fn sessions_count_as_viewers_and_end_on_delete() {
         got.frames
     );
     assert!(!got.disconnected);
+    // /metrics: the live session, what it was sent, and the stranger's datagrams.
+    let playing = webrtc_metrics(&gw).await;
+    assert_eq!(playing["camgate_webrtc_sessions"], 1.0, "{playing:?}");
+    assert_eq!(playing["camgate_webrtc_sessions_started_total"], 1.0);
+    assert!(
+        playing["camgate_webrtc_sent_bytes_total"] > 100_000.0,
+        "{playing:?}"
+    );
+    assert!(playing["camgate_webrtc_sent_datagrams_total"] >= 100.0);
+    assert!(
+        playing["camgate_webrtc_unrouted_datagrams_total"] >= 1000.0,
+        "the stranger's datagrams: {playing:?}"
+    );
 
     let r = frag("a=ice-ufrag:fresh\r\na=ice-pwd:fresh0123456789abcdefgh\r\n")
         .await
@@ -254,6 +267,31 @@ async fn sessions_count_as_viewers_and_end_on_delete() {
     .await
     .unwrap();
     assert_eq!(after.frames, 0, "frames kept coming after DELETE");
+    // The session is gone from the gauge; the counters keep what it was sent.
+    let ended = webrtc_metrics(&gw).await;
+    assert_eq!(ended["camgate_webrtc_sessions"], 0.0, "{ended:?}");
+    assert_eq!(ended["camgate_webrtc_sessions_started_total"], 1.0);
+    assert!(
+        ended["camgate_webrtc_sent_bytes_total"] >= playing["camgate_webrtc_sent_bytes_total"],
+        "a counter fell when its session ended: {playing:?} then {ended:?}"
+    );
+}
+
+/// The `camgate_webrtc_*` samples of `/metrics` (none has labels).
+async fn webrtc_metrics(gw: &Gateway) -> std::collections::HashMap<String, f64> {
+    let text = http()
+        .get(gw.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .filter(|l| l.starts_with("camgate_webrtc_"))
+        .filter_map(|l| l.split_once(' '))
+        .map(|(k, v)| (k.to_owned(), v.parse().unwrap()))
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

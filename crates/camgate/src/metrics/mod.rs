@@ -25,6 +25,7 @@ use crate::http::{AppError, RouteDoc, Routes};
 use crate::hub::ByProtocol;
 use crate::live::Live;
 use crate::stats::Totals;
+use crate::webrtc::WebRtc;
 
 /// What `/metrics` reads. It owns no counter: every figure is read from where it is kept.
 #[derive(Clone)]
@@ -32,6 +33,7 @@ pub struct MetricsState {
     pub totals: Totals,
     pub live: Arc<Live>,
     pub hls: Arc<Hls>,
+    pub webrtc: Arc<WebRtc>,
     pub bus: EventBus,
 }
 
@@ -244,6 +246,64 @@ async fn metrics(State(state): State<MetricsState>) -> Result<impl IntoResponse,
     );
     m.sample("camgate_hls_part_delay_seconds_sum", &[], delay.sum_seconds);
     m.sample("camgate_hls_part_delay_seconds_count", &[], delay.count);
+
+    // WebRTC (WHEP) sessions: counters over every session since start, gauges over live ones.
+    let w = state.webrtc.stats();
+    m.gauge(
+        "camgate_webrtc_sessions",
+        "WHEP sessions alive now.",
+        w.sessions,
+    );
+    let webrtc_counters = [
+        (
+            "camgate_webrtc_sessions_started_total",
+            "WHEP sessions started.",
+            w.sessions_started,
+        ),
+        (
+            "camgate_webrtc_sent_bytes_total",
+            "Bytes of the datagrams sent to WebRTC peers (SRTP, SRTCP, DTLS, STUN).",
+            w.bytes_sent,
+        ),
+        (
+            "camgate_webrtc_sent_datagrams_total",
+            "Datagrams sent to WebRTC peers.",
+            w.packets_sent,
+        ),
+        (
+            "camgate_webrtc_nacks_total",
+            "NACKs received from WebRTC peers (retransmission requests).",
+            w.nacks,
+        ),
+        (
+            "camgate_webrtc_plis_total",
+            "PLIs received from WebRTC peers, answered from the cached keyframe.",
+            w.plis,
+        ),
+        (
+            "camgate_webrtc_firs_total",
+            "FIRs received from WebRTC peers.",
+            w.firs,
+        ),
+        (
+            "camgate_webrtc_keyframe_skips_total",
+            "Times a session that fell behind skipped to the next keyframe.",
+            w.skips,
+        ),
+        (
+            "camgate_webrtc_unrouted_datagrams_total",
+            "Datagrams on the WebRTC socket that no session claimed.",
+            w.unrouted_datagrams,
+        ),
+    ];
+    for (name, help, value) in webrtc_counters {
+        m.counter(name, help, value);
+    }
+    m.gauge(
+        "camgate_webrtc_max_rtt_seconds",
+        "The highest round-trip time a live WebRTC session reports.",
+        w.max_rtt_micros as f64 / 1e6,
+    );
 
     // Event feeds.
     m.family(

@@ -16,7 +16,7 @@ use str0m::Input;
 use str0m::net::{Protocol, Receive};
 use tokio::net::UdpSocket;
 
-use super::session::Session;
+use super::session::{Session, SessionStats};
 
 /// Larger than any datagram a peer sends us (STUN, DTLS, RTCP), with room for jumbo MTUs.
 const RECV_BUF: usize = 2048;
@@ -29,6 +29,10 @@ pub struct Driver {
     /// Source address -> the session that last claimed it, checked before scanning all.
     routes: Mutex<HashMap<SocketAddr, Weak<Session>>>,
     pub unrouted: AtomicU64,
+    /// Sessions ever inserted, and the counters of those that ended: `/metrics` exposes
+    /// counters, which must not fall when a session goes away.
+    pub started: AtomicU64,
+    pub ended: SessionStats,
 }
 
 impl Driver {
@@ -61,6 +65,8 @@ impl Driver {
             sessions: Mutex::new(HashMap::new()),
             routes: Mutex::new(HashMap::new()),
             unrouted: AtomicU64::new(0),
+            started: AtomicU64::new(0),
+            ended: SessionStats::default(),
         }))
     }
 
@@ -69,6 +75,7 @@ impl Driver {
     }
 
     pub fn insert(&self, s: Arc<Session>) {
+        self.started.fetch_add(1, Ordering::Relaxed);
         lock(&self.sessions).insert(s.id.clone(), s);
     }
 
@@ -77,9 +84,24 @@ impl Driver {
     }
 
     pub fn remove(&self, id: &str) -> Option<Arc<Session>> {
-        let s = lock(&self.sessions).remove(id);
+        let s = {
+            // Moved to the ended totals under the same lock `with_counted` reads under, so a
+            // reading counts each session exactly once.
+            let mut sessions = lock(&self.sessions);
+            let s = sessions.remove(id);
+            if let Some(s) = &s {
+                self.ended.add(&s.stats);
+            }
+            s
+        };
         lock(&self.routes).retain(|_, w| w.strong_count() > 0);
         s
+    }
+
+    /// Calls `f` with the live sessions and the ended sessions' totals, read together.
+    pub fn with_counted<R>(&self, f: impl FnOnce(Vec<&Arc<Session>>, &SessionStats) -> R) -> R {
+        let sessions = lock(&self.sessions);
+        f(sessions.values().collect(), &self.ended)
     }
 
     pub fn sessions(&self) -> Vec<Arc<Session>> {

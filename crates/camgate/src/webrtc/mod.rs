@@ -47,10 +47,14 @@ pub struct WebRtc {
 /// How often str0m reports a session's egress statistics (NACKs, PLIs, RTT).
 const STATS_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// Totals over the live sessions, for `/metrics` and logs.
+/// The output's figures for `/metrics`: counters over every session since start (live and
+/// ended), gauges over the live ones.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct WebrtcStats {
+    /// Sessions alive now.
     pub sessions: u64,
+    /// Sessions started since the server started.
+    pub sessions_started: u64,
     pub bytes_sent: u64,
     pub packets_sent: u64,
     pub nacks: u64,
@@ -58,7 +62,7 @@ pub struct WebrtcStats {
     pub firs: u64,
     /// Keyframe skips of sessions that fell behind.
     pub skips: u64,
-    /// The highest RTT any session reports, in microseconds.
+    /// The highest RTT a live session reports, in microseconds.
     pub max_rtt_micros: u64,
     /// Datagrams no session claimed (late STUN, garbage).
     pub unrouted_datagrams: u64,
@@ -139,28 +143,33 @@ impl WebRtc {
         &self.config
     }
 
-    /// Totals over the sessions alive now (bytes etc. of ended sessions are in the logs and in
-    /// the gateway's `total_bytes_sent`).
+    /// Counters over every session since start, gauges over the live ones.
     pub fn stats(&self) -> WebrtcStats {
         use std::sync::atomic::Ordering::Relaxed;
         let Ok(d) = &self.driver else {
             return WebrtcStats::default();
         };
-        let mut t = WebrtcStats {
-            unrouted_datagrams: d.unrouted.load(Relaxed),
-            ..Default::default()
-        };
-        for s in d.sessions() {
-            let st = &s.stats;
-            t.sessions += 1;
+        let sum = |st: &session::SessionStats, t: &mut WebrtcStats| {
             t.bytes_sent += st.bytes_sent.load(Relaxed);
             t.packets_sent += st.packets_sent.load(Relaxed);
             t.nacks += st.nacks.load(Relaxed);
             t.plis += st.plis.load(Relaxed);
             t.firs += st.firs.load(Relaxed);
             t.skips += st.skips.load(Relaxed);
-            t.max_rtt_micros = t.max_rtt_micros.max(st.rtt_micros.load(Relaxed));
-        }
+        };
+        let mut t = WebrtcStats {
+            unrouted_datagrams: d.unrouted.load(Relaxed),
+            sessions_started: d.started.load(Relaxed),
+            ..Default::default()
+        };
+        d.with_counted(|live, ended| {
+            for s in live {
+                t.sessions += 1;
+                sum(&s.stats, &mut t);
+                t.max_rtt_micros = t.max_rtt_micros.max(s.stats.rtt_micros.load(Relaxed));
+            }
+            sum(ended, &mut t);
+        });
         t
     }
 

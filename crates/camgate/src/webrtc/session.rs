@@ -68,6 +68,25 @@ pub struct SessionStats {
     pub rtt_micros: AtomicU64,
 }
 
+impl SessionStats {
+    /// Adds `other`'s counters (not its RTT, a reading rather than a count) to these.
+    pub fn add(&self, other: &SessionStats) {
+        use Ordering::Relaxed;
+        let pairs = [
+            (&self.bytes_sent, &other.bytes_sent),
+            (&self.packets_sent, &other.packets_sent),
+            (&self.keyframe_requests, &other.keyframe_requests),
+            (&self.skips, &other.skips),
+            (&self.nacks, &other.nacks),
+            (&self.plis, &other.plis),
+            (&self.firs, &other.firs),
+        ];
+        for (total, add) in pairs {
+            total.fetch_add(add.load(Relaxed), Relaxed);
+        }
+    }
+}
+
 pub struct Session {
     pub id: String,
     pub stream: LiveStream,
