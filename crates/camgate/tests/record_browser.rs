@@ -124,7 +124,7 @@ async fn hls_js_and_ffmpeg_play_the_vod_playlist() {
     let frames: u64 = progress
         .lines()
         .filter_map(|l| l.strip_prefix("frame="))
-        .last()
+        .next_back()
         .and_then(|n| n.trim().parse().ok())
         .unwrap_or_else(|| panic!("no frame count in {progress}"));
     let seconds = v["duration"].as_f64().unwrap();
