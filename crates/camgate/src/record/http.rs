@@ -15,6 +15,7 @@ use serde::Serialize;
 
 use super::Recorder;
 use super::boxes;
+use super::export;
 use super::playlist::{self, parse_time};
 use super::store::{Store, ms_rfc3339, now_ms, start_of};
 use crate::cameras::RecordingState;
@@ -50,6 +51,11 @@ pub fn router(state: RecordState) -> (Router, Vec<RouteDoc>) {
             "/recordings/{path}/index.m3u8",
             "VOD HLS playlist over a recorded range",
             vod,
+        )
+        .get(
+            "/recordings/{path}/export.mp4",
+            "One progressive MP4 of a recorded range (HEAD, Range, ETag, If-Range)",
+            export,
         )
         .get(
             "/recordings/{path}/{file}",
@@ -316,6 +322,97 @@ async fn file(
     let mut r = range::serve(entity, &method, &headers);
     r.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    Ok(r)
+}
+
+async fn export(
+    State(state): State<RecordState>,
+    Path(path): Path<String>,
+    RawQuery(raw): RawQuery,
+    method: Method,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    known(&state, &path).await?;
+    let w = window(raw.as_deref(), false)?;
+    let cap = state.recorder.store.config.export_max;
+    if (w.to - w.from) as u128 > cap.as_millis() {
+        return Err(AppError::bad_request(
+            "range_too_long",
+            format!(
+                "an export spans at most {} s ([record] export_max); ask for a shorter range",
+                cap.as_secs()
+            ),
+        ));
+    }
+    let store = state.recorder.store.clone();
+    let rows = files_in(&store, &path, &w).await?;
+    let (from, to, p) = (w.from, w.to, path.clone());
+    let plan = tokio::task::spawn_blocking(move || {
+        let files: Vec<(export::Source, Option<export::Scanned>)> = rows
+            .into_iter()
+            .map(|row| {
+                let fs_path = store.file_path(&row);
+                // A file retention removed since the index was read is left out.
+                let scanned = export::scan(&fs_path, row.bytes).unwrap_or_else(|e| {
+                    tracing::debug!(file = %fs_path.display(), error = %e, "export skips a file");
+                    None
+                });
+                (export::Source { row, path: fs_path }, scanned)
+            })
+            .collect();
+        export::plan(&p, &files, from, to)
+    })
+    .await
+    .map_err(|e| AppError::internal("internal_error", e.to_string()))?;
+    let plan = match plan {
+        Ok(plan) => plan,
+        Err(export::NoExport::Nothing) => {
+            return Err(AppError::new(
+                StatusCode::NOT_FOUND,
+                "nothing_recorded",
+                "nothing is recorded in that range; see GET /recordings/{path} for the ranges",
+            ));
+        }
+        Err(export::NoExport::Layout(e)) => {
+            tracing::warn!(stream = %path, error = %e, "export layout failed");
+            return Err(AppError::internal(
+                "export_failed",
+                "the recorded samples could not be laid out as an MP4; see the server log",
+            ));
+        }
+    };
+    let cache = if plan.complete {
+        "max-age=3600"
+    } else {
+        "no-cache"
+    };
+    let name = export::file_name(&path, plan.first_ms);
+    let entity = range::Entity::new(
+        export::ExportMap::new(plan.progressive, plan.paths),
+        "video/mp4",
+    )
+    .with_etag(&plan.etag)
+    .with_last_modified(plan.last_modified)
+    .with_disposition(&name, true);
+    let mut r = range::serve(entity, &method, &headers);
+    let h = r.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    // What the file holds, for a client that asked for more than was recorded.
+    for (k, v) in [
+        ("x-export-start", ms_rfc3339(plan.first_ms)),
+        ("x-export-end", ms_rfc3339(plan.end_ms)),
+        ("x-export-samples", plan.samples.to_string()),
+    ] {
+        if let Ok(v) = HeaderValue::from_str(&v) {
+            h.insert(k, v);
+        }
+    }
+    if plan.cut_at_change {
+        h.insert(
+            "x-export-truncated",
+            HeaderValue::from_static("codec-or-resolution-change"),
+        );
+    }
     Ok(r)
 }
 

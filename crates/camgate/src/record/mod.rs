@@ -10,10 +10,11 @@
 //! `hub`, `media`, `http`, `tasks`, `config`, `db` and the camera model's recording status;
 //! never another output, `ingest`, `live` or `api`. Files: `writer.rs` (frames -> files),
 //! `store.rs` (removal order, retention pass, reconcile, free space), `retention.rs` (which
-//! files go), `boxes.rs` (reading our own fMP4), `http.rs` (the routes), `playlist.rs` (VOD HLS
-//! and ranges). docs/recording.md is the user's side of it.
+//! files go), `boxes.rs` (reading our own fMP4), `export.rs` (export.mp4 from the files'
+//! samples), `http.rs` (the routes), `playlist.rs` (VOD HLS and ranges). docs/recording.md is the user's side of it.
 
 mod boxes;
+mod export;
 pub mod http;
 mod playlist;
 mod retention;
