@@ -4,54 +4,12 @@
 
 mod support;
 
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use futures::StreamExt;
 use serde_json::Value;
-use support::process::KillOnDrop;
+use support::nats::NatsServer;
 use support::{Camera, Gateway, client_bounded, closed_port};
-
-struct NatsServer {
-    child: KillOnDrop,
-    port: u16,
-}
-
-impl NatsServer {
-    fn start_on(port: u16) -> NatsServer {
-        // Debian installs it in /usr/sbin, which is not on every user's PATH.
-        let program = if std::path::Path::new("/usr/sbin/nats-server").exists() {
-            "/usr/sbin/nats-server"
-        } else {
-            "nats-server"
-        };
-        let child = Command::new(program)
-            .args(["-a", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("run nats-server (Debian package nats-server)");
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "nats-server did not listen on {port}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        NatsServer {
-            child: KillOnDrop(child),
-            port,
-        }
-    }
-
-    /// Kills the server (as a crash would) and gives back its port.
-    fn stop(self) -> u16 {
-        let port = self.port;
-        drop(self.child);
-        port
-    }
-}
 
 async fn health(gw: &Gateway) -> (u16, Value) {
     let r = client_bounded(Duration::from_secs(5))

@@ -3,6 +3,7 @@
 //! - `gateway`: camgate in-process on a free port (`Gateway`, its WebSocket and `/metrics`);
 //! - `api`: the router without a socket (`TestApi`, `error_code`);
 //! - `live`: the live layer without HTTP (camera specs, short settings, waiting for a state);
+//! - `nats`: a real `nats-server` started by the test (`NatsServer`);
 //! - `process`: child processes (output lines, signals, bounded waits).
 //!
 //! Here: polling with a bound, a free port, an HTTP client. Every test binary compiles the whole
@@ -14,6 +15,7 @@ pub mod api;
 pub mod camera;
 pub mod gateway;
 pub mod live;
+pub mod nats;
 pub mod process;
 
 use std::time::Duration;
