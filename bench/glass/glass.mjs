@@ -1,7 +1,7 @@
 // Glass-to-glass latency in headless Chromium (driven by bench/src/glass.rs).
 //
 // usage: node bench/glass/glass.mjs BASE_URL STREAM_PATH PLAYERS SECONDS SKIP
-//   PLAYERS: comma-separated, of mse, mse-dashboard, hlsjs, native; each plays in turn, alone, in a fresh page.
+//   PLAYERS: comma-separated, of mse, mse-dashboard, hlsjs, native, webrtc; each plays in turn, alone, in a fresh page.
 //
 // The page (glass.html + page.mjs), the band decoder (crates/sim/js/band.mjs) and hls.js are
 // served from camgate's own origin by intercepting /__bench/* in the browser (camgate has no
@@ -21,8 +21,8 @@ const seconds = Number(secondsArg);
 const skip = Number(skipArg);
 const players = (playersArg || "").split(",").filter(Boolean);
 if (!base || !path || !players.length || !(seconds > 0) || !(skip >= 0)
-    || players.some((p) => !["mse", "mse-dashboard", "hlsjs", "native"].includes(p))) {
-  console.error("usage: node glass.mjs BASE_URL STREAM_PATH mse,mse-dashboard,hlsjs,native SECONDS SKIP");
+    || players.some((p) => !["mse", "mse-dashboard", "hlsjs", "native", "webrtc"].includes(p))) {
+  console.error("usage: node glass.mjs BASE_URL STREAM_PATH mse,mse-dashboard,hlsjs,native,webrtc SECONDS SKIP");
   process.exit(2);
 }
 
@@ -67,6 +67,8 @@ try {
       "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
       "--disable-background-networking", "--disable-component-update", "--disable-sync",
       "--autoplay-policy=no-user-gesture-required",
+      // WebRTC: keep ICE on 127.0.0.1, where camgate's host candidate is.
+      "--allow-loopback-in-peer-connection",
       // The page is fulfilled by us, so Chromium cannot tell it came from 127.0.0.1 and
       // would block its requests to camgate as "local network access".
       "--disable-features=LocalNetworkAccessChecks,BlockInsecurePrivateNetworkRequests,PrivateNetworkAccessSendPreflights",

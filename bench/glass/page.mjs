@@ -4,7 +4,7 @@
 // its native size and records Date.now() minus the band's capture time (sim and browser run
 // on the same machine, so they share the clock).
 //
-// Query: player=mse|mse-dashboard|hlsjs|native, path=STREAM_PATH, seconds=WINDOW, skip=WARMUP (seconds
+// Query: player=mse|mse-dashboard|hlsjs|native|webrtc, path=STREAM_PATH, seconds=WINDOW, skip=WARMUP (seconds
 // after the first presented frame that are not recorded). Results are in window.glass;
 // window.glass.done turns true when the window is over (or window.glass.error is set).
 
@@ -53,6 +53,7 @@ const g = (window.glass = {
   seeks: 0, // live-edge jumps made by the page (MSE)
   server_skips: 0, // {"type":"skip"} messages: camgate skipped this viewer ahead (MSE)
   waiting: 0, // "waiting" events (playback stalled for lack of data)
+  whep: null, // webrtc: ms from the WHEP POST to its answer, to connected, to the first frame
   window_ms: windowMs,
   skip_ms: skipMs,
 });
@@ -90,6 +91,7 @@ function onFrame(_now, meta) {
   g.callbacks++;
   if (windowStart === null) {
     g.first_frame_ms = Math.round(performance.now() - t0);
+    if (g.whep) g.whep.first_frame_ms = Math.round(performance.now() - g.whep.posted_at);
     windowStart = wall + skipMs;
     windowEnd = windowStart + windowMs;
     // Ends the window even if frames stop coming (the counts then show it).
@@ -226,6 +228,30 @@ function playMse({ maxLag, target, checkMs }) {
   }, checkMs);
 }
 
+// WHEP, as camgate's player page (crates/camgate/src/webrtc/player.html) does: a recvonly
+// video transceiver, the offer POSTed as is (camgate is ICE-lite and answers with its host
+// candidate; the browser's own candidates reach it in STUN checks), no jitter-buffer tuning.
+async function playWebrtc() {
+  const pc = new RTCPeerConnection({ bundlePolicy: "max-bundle" });
+  pc.addTransceiver("video", { direction: "recvonly" });
+  pc.ontrack = (e) => { video.srcObject = e.streams[0] || new MediaStream([e.track]); video.play().catch(() => {}); };
+  g.settings = { options: "RTCPeerConnection, recvonly video, WHEP POST of the offer; browser defaults" };
+  await pc.setLocalDescription(await pc.createOffer());
+  const posted = performance.now();
+  g.whep = { posted_at: posted, answer_ms: null, connected_ms: null, first_frame_ms: null };
+  pc.onconnectionstatechange = () => {
+    if (pc.connectionState === "connected" && g.whep.connected_ms === null) g.whep.connected_ms = Math.round(performance.now() - posted);
+    if (pc.connectionState === "failed") fail("WebRTC connection failed");
+  };
+  const r = await fetch(`/webrtc/${encodeURIComponent(path)}/whep`, {
+    method: "POST", headers: { "Content-Type": "application/sdp" }, body: pc.localDescription.sdp,
+  });
+  if (r.status !== 201) return fail("WHEP POST answered " + r.status + ": " + (await r.text()).slice(0, 200));
+  g.whep.answer_ms = Math.round(performance.now() - posted);
+  await pc.setRemoteDescription({ type: "answer", sdp: await r.text() });
+  g.finish = () => { g.settings.whep = { ...g.whep, posted_at: undefined }; };
+}
+
 try {
   if (!("requestVideoFrameCallback" in HTMLVideoElement.prototype)) {
     fail("requestVideoFrameCallback is not available");
@@ -233,6 +259,7 @@ try {
     video.requestVideoFrameCallback(onFrame);
     if (player === "hlsjs") playHlsJs();
     else if (player === "native") playNative();
+    else if (player === "webrtc") playWebrtc().catch(fail);
     else if (MSE_POLICY[player]) playMse(MSE_POLICY[player]);
     else fail("unknown player " + player);
     video.play().catch(() => {});
