@@ -3,11 +3,14 @@
 // screen in a visible tab play, so on-demand cameras nobody looks at can go idle.
 
 import { h, setText, updateBadge, fmtRate, clear } from "./dom.js";
-import { play } from "./player.js";
+import { play, protocols } from "./player.js";
 import { store, subscribe, watchCamera } from "./live.js";
 
 const LAYOUTS = [["1", "1"], ["2", "2x2"], ["3", "3x3"], ["4", "4x4"], ["auto", "Auto"]];
 const LAYOUT_KEY = "camgate.layout";
+/** Per camera, the protocol its tile plays with, as the user last chose it. */
+const PROTOCOL_KEY = (id) => `camgate.protocol.${id}`;
+const PROTOCOL_LABELS = { webrtc: "WebRTC", mse: "MSE", hls: "HLS" };
 
 export function renderGrid(root) {
   const tiles = new Map(); // camera_id -> tile
@@ -66,9 +69,16 @@ export function renderGrid(root) {
     const viewers = h("span", { class: "viewers" });
     const problem = h("span", { class: "problem" });
     const details = h("a", { class: "details", href: `#/camera/${encodeURIComponent(id)}` }, "Details");
+    const choice = h("select", { class: "protocol", "aria-label": `Protocol for ${camera.name}`, title: "How this tile plays" });
     const el = h("article", { class: "tile", tabindex: "0", dataset: { id }, "aria-label": camera.name },
       h("div", { class: "video-box" }, video, problem),
-      h("div", { class: "meta" }, name, state, rate, viewers, details));
+      h("div", { class: "meta" }, name, state, rate, viewers, choice, details));
+    choice.addEventListener("click", (e) => e.stopPropagation());
+    choice.addEventListener("keydown", (e) => e.stopPropagation());
+    choice.addEventListener("change", () => {
+      localStorage.setItem(PROTOCOL_KEY(id), choice.value);
+      tile.restart();
+    });
     el.addEventListener("click", (e) => { if (!e.target.closest("a")) setFocus(el); });
     el.addEventListener("keydown", (e) => {
       if (e.target !== el) return;
@@ -76,12 +86,35 @@ export function renderGrid(root) {
       else if (e.key === "Escape" && el.classList.contains("focused")) setFocus(null);
     });
     const tile = {
-      el, camera, onScreen: false, stopPlay: null, stopWatch: null,
+      el, camera, onScreen: false, stopPlay: null, stopWatch: null, codec: undefined,
+      /** The remembered choice if this browser can use it for the stream's codec, else the best. */
+      protocol() {
+        const can = protocols(this.codec);
+        const saved = localStorage.getItem(PROTOCOL_KEY(id));
+        return can.includes(saved) ? saved : can[0] || "mse";
+      },
+      options() {
+        const can = protocols(this.codec);
+        const want = this.protocol();
+        if (choice.dataset.options !== can.join()) {
+          clear(choice);
+          for (const p of can) choice.append(h("option", { value: p }, PROTOCOL_LABELS[p]));
+          choice.dataset.options = can.join();
+        }
+        choice.value = want;
+        el.dataset.protocol = want;
+      },
+      restart() {
+        if (this.stopPlay) { this.stopPlay(); this.stopPlay = null; this.stopWatch(); this.stopWatch = null; }
+        this.sync();
+      },
       sync() {
         const want = this.onScreen && !document.hidden;
         if (want && !this.stopPlay) {
           setText(problem, "");
-          this.stopPlay = play(video, this.camera.stream_path, (why) => setText(problem, why));
+          this.options();
+          const onFallback = (p) => { el.dataset.protocol = p; choice.value = p; };
+          this.stopPlay = play(video, this.camera.stream_path, (why) => setText(problem, why), this.protocol(), onFallback);
           this.stopWatch = watchCamera(this.camera);
         } else if (!want && this.stopPlay) {
           this.stopPlay(); this.stopPlay = null;
@@ -92,6 +125,14 @@ export function renderGrid(root) {
         setText(name, this.camera.name);
         el.setAttribute("aria-label", this.camera.name);
         const s = store.status.get(id) || {};
+        // The codec decides which protocols can play (H.265: not WebRTC in most browsers);
+        // a tile that learns it moved to one its choice cannot play restarts.
+        if (s.codec && s.codec !== this.codec) {
+          const before = this.protocol();
+          this.codec = s.codec;
+          this.options();
+          if (this.stopPlay && this.protocol() !== before) this.restart();
+        }
         updateBadge(state, s.state);
         setText(rate, fmtRate(s));
         setText(viewers, typeof s.viewers === "number" ? `${s.viewers} watching` : "");

@@ -1,7 +1,11 @@
-// Plays one camera in a <video>: fMP4 over WebSocket into Media Source Extensions where the
-// browser has them (/mse/{path}), else the browser's own HLS (iOS Safari) from /hls/{path}.
-// play() returns stop(): closing the socket or dropping the source is what lets an on-demand
-// camera go idle when nobody is looking.
+// Plays one camera in a <video> with one of three protocols:
+// - "webrtc": WHEP (/webrtc/{path}/whep), the lowest latency; H.264 in every browser with
+//   RTCPeerConnection, H.265 only where the browser offers it (camgate answers 406 otherwise,
+//   and the player falls back to MSE);
+// - "mse": fMP4 over WebSocket into Media Source Extensions (/mse/{path});
+// - "hls": the browser's own HLS from /hls/{path} (iOS Safari has no MSE).
+// play() returns stop(): closing the socket, the peer connection (and DELETE of the WHEP
+// session) or dropping the source is what lets an on-demand camera go idle when nobody looks.
 
 import { wsUrl } from "./api.js";
 
@@ -15,17 +19,38 @@ export function canPlay() {
   return Boolean(window.MediaSource) || nativeHls(document.createElement("video"));
 }
 
+/** The protocols this browser can use, best first, for a stream of `codec` (status: "h264"/"h265"). */
+export function protocols(codec) {
+  const out = [];
+  // H.265 over WebRTC needs the browser to offer it; camgate's 406 makes the player fall
+  // back when it does not, so only an unknown codec (not live yet) is tried optimistically.
+  if (window.RTCPeerConnection && String(codec || "").toLowerCase() !== "h265") out.push("webrtc");
+  if (window.MediaSource) out.push("mse");
+  if (nativeHls(document.createElement("video"))) out.push("hls");
+  return out;
+}
+
 function nativeHls(video) {
   return video.canPlayType("application/vnd.apple.mpegurl") !== "";
 }
 
-/** Starts playing `path` in `video`; onError(text) reports trouble. Returns stop(). */
-export function play(video, path, onError = () => {}) {
+/**
+ * Starts playing `path` in `video` with `protocol` (default: MSE, else native HLS);
+ * onError(text) reports trouble; onFallback(protocol) says the player moved to another
+ * protocol because the chosen one cannot play this stream. Returns stop().
+ */
+export function play(video, path, onError = () => {}, protocol = null, onFallback = () => {}) {
   video.muted = true;
   video.playsInline = true;
   video.autoplay = true;
   const p = encodeURIComponent(path);
-  if (!window.MediaSource && nativeHls(video)) {
+  if (protocol === "webrtc" && window.RTCPeerConnection) {
+    return playWebrtc(video, p, onError, () => {
+      onFallback("mse");
+      return play(video, path, onError, "mse");
+    });
+  }
+  if ((protocol === "hls" || !window.MediaSource) && nativeHls(video)) {
     video.src = `/hls/${p}/index.m3u8`;
     video.play().catch(() => {});
     return () => { video.removeAttribute("src"); video.load(); };
@@ -54,6 +79,73 @@ export function play(video, path, onError = () => {}) {
     if (session) session();
     video.removeAttribute("src");
     video.load();
+  };
+}
+
+/**
+ * WHEP: one recvonly peer connection per attempt, retried after RETRY_MS when it fails;
+ * `fallback()` (which returns the other player's stop) when camgate says the browser's
+ * offer cannot carry the stream (406). Returns stop(), which also DELETEs the session.
+ */
+function playWebrtc(video, p, onError, fallback) {
+  let stopped = false;
+  let pc = null;
+  let session = null;
+  let retry = null;
+  let other = null;
+  const end = () => {
+    if (session) fetch(session, { method: "DELETE", keepalive: true }).catch(() => {});
+    session = null;
+    if (pc) { pc.onconnectionstatechange = null; pc.close(); }
+    pc = null;
+  };
+  const again = (why) => {
+    end();
+    if (stopped) return;
+    onError(why);
+    clearTimeout(retry);
+    retry = setTimeout(start, RETRY_MS);
+  };
+  const start = async () => {
+    retry = null;
+    if (stopped) return;
+    const conn = (pc = new RTCPeerConnection({ bundlePolicy: "max-bundle" }));
+    conn.addTransceiver("video", { direction: "recvonly" });
+    conn.ontrack = (e) => { video.srcObject = e.streams[0] || new MediaStream([e.track]); video.play().catch(() => {}); };
+    conn.onconnectionstatechange = () => {
+      const s = conn.connectionState;
+      if (s === "failed" || s === "closed") again(`WebRTC ${s}; retrying`);
+    };
+    try {
+      await conn.setLocalDescription(await conn.createOffer());
+      const r = await fetch(`/webrtc/${p}/whep`, {
+        method: "POST", headers: { "Content-Type": "application/sdp" }, body: conn.localDescription.sdp,
+      });
+      if (stopped || pc !== conn) { conn.close(); return; }
+      if (r.status === 406) {
+        end();
+        other = fallback();
+        return;
+      }
+      if (r.status !== 201) {
+        let msg = `WebRTC: ${r.status}`;
+        try { msg = (await r.json()).error.message; } catch (_) { /* not JSON */ }
+        again(msg);
+        return;
+      }
+      session = new URL(r.headers.get("Location"), location.href).href;
+      await conn.setRemoteDescription({ type: "answer", sdp: await r.text() });
+    } catch (e) {
+      again(`WebRTC: ${e.message || e}`);
+    }
+  };
+  start();
+  return () => {
+    stopped = true;
+    clearTimeout(retry);
+    end();
+    if (other) other();
+    video.srcObject = null;
   };
 }
 

@@ -10,6 +10,8 @@ const FLAGS = [
   "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
   "--disable-background-networking", "--disable-component-update", "--disable-sync",
   "--autoplay-policy=no-user-gesture-required",
+  // WebRTC (the dashboard's default player): keep ICE on 127.0.0.1, where camgate listens.
+  "--allow-loopback-in-peer-connection",
   // A test page fulfilled by the harness (play.mjs) does not come from 127.0.0.1 as far as
   // Chromium can tell, so it would block the page's requests to camgate as "local network
   // access". Pages camgate serves itself (the dashboard) are unaffected.

@@ -101,6 +101,21 @@ try {
   await page.click('button[title="Layout 3x3"]');
   result.checks.moving = {};
   for (const id of ["1", "2"]) result.checks.moving[id] = await expectMoving(page, id);
+  // H.264 tiles play over WebRTC by default; the tile's choice switches to MSE, plays, and
+  // is remembered across a reload.
+  const protocolOf = (id) => page.$eval(tile(id), (e) => e.dataset.protocol);
+  result.checks.protocols = { default: await protocolOf("1") };
+  if (result.checks.protocols.default !== "webrtc") {
+    throw new Error(`tile 1 plays with ${result.checks.protocols.default}, not WebRTC`);
+  }
+  await page.selectOption(`${tile("1")} select.protocol`, "mse");
+  result.checks.protocols.switched = await expectMoving(page, "1");
+  await page.reload();
+  await page.waitForSelector(tile("1"), { timeout: 20000 });
+  result.checks.protocols.remembered = await expectMoving(page, "1");
+  const after = await protocolOf("1");
+  if (after !== "mse") throw new Error(`tile 1's choice was not remembered: ${after}`);
+  if (await protocolOf("2") !== "webrtc") throw new Error("tile 2 lost its default (WebRTC)");
 
   step("xss");
   const xss = await page.waitForSelector(tile("xss"), { timeout: 10000 });
