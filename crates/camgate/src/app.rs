@@ -228,6 +228,7 @@ impl App {
                 live: self.live.clone(),
                 hls: self.hls.clone(),
                 bus: self.bus.clone(),
+                recordings: self.recordings.clone(),
             }),
             events::ws::router(events::ws::EventsState {
                 config: self.config.events.clone(),

@@ -2,7 +2,7 @@
 //! (the test needs root or CAP_SYS_ADMIN and fails, saying so, without them), GStreamer's
 //! RTSP server as the camera, camgate in-process. Something else fills the filesystem; the
 //! recorder must stop with a clear state (the camera's `recording` status with its own last
-//! error, a `recording` event, a `/health` warning with 200), live HLS must keep playing, the
+//! error, a `recording` event, a `/health` warning with 200, `/metrics`), live HLS must keep playing, the
 //! index must agree with the files, and once the camera's limit shrinks retention frees space
 //! and recording resumes by itself.
 
@@ -99,6 +99,19 @@ async fn next_where(
                 seen.push_back(v);
             }
         }
+    }
+}
+
+/// A gauge's value in `/metrics`.
+fn gauge(scrape: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
+    let s = scrape
+        .samples
+        .iter()
+        .find(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(v)))
+        .unwrap_or_else(|| panic!("no sample {name} {labels:?}"));
+    match s.value {
+        prometheus_parse::Value::Gauge(v) => v,
+        ref other => panic!("{name} is not a gauge: {other:?}"),
     }
 }
 
@@ -216,6 +229,11 @@ async fn a_full_disk_stops_recording_clearly_and_recording_resumes() {
     let health: Value = health.json().await.unwrap();
     let warnings = health["warnings"].to_string();
     assert!(warnings.contains("recording cam_1: disk_full"), "{health}");
+
+    let scrape = gw.metrics().await;
+    let full = [("stream", "cam_1"), ("state", "disk_full")];
+    assert_eq!(gauge(&scrape, "camgate_recording_state", &full), 1.0);
+    assert!(gauge(&scrape, "camgate_recording_bytes", &[("stream", "cam_1")]) > 0.0);
 
     // Live viewing goes on: the live playlist keeps moving and its segments load.
     let playlist = |gw: &Gateway| {
