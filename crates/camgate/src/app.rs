@@ -229,6 +229,7 @@ impl App {
                 hls: self.hls.clone(),
                 webrtc: self.webrtc.clone(),
                 bus: self.bus.clone(),
+                recordings: self.recordings.clone(),
             }),
             events::ws::router(events::ws::EventsState {
                 config: self.config.events.clone(),

@@ -42,6 +42,7 @@ static ASSETS: &[Asset] = &[
     asset!("live.js", JS),
     asset!("grid.js", JS),
     asset!("camera.js", JS),
+    asset!("recordings.js", JS),
     asset!("form.js", JS),
 ];
 

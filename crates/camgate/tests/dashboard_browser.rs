@@ -2,7 +2,9 @@
 //! playwright-core): against an in-process gateway with the demo's simulated cameras, tiles
 //! play moving video, a hostile camera name is shown as text, the add form shows the API's
 //! message beside the URL field and then adds a camera that plays, delete removes the tile,
-//! and a camera whose source dies shows `reconnecting`, then `live` when it returns.
+//! a camera whose source dies shows `reconnecting`, then `live` when it returns, and a recorded
+//! camera's timeline plays recorded video from a click, "Live" returns, and its export form
+//! downloads an MP4 (or says why not).
 //! Writes target/dashboard-grid.png.
 
 mod support;
@@ -63,6 +65,9 @@ async fn dashboard_in_headless_chromium() {
                 reconnect_max: Duration::from_secs(2),
                 ..StreamsConfig::default()
             };
+            c.record.file_duration = Duration::from_secs(2);
+            c.record.flush_interval = Duration::from_millis(500);
+            c.record.min_free = camgate::config::ByteSize(0);
         },
         async |server: &Server| {
             camgate::demo::provision(server, &demo_sim).await.unwrap();
@@ -84,6 +89,13 @@ async fn dashboard_in_headless_chromium() {
     gw.provision_json(
         serde_json::json!({"camera_id": "flaky", "name": "Flaky camera",
         "rtsp_url": flaky_sim.url(1), "on_demand": false, "transport": "tcp"}),
+    )
+    .await;
+
+    // A recorded camera, for its page's timeline and export form.
+    gw.provision_json(
+        serde_json::json!({"camera_id": "rec", "name": "Recorded camera",
+        "rtsp_url": demo_sim.url(2), "record": true}),
     )
     .await;
 

@@ -5,6 +5,7 @@ import { api, wsUrl } from "./api.js";
 import { h, setText, clear, updateBadge, fmtRate } from "./dom.js";
 import { play } from "./player.js";
 import { store, subscribe, watchCamera, refreshCameras, byId } from "./live.js";
+import { recordingsSection } from "./recordings.js";
 
 const STATE_WORDS = {
   idle: "Idle: on demand, nobody is watching, so the camera is not connected.",
@@ -57,6 +58,23 @@ export async function renderCamera(root, id) {
     ["Updated", camera.updated_at],
   ];
 
+  // Recorded video takes the page's video over until "Live" (recordings.js).
+  let recordedUrl = null;
+  const recordings = camera.record ? recordingsSection(camera, video, {
+    recorded(url) {
+      if (stopPlay) { stopPlay(); stopPlay = null; }
+      recordedUrl = url;
+      video.src = url;
+      video.play().catch(() => {});
+    },
+    live() {
+      recordedUrl = null;
+      video.removeAttribute("src");
+      video.load();
+      sync();
+    },
+  }) : null;
+
   root.append(
     h("p", {}, h("a", { href: "#/" }, "← All cameras")),
     h("div", { class: "camera-head" }, title, state,
@@ -67,6 +85,7 @@ export async function renderCamera(root, id) {
       h("div", { class: "video-box large" }, video),
       h("section", { "aria-label": "Status" }, h("h2", {}, "Status"), statusList)),
     problem,
+    ...(recordings ? [recordings.el] : []),
     h("section", { "aria-label": "URLs" }, h("h2", {}, "URLs"),
       h("ul", { class: "urls" }, urls.map(([label, url]) => urlRow(label, url)))),
     h("section", { "aria-label": "Settings" }, h("h2", {}, "Settings"),
@@ -103,6 +122,7 @@ export async function renderCamera(root, id) {
   const stopWatch = watchCamera(camera);
   let stopPlay = null;
   const sync = () => {
+    if (recordedUrl) return;
     if (!document.hidden && !stopPlay) stopPlay = play(video, camera.stream_path, (why) => setText(problem, why));
     else if (document.hidden && stopPlay) { stopPlay(); stopPlay = null; }
   };
@@ -113,6 +133,7 @@ export async function renderCamera(root, id) {
     unsubscribe();
     stopWatch();
     if (stopPlay) stopPlay();
+    if (recordings) recordings.stop();
     document.removeEventListener("visibilitychange", sync);
   };
 }

@@ -17,7 +17,7 @@ pub mod process;
 
 use std::sync::Arc;
 
-use crate::cameras::{CameraStatus, StreamState};
+use crate::cameras::{CameraStatus, RecordingBoard, RecordingState, StreamState};
 use crate::events::counters::WsEndpoint;
 use crate::events::{EventBus, HlsRequestKind, NatsStatus};
 use crate::hls::Hls;
@@ -35,6 +35,8 @@ pub struct MetricsState {
     pub hls: Arc<Hls>,
     pub webrtc: Arc<WebRtc>,
     pub bus: EventBus,
+    /// Each recorded stream's recording state (written by `record/`).
+    pub recordings: RecordingBoard,
 }
 
 pub fn router(state: MetricsState) -> (Router, Vec<RouteDoc>) {
@@ -200,6 +202,50 @@ async fn metrics(State(state): State<MetricsState>) -> Result<impl IntoResponse,
             l.push(("state", s.as_str()));
             m.sample("camgate_camera_state", &l, u8::from(r.status.state == s));
         }
+    }
+
+    // Recording, per recorded stream (label `stream`).
+    let recorded = state.recordings.all();
+    m.family(
+        "camgate_recording_state",
+        "1 for the stream's recording state, 0 for the others (label `state`).",
+    );
+    for (path, r) in &recorded {
+        for s in [
+            RecordingState::Waiting,
+            RecordingState::Recording,
+            RecordingState::DiskFull,
+            RecordingState::Error,
+        ] {
+            m.sample(
+                "camgate_recording_state",
+                &[("stream", path.as_str()), ("state", s.as_str())],
+                u8::from(r.state == s),
+            );
+        }
+    }
+    m.family(
+        "camgate_recording_bytes",
+        "Bytes of the stream's recordings on disk.",
+    );
+    for (path, r) in &recorded {
+        m.sample(
+            "camgate_recording_bytes",
+            &[("stream", path.as_str())],
+            r.bytes,
+        );
+    }
+    m.family_of(
+        "camgate_recording_removed_files_total",
+        "Recording files removed by retention or DELETE since start.",
+        "counter",
+    );
+    for (path, r) in &recorded {
+        m.sample(
+            "camgate_recording_removed_files_total",
+            &[("stream", path.as_str())],
+            r.removed_files,
+        );
     }
 
     // HLS serving.

@@ -7,6 +7,7 @@
 // `RESULT {json}`; exits 0 only when every check passed.
 
 import { createInterface } from "node:readline";
+import { statSync } from "node:fs";
 import { launch } from "./chromium.mjs";
 
 const [base, screenshot, flakyId, goodUrl] = process.argv.slice(2);
@@ -184,6 +185,53 @@ try {
   await page.waitForFunction((sel) => document.querySelector(`${sel} .badge`)?.textContent === "live",
     tile(flakyId), { timeout: 30000 });
   result.checks.live_again = await badge(page, flakyId);
+
+  // The recorded camera's page: its timeline plays recorded video from a click, "Live"
+  // returns to live, and the export form downloads an MP4 or says why not.
+  step("timeline");
+  await page.goto(`${base}/#/camera/rec`);
+  await page.waitForSelector(".recordings .rec-range", { timeout: 30000 });
+  await page.click(".recordings .rec-range");
+  await page.waitForFunction(() => {
+    const v = document.querySelector(".video-box video");
+    return v && v.src.includes("/recordings/") && v.currentTime > 0.5 && v.videoWidth > 0;
+  }, null, { timeout: 30000 });
+  const showing = await page.textContent(".rec-showing");
+  if (!showing.includes("recording from")) throw new Error(`after a timeline click: ${showing}`);
+  const recorded = await page.evaluate(() => {
+    const v = document.querySelector(".video-box video");
+    const c = document.createElement("canvas");
+    c.width = 64; c.height = 36;
+    const g = c.getContext("2d");
+    g.drawImage(v, 0, 0, 64, 36);
+    const d = g.getImageData(0, 0, 64, 36).data;
+    const colors = new Set();
+    for (let i = 0; i < d.length; i += 4) colors.add((d[i] >> 5) + "," + (d[i + 1] >> 5) + "," + (d[i + 2] >> 5));
+    return { src: v.src.replace(location.origin, ""), colors: colors.size, time: v.currentTime };
+  });
+  if (recorded.colors < 3) throw new Error(`recorded video is blank: ${JSON.stringify(recorded)}`);
+  result.checks.timeline = recorded;
+  await page.click("button.rec-live");
+  await page.waitForFunction(() => {
+    const v = document.querySelector(".video-box video");
+    return v && !v.src.includes("/recordings/") && v.readyState >= 2 && !v.paused;
+  }, null, { timeout: 30000 });
+  result.checks.back_to_live = await page.textContent(".rec-showing");
+
+  step("export");
+  await page.waitForFunction(() => document.getElementById("rec-start").value !== "", null, { timeout: 10000 });
+  const [download] = await Promise.all([
+    page.waitForEvent("download", { timeout: 30000 }),
+    page.click('form.rec-export button[type="submit"]'),
+  ]);
+  const file = download.suggestedFilename();
+  const size = statSync(await download.path()).size;
+  if (!/^cam_rec_.*\.mp4$/.test(file) || size < 10000) throw new Error(`export download: ${file}, ${size} bytes`);
+  result.checks.export = { file, size };
+  await page.fill("#rec-end", await page.inputValue("#rec-start"));
+  await page.click('form.rec-export button[type="submit"]');
+  await page.waitForFunction(() => document.getElementById("rec-export-error").textContent !== "", null, { timeout: 10000 });
+  result.checks.export_refused = await page.textContent("#rec-export-error");
 
   if (alerts.length) throw new Error(`alerts: ${alerts}`);
   if (result.pageerrors) throw new Error("uncaught errors on the page");
