@@ -95,6 +95,12 @@ impl Server {
             }
         }
         app.start().await;
+        // Pairs stored before they were refused at provisioning (issue 16 #9); also in /health.
+        if let Ok(ambiguous) = app.db.ambiguous_paths().await {
+            for warning in ambiguous {
+                tracing::warn!("ambiguous stream path: {warning}");
+            }
+        }
         let router = app.router();
         let policy = accept::ConnPolicy::new(&config.http);
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
