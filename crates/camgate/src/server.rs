@@ -1,6 +1,11 @@
 //! Running the HTTP service: open the data directory, bind the listener, serve until a
 //! shutdown signal, drain in-flight requests for a bounded time, then shut the service down in
-//! order (`app`).
+//! order (`app`). The accept loop and the limits every connection is held to (header-read and
+//! idle timeouts, connections per client) are in `server/`.
+
+mod accept;
+mod limits;
+mod timer;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -90,22 +95,18 @@ impl Server {
             }
         }
         app.start().await;
+        // Pairs stored before they were refused at provisioning (issue 16 #9); also in /health.
+        if let Ok(ambiguous) = app.db.ambiguous_paths().await {
+            for warning in ambiguous {
+                tracing::warn!("ambiguous stream path: {warning}");
+            }
+        }
         let router = app.router();
+        let policy = accept::ConnPolicy::new(&config.http);
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         // Awaited below (with the drain timeout), so it is not a detached task.
         let mut serve = tokio::spawn(tracing::Instrument::instrument(
-            async move {
-                let mut stop_rx = stop_rx;
-                axum::serve(
-                    listener,
-                    router.into_make_service_with_connect_info::<SocketAddr>(),
-                )
-                .with_graceful_shutdown(async move {
-                    // Ends when the sender says stop or is dropped.
-                    let _ = stop_rx.wait_for(|stop| *stop).await;
-                })
-                .await
-            },
+            async move { accept::serve(listener, router, policy, stop_rx).await },
             tracing::info_span!("http server"),
         ));
         let result = tokio::select! {

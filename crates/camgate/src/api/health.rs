@@ -38,7 +38,8 @@ struct Health {
     version: &'static str,
     /// Why the service is degraded; empty when healthy.
     reasons: Vec<String>,
-    /// Optional parts that are not working but do not stop video (NATS down); the status
+    /// Optional parts that are not working but do not stop video (NATS down, recording disk
+    /// pressure, an ambiguous stream path); the status
     /// stays `healthy` and the answer 200, so a load balancer keeps sending viewers.
     warnings: Vec<String>,
     nats: NatsHealth,
@@ -61,6 +62,11 @@ async fn health(State(hs): State<HealthState>) -> (StatusCode, Json<Health>) {
         tracing::warn!(error = %e, "health check: storage failed");
         reasons.push(format!("storage: {e}"));
     }
+    // The probe above may still fit where real writes no longer do (a full disk with WAL
+    // space left): the last failed write counts at once, until a write succeeds.
+    if let Some(e) = state.db.last_write_error() {
+        reasons.push(format!("storage: the last registry write failed: {e}"));
+    }
     let nats = state.metrics.nats_status();
     let mut warnings = Vec::new();
     if matches!(nats, NatsStatus::Connecting | NatsStatus::Disconnected) {
@@ -76,6 +82,12 @@ async fn health(State(hs): State<HealthState>) -> (StatusCode, Json<Health>) {
     }
     // A full recording disk is a warning: live video goes on (docs/recording.md).
     warnings.extend(hs.recordings.warnings());
+    // Stored before such pairs were refused; they work (the stream path wins) but an operator
+    // should rename one.
+    match state.db.ambiguous_paths().await {
+        Ok(ambiguous) => warnings.extend(ambiguous),
+        Err(e) => reasons.push(format!("storage: {e}")),
+    }
     let status = if reasons.is_empty() {
         StatusCode::OK
     } else {

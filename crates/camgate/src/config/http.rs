@@ -2,9 +2,11 @@
 //! and the public URL. Owns these keys' defaults and checks; nothing else.
 
 use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::duration;
 use super::validate::{Invalid, Section};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -24,6 +26,16 @@ pub struct HttpConfig {
     /// The base of every URL camgate builds (`https://cams.example.com`); empty: from the
     /// request's Host and, from a trusted proxy, its forwarded scheme.
     pub public_url: String,
+    /// A connection must finish each request's headers this long after it opens or after
+    /// the first byte of the request, else it is closed (slow-header clients hold sockets).
+    #[serde(with = "duration")]
+    pub header_read_timeout: Duration,
+    /// A keep-alive connection with no request in flight is closed after this long.
+    #[serde(with = "duration")]
+    pub idle_timeout: Duration,
+    /// Connections open at once from one client address (the forwarded one from
+    /// `trusted_proxies`, else the peer, loopback included); 0 = no cap.
+    pub max_connections_per_client: usize,
 }
 
 impl Default for HttpConfig {
@@ -34,6 +46,9 @@ impl Default for HttpConfig {
             allowed_hosts: Vec::new(),
             trusted_proxies: Vec::new(),
             public_url: String::new(),
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_connections_per_client: 256,
         }
     }
 }
@@ -125,6 +140,14 @@ impl Section for HttpConfig {
                 ));
             }
         }
+        for (key, value) in [
+            ("http.header_read_timeout", self.header_read_timeout),
+            ("http.idle_timeout", self.idle_timeout),
+        ] {
+            if value.is_zero() {
+                return Err(Invalid::new(key, "must be more than 0, e.g. \"10s\""));
+            }
+        }
         if !self.public_url.is_empty() {
             let ok = (self.public_url.starts_with("http://")
                 || self.public_url.starts_with("https://"))
@@ -181,6 +204,14 @@ mod tests {
             },
             HttpConfig {
                 public_url: "ftp://x".into(),
+                ..HttpConfig::default()
+            },
+            HttpConfig {
+                header_read_timeout: Duration::ZERO,
+                ..HttpConfig::default()
+            },
+            HttpConfig {
+                idle_timeout: Duration::ZERO,
                 ..HttpConfig::default()
             },
         ];

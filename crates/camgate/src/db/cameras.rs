@@ -51,6 +51,21 @@ impl Db {
         .await
     }
 
+    /// The stored pairs that make a `{path}` ambiguous (see [`DbError::PathAmbiguous`]), as
+    /// warnings saying which camera the path opens (the stream path wins).
+    pub async fn ambiguous_paths(&self) -> Result<Vec<String>, DbError> {
+        let pairs = self.call(|conn| ambiguous(conn)).await?;
+        Ok(pairs
+            .into_iter()
+            .map(|(by_path, path, by_id)| {
+                format!(
+                    "`{path}` is camera `{by_path}`'s stream_path and camera `{by_id}`'s id: \
+                     stream URLs with `{path}` open camera `{by_path}`; give one of them another name"
+                )
+            })
+            .collect())
+    }
+
     pub async fn camera_count(&self) -> Result<u64, DbError> {
         self.call(|conn| {
             Ok(conn.query_row("SELECT count(*) FROM cameras", [], |r| r.get::<_, i64>(0))? as u64)
@@ -87,7 +102,9 @@ fn upsert(
             camera_id,
         });
     }
-    let existed = get(&tx, &spec.camera_id)?.is_some();
+    let existing = get(&tx, &spec.camera_id)?;
+    let existed = existing.is_some();
+    refuse_ambiguous(&tx, spec, existing.as_ref())?;
     tx.execute(
         "INSERT INTO cameras (camera_id, name, rtsp_url, stream_path, on_demand, record, transport,
                               idle_timeout_ms, created_at_ms, updated_at_ms, record_retain_ms,
@@ -125,6 +142,61 @@ fn upsert(
         Upserted::Created
     };
     Ok((camera, how))
+}
+
+/// `{path}` in stream URLs is a stream path, else a camera id: refuses a new stream path that
+/// is another camera's id, and a new camera whose id is another camera's stream path. What a
+/// camera already had is left alone (a database from before this check keeps working).
+fn refuse_ambiguous(
+    conn: &Connection,
+    spec: &CameraSpec,
+    existing: Option<&Camera>,
+) -> Result<(), DbError> {
+    let other = |sql: &str, value: &str| -> Result<Option<String>, DbError> {
+        Ok(conn
+            .query_row(sql, params![value, spec.camera_id], |r| r.get(0))
+            .optional()?)
+    };
+    let new_path = existing.is_none_or(|c| c.spec.stream_path != spec.stream_path);
+    if new_path
+        && let Some(camera_id) = other(
+            "SELECT camera_id FROM cameras WHERE camera_id = ?1 AND camera_id <> ?2",
+            &spec.stream_path,
+        )?
+    {
+        return Err(DbError::PathAmbiguous {
+            field: "stream_path",
+            name: spec.stream_path.clone(),
+            other_field: "camera_id",
+            camera_id,
+        });
+    }
+    if existing.is_none()
+        && let Some(camera_id) = other(
+            "SELECT camera_id FROM cameras WHERE stream_path = ?1 AND camera_id <> ?2",
+            &spec.camera_id,
+        )?
+    {
+        return Err(DbError::PathAmbiguous {
+            field: "camera_id",
+            name: spec.camera_id.clone(),
+            other_field: "stream_path",
+            camera_id,
+        });
+    }
+    Ok(())
+}
+
+/// Pairs already stored that make a `{path}` ambiguous, from before the check above:
+/// `(camera whose stream_path it is, the path, camera whose id it is)`.
+fn ambiguous(conn: &Connection) -> Result<Vec<(String, String, String)>, DbError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT a.camera_id, a.stream_path, b.camera_id FROM cameras a
+         JOIN cameras b ON a.stream_path = b.camera_id AND a.camera_id <> b.camera_id
+         ORDER BY a.camera_id",
+    )?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
 }
 
 fn from_row(row: &Row<'_>) -> rusqlite::Result<Camera> {
@@ -238,5 +310,59 @@ mod tests {
         db.upsert_camera(spec("3", Some("cam_4"))).await.unwrap();
         assert!(db.upsert_camera(spec("4", None)).await.is_err());
         assert_eq!(db.camera_count().await.unwrap(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_path_cannot_name_two_cameras() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path()).unwrap();
+        db.upsert_camera(spec("door", None)).await.unwrap();
+        // A stream path that is another camera's id.
+        let err = db
+            .upsert_camera(spec("yard", Some("door")))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, DbError::PathAmbiguous { field: "stream_path", ref camera_id, .. } if camera_id == "door"),
+            "{err}"
+        );
+        // A camera id that is another camera's stream path.
+        db.upsert_camera(spec("gate", Some("front"))).await.unwrap();
+        let err = db.upsert_camera(spec("front", None)).await.unwrap_err();
+        assert!(
+            matches!(err, DbError::PathAmbiguous { field: "camera_id", ref camera_id, .. } if camera_id == "gate"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("`gate`"), "{err}");
+        // A camera's own id as its path is not ambiguous.
+        db.upsert_camera(spec("own", Some("own"))).await.unwrap();
+        assert!(db.ambiguous_paths().await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_stored_ambiguous_pair_keeps_working_and_is_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path()).unwrap();
+        db.upsert_camera(spec("door", None)).await.unwrap();
+        db.upsert_camera(spec("yard", None)).await.unwrap();
+        // As a database written before the check could hold it.
+        db.call(|c| {
+            Ok(c.execute(
+                "UPDATE cameras SET stream_path = 'door' WHERE camera_id = 'yard'",
+                [],
+            )?)
+        })
+        .await
+        .unwrap();
+        let warnings = db.ambiguous_paths().await.unwrap();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains("open camera `yard`"), "{warnings:?}");
+        // Both cameras can still be updated as they are.
+        let mut yard = db.camera("yard").await.unwrap().unwrap().spec;
+        yard.name = "renamed".into();
+        db.upsert_camera(yard).await.unwrap();
+        let mut door = db.camera("door").await.unwrap().unwrap().spec;
+        door.name = "renamed".into();
+        db.upsert_camera(door).await.unwrap();
     }
 }

@@ -41,6 +41,18 @@ pub enum DbError {
         stream_path: String,
         camera_id: String,
     },
+    #[error(
+        "{field} `{name}` would make `{name}` in stream URLs name two cameras: it is already \
+         the {other_field} of camera `{camera_id}`"
+    )]
+    PathAmbiguous {
+        /// `stream_path` or `camera_id`: the field of the request.
+        field: &'static str,
+        name: String,
+        /// The other camera's field that holds `name`.
+        other_field: &'static str,
+        camera_id: String,
+    },
     #[error("database task failed: {0}")]
     Task(String),
     #[error(
@@ -59,6 +71,10 @@ pub struct Db {
     path: Arc<PathBuf>,
     /// Holds the data directory's lock for as long as any clone lives.
     _lock: Arc<fs::File>,
+    /// The last storage failure of a write (disk full, I/O error, read-only), until a later
+    /// write succeeds: `/health` reports it at once, where its probe write alone could still
+    /// fit in the WAL's leftover space.
+    write_error: Arc<Mutex<Option<String>>>,
 }
 
 impl Db {
@@ -120,6 +136,7 @@ impl Db {
             conn: Arc::new(Mutex::new(conn)),
             path: Arc::new(path),
             _lock: Arc::new(lock),
+            write_error: Arc::default(),
         })
     }
 
@@ -135,15 +152,52 @@ impl Db {
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, DbError> + Send + 'static,
     {
+        self.run(f, true).await
+    }
+
+    /// As [`Db::call`]; `clears`: whether a successful write clears the recorded write error
+    /// (the health probe's does not: it is what fits where real writes do not).
+    async fn run<T, F>(&self, f: F, clears: bool) -> Result<T, DbError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, DbError> + Send + 'static,
+    {
         let conn = Arc::clone(&self.conn);
+        let write_error = Arc::clone(&self.write_error);
         tokio::task::spawn_blocking(move || {
             // A panic while holding the lock cannot leave SQLite half-written (an open
             // transaction is rolled back when dropped), so a poisoned lock is still usable.
             let mut guard = conn.lock().unwrap_or_else(|poison| poison.into_inner());
-            f(&mut guard)
+            let changes_before = guard.total_changes();
+            let result = f(&mut guard);
+            let wrote = guard.total_changes() > changes_before;
+            drop(guard);
+            let mut last = write_error.lock().unwrap_or_else(|p| p.into_inner());
+            match &result {
+                Err(DbError::Sqlite(e)) if is_storage_failure(e) => {
+                    if last.is_none() {
+                        tracing::error!(error = %e, "the camera registry cannot be written");
+                    }
+                    *last = Some(e.to_string());
+                }
+                Ok(_) if wrote && clears && last.is_some() => {
+                    tracing::info!("the camera registry is writable again");
+                    *last = None;
+                }
+                _ => {}
+            }
+            result
         })
         .await
         .map_err(|e| DbError::Task(e.to_string()))?
+    }
+
+    /// The last storage failure of a write, if no write has succeeded since.
+    pub fn last_write_error(&self) -> Option<String> {
+        self.write_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Closing step of shutdown: moves the write-ahead log into the database file, so a
@@ -159,17 +213,38 @@ impl Db {
     /// Proves the database can be read and written: reads the registry and rewrites the
     /// one-row probe table. Cheap enough for every `GET /health`.
     pub async fn check_health(&self) -> Result<(), DbError> {
-        self.call(|conn| {
-            conn.query_row("SELECT count(*) FROM cameras", [], |r| r.get::<_, i64>(0))?;
-            conn.execute(
-                "INSERT INTO health_probe (id, checked_at_ms) VALUES (1, ?1)
+        self.run(
+            |conn| {
+                conn.query_row("SELECT count(*) FROM cameras", [], |r| r.get::<_, i64>(0))?;
+                conn.execute(
+                    "INSERT INTO health_probe (id, checked_at_ms) VALUES (1, ?1)
                  ON CONFLICT (id) DO UPDATE SET checked_at_ms = excluded.checked_at_ms",
-                [now_ms()],
-            )?;
-            Ok(())
-        })
+                    [now_ms()],
+                )?;
+                Ok(())
+            },
+            false,
+        )
         .await
     }
+}
+
+/// Errors of the storage under SQLite, not of a query: what makes the registry degraded.
+fn is_storage_failure(e: &rusqlite::Error) -> bool {
+    use rusqlite::ErrorCode::*;
+    matches!(
+        e.sqlite_error_code(),
+        Some(
+            DiskFull
+                | SystemIoFailure
+                | ReadOnly
+                | CannotOpen
+                | DatabaseCorrupt
+                | NotADatabase
+                | PermissionDenied
+                | FileLockingProtocolFailed
+        )
+    )
 }
 
 pub(crate) fn now_ms() -> i64 {
@@ -219,5 +294,42 @@ mod tests {
             .await
             .unwrap();
         assert!(db.check_health().await.is_err());
+    }
+
+    /// The database may not grow: writes that need a page fail as on a full disk, while the
+    /// health probe (rewriting its one row) still succeeds, as it did in leftover WAL space.
+    #[tokio::test]
+    async fn a_failed_write_is_remembered_until_a_write_succeeds() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path()).unwrap();
+        db.check_health().await.unwrap();
+        let pages: i64 = db
+            .call(|c| Ok(c.query_row("PRAGMA page_count", [], |r| r.get(0))?))
+            .await
+            .unwrap();
+        db.call(move |c| Ok(c.pragma_update(None, "max_page_count", pages)?))
+            .await
+            .unwrap();
+        async fn fill(db: &Db) -> Result<(), DbError> {
+            db.call(|c| {
+                c.execute("CREATE TABLE IF NOT EXISTS filler (b BLOB)", [])?;
+                c.execute("INSERT INTO filler (b) VALUES (zeroblob(65536))", [])?;
+                Ok(())
+            })
+            .await
+        }
+        let err = fill(&db).await.unwrap_err();
+        assert!(matches!(err, DbError::Sqlite(_)), "{err}");
+        let remembered = db.last_write_error().expect("the failure is remembered");
+        assert!(remembered.contains("full"), "{remembered}");
+        // The probe still writes, and does not clear it.
+        db.check_health().await.unwrap();
+        assert!(db.last_write_error().is_some());
+        // Room again: the next write clears it.
+        db.call(|c| Ok(c.pragma_update(None, "max_page_count", 1_000_000)?))
+            .await
+            .unwrap();
+        fill(&db).await.unwrap();
+        assert_eq!(db.last_write_error(), None);
     }
 }

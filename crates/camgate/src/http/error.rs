@@ -67,6 +67,11 @@ impl From<DbError> for AppError {
                 "stream_path_in_use",
                 format!("{e}; choose another stream_path"),
             ),
+            DbError::PathAmbiguous { field, .. } => AppError::new(
+                StatusCode::CONFLICT,
+                "path_ambiguous",
+                format!("{e}; choose another {field}"),
+            ),
             other => {
                 tracing::error!(error = %other, "camera registry failed");
                 AppError::internal(
