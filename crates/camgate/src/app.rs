@@ -251,6 +251,13 @@ impl App {
                 recorder: self.recorder.clone(),
                 registry: self.registry.clone(),
             }),
+            crate::compat::router(crate::compat::CompatParts {
+                config: self.config.clone(),
+                provisioning: self.provisioning.clone(),
+                live: self.live.clone(),
+                tasks: self.output_tasks.clone(),
+                started: self.started,
+            }),
         ]
     }
 

@@ -14,6 +14,7 @@ pub mod api;
 pub mod app;
 pub mod cameras;
 pub mod cli;
+pub mod compat;
 pub mod config;
 pub mod db;
 pub mod demo;

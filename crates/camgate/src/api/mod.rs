@@ -8,6 +8,7 @@
 
 pub mod cameras;
 pub mod health;
+pub mod openapi;
 pub mod streams;
 pub mod tokens;
 
@@ -34,6 +35,10 @@ pub fn merge(areas: Vec<Area>, access: Access, cors_origins: &[String]) -> (Rout
     }
     let (web, web_docs) = crate::web::router();
     table.extend(web_docs);
+    // Last, so that it describes every route above and itself.
+    let (openapi, openapi_docs) = openapi::router(table.clone());
+    app = app.merge(openapi);
+    table.extend(openapi_docs);
     let mut app = app
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

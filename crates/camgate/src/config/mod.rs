@@ -52,6 +52,7 @@ mod auth;
 mod events;
 mod hls;
 mod http;
+mod library;
 mod log;
 mod nats;
 mod profiles;
@@ -73,6 +74,7 @@ pub use error::ConfigError;
 pub use events::EventsConfig;
 pub use hls::HlsConfig;
 pub use http::{Cidr, HttpConfig};
+pub use library::LibraryConfig;
 pub use load::{Overrides, load};
 pub use log::{LogConfig, LogFormat};
 pub use nats::NatsConfig;
@@ -107,6 +109,8 @@ pub struct Config {
     pub rtsp: RtspConfig,
     /// `[record]`: continuous recording (docs/recording.md).
     pub record: RecordConfig,
+    /// `[library]`: the video library of the compatibility routes (docs/compat.md).
+    pub library: LibraryConfig,
 }
 
 impl Default for Config {
@@ -125,6 +129,7 @@ impl Default for Config {
             snapshot: SnapshotConfig::default(),
             rtsp: RtspConfig::default(),
             record: RecordConfig::default(),
+            library: LibraryConfig::default(),
         }
     }
 }
@@ -157,9 +162,11 @@ impl Config {
             snapshot,
             rtsp,
             record,
+            library,
         } = self;
         vec![
             http, auth, log, streams, hls, events, nats, webrtc, profiles, snapshot, rtsp, record,
+            library,
         ]
     }
 
@@ -179,9 +186,11 @@ impl Config {
             snapshot,
             rtsp,
             record,
+            library,
         } = self;
         vec![
             http, auth, log, streams, hls, events, nats, webrtc, profiles, snapshot, rtsp, record,
+            library,
         ]
     }
 }

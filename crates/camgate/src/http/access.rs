@@ -53,6 +53,9 @@ pub enum Denied {
     InvalidToken,
     /// A valid token used where it does not open (another camera, another scope, the API).
     TokenNotAllowed,
+    /// A browser marked the request cross-site on a GET that changes state
+    /// (`GET /api/stream/start`), which a page of any site could otherwise send.
+    CrossSite,
 }
 
 /// How a request was let in.
@@ -123,6 +126,7 @@ pub struct Head<'a> {
 /// forwarded client); an unknown address is treated as remote (fail closed).
 pub fn check_access(access: &Access, client: &Client, head: &Head<'_>) -> Result<Granted, Denied> {
     check_origin(access, head.headers)?;
+    check_fetch_site(head)?;
     if access.api_keys.is_empty() {
         if !client.ip.is_some_and(is_loopback) {
             return Err(Denied::NotLoopback);
@@ -208,6 +212,22 @@ fn check_origin(access: &Access, headers: &HeaderMap) -> Result<(), Denied> {
     } else {
         Err(Denied::OriginNotAllowed)
     }
+}
+
+/// GETs that change state, which simple cross-site requests (an `<img>`, a link) can send.
+const STATE_CHANGING_GETS: &[&str] = &["/api/stream/start"];
+
+/// Browsers mark every request with `Sec-Fetch-Site` and pages cannot forge it; programs
+/// (curl, a Laravel backend) send none and pass.
+fn check_fetch_site(head: &Head<'_>) -> Result<(), Denied> {
+    let cross_site = head
+        .headers
+        .get("sec-fetch-site")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"cross-site"));
+    if cross_site && STATE_CHANGING_GETS.contains(&head.uri.path().trim_end_matches('/')) {
+        return Err(Denied::CrossSite);
+    }
+    Ok(())
 }
 
 /// The host part of `Host` (or of the URI's authority, as HTTP/2 carries it), without port.
@@ -312,6 +332,11 @@ impl From<Denied> for AppError {
             Denied::InvalidToken => unauthorized(
                 "invalid_token",
                 "the token is expired, altered or was signed with a key since rotated; ask for a new one (POST /cameras/{id}/token)",
+            ),
+            Denied::CrossSite => AppError::new(
+                StatusCode::FORBIDDEN,
+                "cross_site_request",
+                "this request changes state and a browser marked it cross-site (Sec-Fetch-Site); call it from your backend or from this server's own pages",
             ),
             Denied::TokenNotAllowed => AppError::new(
                 StatusCode::FORBIDDEN,

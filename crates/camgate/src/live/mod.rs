@@ -308,11 +308,28 @@ impl Live {
         if let Some(t) = &rt.supervisor {
             t.abort();
         }
-        self.forget(&rt);
+        self.forget(&rt, "camera deleted");
         true
     }
 
-    fn forget(&self, rt: &CameraRuntime) {
+    /// Ends a camera's session now (the stream manager API's stop) while it stays provisioned:
+    /// its stream closes for every viewer, and the camera is added again as it was, so the
+    /// next viewer starts a new session (an always-on camera reconnects at once). False if
+    /// unknown.
+    pub fn stop(&self, camera_id: &str) -> bool {
+        let Some(mut rt) = self.lock().remove(camera_id) else {
+            return false;
+        };
+        self.stop_profiles(&mut rt.profiles);
+        if let Some(t) = &rt.supervisor {
+            t.abort();
+        }
+        self.forget(&rt, "stopped through the API");
+        self.upsert(rt.spec.clone());
+        true
+    }
+
+    fn forget(&self, rt: &CameraRuntime, why: &str) {
         let path = rt.stream.path();
         if self.registry.get(&path).is_some_and(|s| s.same(&rt.stream)) {
             self.registry.remove(&path);
@@ -325,7 +342,7 @@ impl Live {
                 &rt.stream,
                 previous,
                 StreamState::Idle,
-                Some("camera deleted"),
+                Some(why),
             );
         }
     }
@@ -410,7 +427,7 @@ impl Live {
             if let Some(t) = &rt.supervisor {
                 t.ended().await;
             }
-            self.forget(rt);
+            self.forget(rt, "camera deleted");
         }
         self.source.wait_teardowns(teardown).await;
     }
