@@ -9,8 +9,17 @@ use support::{Camera, Gateway, closed_port};
 
 /// A client with its own cookie jar, like a separate player.
 fn player() -> reqwest::Client {
+    player_at(1)
+}
+
+/// A player on its own loopback address `127.0.0.{n}`: first requests without a session
+/// from one address share one provisional viewer (issue 16 #8), so players counted apart
+/// come from addresses apart, as players on different machines do.
+fn player_at(n: u8) -> reqwest::Client {
     reqwest::Client::builder()
         .cookie_store(true)
+        .no_proxy()
+        .local_address(std::net::IpAddr::from([127, 0, 0, n]))
         .timeout(Duration::from_secs(30))
         .build()
         .unwrap()
@@ -69,7 +78,7 @@ async fn ten_players_one_camera_session_and_ll_hls_rules() {
 
     // Ten players ask at once for a cold on-demand camera: all wait for the first part.
     let url = gw.url("/hls/cam_h1/index.m3u8");
-    let players: Vec<_> = (0..10).map(|_| player()).collect();
+    let players: Vec<_> = (2..12).map(player_at).collect();
     let answers = futures::future::join_all(players.iter().map(|p| p.get(&url).send())).await;
     let mut playlist = String::new();
     for a in answers {
@@ -266,10 +275,10 @@ async fn unreachable_camera_answers_504_with_the_reason_and_limits_give_429() {
 
     gw.provision("full", &cam.good_url(), true).await;
     let url = gw.url("/hls/cam_full/index.m3u8");
-    let (a, b) = (player(), player());
+    let (a, b) = (player_at(2), player_at(3));
     assert_eq!(a.get(&url).send().await.unwrap().status(), 200);
     assert_eq!(b.get(&url).send().await.unwrap().status(), 200);
-    let third = player().get(&url).send().await.unwrap();
+    let third = player_at(4).get(&url).send().await.unwrap();
     assert_eq!(third.status(), 429);
     // Known players keep working.
     assert_eq!(a.get(&url).send().await.unwrap().status(), 200);

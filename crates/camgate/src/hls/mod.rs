@@ -19,9 +19,11 @@ mod tests;
 
 use std::collections::HashMap;
 use std::convert::Infallible;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use axum::Extension;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -35,6 +37,7 @@ pub use stream::{HlsStream, SESSION_IDLE};
 
 use crate::cameras::StreamState;
 use crate::events::{HlsRequestKind, Metrics};
+use crate::http::client::Client;
 use crate::http::refuse::{check_stream_path, stream_not_found, too_many_viewers};
 use crate::http::{AppError, RouteDoc, Routes};
 use crate::hub::{LiveStream, Output, Registry, TooManyViewers};
@@ -257,25 +260,19 @@ fn too_many(path: &str, e: TooManyViewers) -> AppError {
 }
 
 /// Resolves (or creates) the player's session: the `hls_session` query (URIs of our
-/// playlists carry it), else the cookie, else a new one. Returns the id and whether it is new.
+/// playlists carry it), else the cookie, else the client address's provisional one
+/// ([`HlsStream::resolve_session`]). Returns the id and whether it is new.
 fn session(
     hls: &HlsStream,
     query: Option<&str>,
     cookie: Option<String>,
+    client: Option<IpAddr>,
     path: &str,
     may_create: bool,
 ) -> Result<Option<(String, bool)>, AppError> {
-    if let Some(id) = query.map(str::to_owned).or(cookie) {
-        if !hls.touch(&id) {
-            hls.revive_session(&id).map_err(|e| too_many(path, e))?;
-        }
-        return Ok(Some((id, false)));
-    }
-    if !may_create {
-        return Ok(None);
-    }
-    let id = hls.new_session().map_err(|e| too_many(path, e))?;
-    Ok(Some((id, true)))
+    let claimed = query.map(str::to_owned).or(cookie);
+    hls.resolve_session(claimed.as_deref(), client, may_create)
+        .map_err(|e| too_many(path, e))
 }
 
 /// Waits for the segmenter's next change, up to `deadline`; false on timeout.
@@ -294,6 +291,7 @@ async fn playlist(
     Path(path): Path<String>,
     uri: Uri,
     headers: HeaderMap,
+    client: Option<Extension<Client>>,
 ) -> Result<Response, AppError> {
     check_stream_path(&path)?;
     app.metrics.hls_request(HlsRequestKind::Playlist);
@@ -304,8 +302,10 @@ async fn playlist(
         .ok_or_else(|| stream_not_found(&path))?;
     let hls = app.get_or_start(&rt);
     let cookie = session_from_cookie(&headers, &path);
+    let client = client.and_then(|Extension(c)| c.ip);
     // With may_create, `session` returns a session or an error, never None.
-    let Some((session_id, fresh)) = session(&hls, q.session.as_deref(), cookie, &path, true)?
+    let Some((session_id, fresh)) =
+        session(&hls, q.session.as_deref(), cookie, client, &path, true)?
     else {
         return Err(AppError::internal(
             "hls_session",
@@ -415,6 +415,7 @@ async fn media_file(
     Path((path, file)): Path<(String, String)>,
     uri: Uri,
     headers: HeaderMap,
+    client: Option<Extension<Client>>,
 ) -> Result<Response, AppError> {
     check_stream_path(&path)?;
     if file.len() > 64
@@ -444,6 +445,7 @@ async fn media_file(
         &hls,
         q.session.as_deref(),
         session_from_cookie(&headers, &path),
+        client.and_then(|Extension(c)| c.ip),
         &path,
         false,
     )?;

@@ -13,6 +13,7 @@
 //! idle with nobody left, so the next viewer gets a fresh segmenter with new file names.
 
 use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -44,6 +45,10 @@ pub struct HlsStream {
     /// The last rendered playlist of each variant: [plain, delta (`_HLS_skip`)].
     playlists: [Mutex<Option<CachedPlaylist>>; 2],
     sessions: Mutex<HashMap<String, Session>>,
+    /// Per client address, its one unconfirmed session (made for a request that named no
+    /// known session): cookie-less requests from one address share it, so they cannot fill
+    /// the stream's viewer slots. Locked before `sessions`.
+    provisional: Mutex<HashMap<IpAddr, String>>,
     part_delay: Arc<PartDelay>,
 }
 
@@ -56,6 +61,8 @@ struct CachedPlaylist {
 struct Session {
     _viewer: ViewerGuard,
     last_seen: Instant,
+    /// Named again by a later request (a player following our playlist's URIs).
+    confirmed: bool,
 }
 
 fn unix_ms() -> i64 {
@@ -90,6 +97,7 @@ impl HlsStream {
             version: watch::Sender::new(0),
             playlists: Default::default(),
             sessions: Mutex::new(HashMap::new()),
+            provisional: Mutex::new(HashMap::new()),
             part_delay,
         });
         let s = stream.clone();
@@ -217,49 +225,70 @@ impl HlsStream {
         self.sessions.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    fn lock_provisional(&self) -> MutexGuard<'_, HashMap<IpAddr, String>> {
+        self.provisional.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn expire_sessions(&self) {
         let now = Instant::now();
-        self.lock_sessions()
-            .retain(|_, s| now.duration_since(s.last_seen) < SESSION_IDLE);
+        let mut provisional = self.lock_provisional();
+        let mut sessions = self.lock_sessions();
+        sessions.retain(|_, s| now.duration_since(s.last_seen) < SESSION_IDLE);
+        provisional.retain(|_, id| sessions.contains_key(id));
     }
 
-    /// Marks a known session as active; false if it is unknown (expired or made up).
-    pub fn touch(&self, id: &str) -> bool {
-        match self.lock_sessions().get_mut(id) {
-            Some(s) => {
-                s.last_seen = Instant::now();
-                true
-            }
-            None => false,
+    /// The session of a request from `client` that names `claimed` (its `hls_session` query
+    /// or cookie): `(id, fresh)`, fresh when the answer should set the cookie.
+    ///
+    /// A known id is that player (and confirms it). An unknown id (made up, or ours but
+    /// expired) or none (with `may_create`) gets the client address's one unconfirmed
+    /// session, made (counted as a viewer, or refused past the limit) only if the address has
+    /// none: a page firing cookie-less requests holds one slot, however many it sends.
+    /// Without `may_create` and without an id: `None`.
+    pub fn resolve_session(
+        &self,
+        claimed: Option<&str>,
+        client: Option<IpAddr>,
+        may_create: bool,
+    ) -> Result<Option<(String, bool)>, TooManyViewers> {
+        if claimed.is_none() && !may_create {
+            return Ok(None);
         }
-    }
-
-    /// A new player: counts as a viewer (or is refused past the limit).
-    pub fn new_session(&self) -> Result<String, TooManyViewers> {
+        let now = Instant::now();
+        let mut provisional = self.lock_provisional();
+        let mut sessions = self.lock_sessions();
+        if let Some(id) = claimed
+            && let Some(s) = sessions.get_mut(id)
+        {
+            s.last_seen = now;
+            if !s.confirmed {
+                s.confirmed = true;
+                provisional.retain(|_, p| p != id);
+            }
+            return Ok(Some((id.to_owned(), false)));
+        }
+        if let Some(ip) = client
+            && let Some(id) = provisional.get(&ip)
+            && let Some(s) = sessions.get_mut(id)
+        {
+            s.last_seen = now;
+            return Ok(Some((id.clone(), true)));
+        }
         let viewer = self.camera.join(Protocol::Hls)?;
-        let id = session_id();
-        self.lock_sessions().insert(
+        // An expired id of ours comes back under the same id, so its player's URIs stay valid.
+        let id = claimed.map_or_else(session_id, str::to_owned);
+        sessions.insert(
             id.clone(),
             Session {
                 _viewer: viewer,
-                last_seen: Instant::now(),
+                last_seen: now,
+                confirmed: false,
             },
         );
-        Ok(id)
-    }
-
-    /// A session id we issued earlier but forgot (expired): the player is still there, so it
-    /// counts again under the same id.
-    pub fn revive_session(&self, id: &str) -> Result<(), TooManyViewers> {
-        let viewer = self.camera.join(Protocol::Hls)?;
-        self.lock_sessions().insert(
-            id.to_owned(),
-            Session {
-                _viewer: viewer,
-                last_seen: Instant::now(),
-            },
-        );
-        Ok(())
+        if let Some(ip) = client {
+            provisional.insert(ip, id.clone());
+        }
+        Ok(Some((id, claimed.is_none())))
     }
 }
 
