@@ -2,8 +2,10 @@
 # The one command that runs every check CI runs: formatting, lints, then all tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# The browser tests drive Chromium with test-only npm packages pinned by package-lock.json.
-[ -d node_modules/playwright-core ] || npm ci --no-audit --no-fund
+# The browser tests drive Chromium, and the OpenAPI test validates /openapi.json, with
+# test-only npm packages pinned by package-lock.json.
+[ -d node_modules/playwright-core ] && [ -d node_modules/@seriousme/openapi-schema-validator ] \
+  || npm ci --no-audit --no-fund
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
