@@ -3,10 +3,12 @@
 # then all tests, ending with one line totalling the tests run and failed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# The browser tests drive Chromium with test-only npm packages pinned by package-lock.json:
-# installed when missing and again whenever the lock file changed since the last install
-# (npm ci writes node_modules/.package-lock.json; a newer package-lock.json means a change).
-if [ ! -d node_modules/playwright-core ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+# The browser tests drive Chromium, and the OpenAPI test validates /openapi.json, with
+# test-only npm packages pinned by package-lock.json: installed when missing and again whenever
+# the lock file changed since the last install (npm ci writes node_modules/.package-lock.json;
+# a newer package-lock.json means a change).
+if [ ! -d node_modules/playwright-core ] || [ ! -d node_modules/@seriousme/openapi-schema-validator ] \
+    || [ package-lock.json -nt node_modules/.package-lock.json ]; then
     npm ci --no-audit --no-fund
 fi
 cargo fmt --all --check

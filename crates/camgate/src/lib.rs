@@ -6,9 +6,10 @@
 //! -> event). The live path: `ingest` (sources), `hub` (per-stream fan-out, the `LiveStream`
 //! handle, the stream registry), `live` (per-camera supervisors). HTTP plumbing shared by every
 //! router: `http`. Outputs: `hls`, `mse`, `webrtc`, `snapshot`, `restream` (RTSP), `record`
-//! (continuous recording). The rest: `events` (bus, WebSocket feeds, NATS),
-//! `metrics` and `stats` (read-only figures), `api` (control-plane routers and the one merge),
-//! `web` (the embedded dashboard), `tasks`, `timestamps`, `redact`, `logging`.
+//! (continuous recording), `compat` (the compatibility routes of earlier systems). The rest:
+//! `events` (bus, WebSocket feeds, NATS), `metrics` and `stats` (read-only figures), `api`
+//! (control-plane routers, the one merge, `/openapi.json`), `web` (the embedded dashboard),
+//! `tasks`, `timestamps`, `redact`, `logging`.
 
 pub mod api;
 pub mod app;

@@ -160,7 +160,16 @@ async fn seed_003_start_play_share_status_stop() {
     assert_eq!(gw.get_json("/cameras/123/info").await["camera_id"], "123");
     let frames = ffprobe_frames(&gw, "/streams/123/stream.m3u8").await;
     assert!(frames > 10);
-    assert_eq!(cam.sessions().0, 1);
+    assert_eq!(cam.sessions(), (1, 2), "a second session, after the stop");
+    // The seed's "user closes page": with no player left, the camera is let go by itself
+    // (after the HLS idle window and [streams] idle_timeout, 2 s here).
+    eventually(
+        "the camera to be let go after the last player",
+        Duration::from_secs(60),
+        || (cam.sessions().0 == 0).then_some(()),
+    )
+    .await;
+    gw.wait_state("123", "idle", Duration::from_secs(10)).await;
 
     // Unknown ids.
     let (status, body) = stop(&gw, r#"{"indicator_id": "999"}"#).await;

@@ -80,6 +80,17 @@ async fn the_document_is_the_router() {
         );
     }
 
+    // Declared query parameters are in the document.
+    let start = &doc["paths"]["/api/stream/start"]["get"]["parameters"];
+    let names: Vec<&str> = start
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["in"] == "query" && p["required"] == true)
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["indicator_id", "rtsp_link"], "{start}");
+
     // Every operation is served: its handler answers, not the fallback's 404 or 405.
     let http = client_bounded(Duration::from_secs(30));
     for (method, path) in operations(&doc) {

@@ -35,6 +35,7 @@ pub fn router(mut table: Vec<RouteDoc>) -> (Router, Vec<RouteDoc>) {
         method: "GET",
         path: PATH,
         summary: SUMMARY,
+        query: &[],
     });
     let json = document(&table)
         .to_pretty_json()
@@ -89,6 +90,19 @@ pub fn document(table: &[RouteDoc]) -> OpenApi {
                     .name(name)
                     .parameter_in(ParameterIn::Path)
                     .required(Required::True)
+                    .schema(Some(ObjectBuilder::new().schema_type(Type::String))),
+            );
+        }
+        for &(name, required) in route.query {
+            op = op.parameter(
+                ParameterBuilder::new()
+                    .name(name)
+                    .parameter_in(ParameterIn::Query)
+                    .required(if required {
+                        Required::True
+                    } else {
+                        Required::False
+                    })
                     .schema(Some(ObjectBuilder::new().schema_type(Type::String))),
             );
         }

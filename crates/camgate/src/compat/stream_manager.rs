@@ -89,6 +89,7 @@ pub fn routes(r: Routes<StreamManager>) -> Routes<StreamManager> {
         "Stream manager: provision (or find) an on-demand camera and start it",
         start,
     )
+    .query(&[("indicator_id", true), ("rtsp_link", true)])
     .post(
         "/api/stream/stop",
         "Stream manager: stop a camera's live session now (it stays provisioned)",
@@ -99,6 +100,7 @@ pub fn routes(r: Routes<StreamManager>) -> Routes<StreamManager> {
         "Stream manager: whether a camera is streaming, with its status",
         status,
     )
+    .query(&[("indicator_id", true)])
     .get(
         "/api/stream/hls/{camera_id}",
         "A camera's HLS playlist URL (Angular grid compatibility)",

@@ -13,6 +13,9 @@ pub struct RouteDoc {
     /// In axum's syntax (`/cameras/{id}`), which is also OpenAPI's.
     pub path: &'static str,
     pub summary: &'static str,
+    /// The query parameters it reads and whether each is required, for the OpenAPI document
+    /// (see [`Routes::query`]).
+    pub query: &'static [(&'static str, bool)],
 }
 
 /// A router under construction together with its route table.
@@ -48,6 +51,7 @@ impl<S: Clone + Send + Sync + 'static> Routes<S> {
             method,
             path,
             summary,
+            query: &[],
         });
         self
     }
@@ -99,6 +103,15 @@ impl<S: Clone + Send + Sync + 'static> Routes<S> {
         T: 'static,
     {
         self.add("GET (WebSocket)", path, summary, get(h))
+    }
+
+    /// Names the query parameters of the route declared last, each with whether it is
+    /// required (for the OpenAPI document).
+    pub fn query(mut self, params: &'static [(&'static str, bool)]) -> Self {
+        if let Some(last) = self.docs.last_mut() {
+            last.query = params;
+        }
+        self
     }
 
     /// The router with its state, and the table of what it serves.

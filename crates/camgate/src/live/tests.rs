@@ -313,3 +313,32 @@ async fn per_camera_idle_timeout_overrides_default() {
     assert_eq!(rt.state().state, StreamState::Live);
     wait_state(&rt, StreamState::Idle).await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn stop_ends_the_session_now_and_the_next_viewer_starts_it_again() {
+    let src = Arc::new(FakeSource::default());
+    let streams = Live::new(settings(), Arc::new(src.clone()));
+    let rt = streams.upsert(spec(true));
+    let viewer = rt.join(Protocol::Hls).unwrap();
+    wait_state(&rt, StreamState::Live).await;
+    let mut consumer = rt.hub().subscribe();
+
+    assert!(streams.stop("1"));
+    tokio::task::yield_now().await;
+    // Now, although a viewer still holds the old stream: its session and its hub end.
+    assert_eq!(src.open_now.load(Ordering::SeqCst), 0, "session closed");
+    while consumer.recv().await.is_some() {}
+    drop(viewer);
+    // Still provisioned, idle, under the same path and id.
+    let fresh = streams.get("1").expect("the camera stays");
+    assert!(!fresh.same(&rt));
+    assert!(streams.by_path("cam_1").is_some_and(|s| s.same(&fresh)));
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(fresh.state().state, StreamState::Idle);
+    assert_eq!(src.opens.load(Ordering::SeqCst), 1);
+    // The next viewer starts a new session.
+    let _next = fresh.join(Protocol::Hls).unwrap();
+    wait_state(&fresh, StreamState::Live).await;
+    assert_eq!(src.opens.load(Ordering::SeqCst), 2);
+    assert!(!streams.stop("unknown"));
+}
