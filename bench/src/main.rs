@@ -8,6 +8,7 @@ mod fanout;
 mod glass;
 mod procs;
 mod procstat;
+mod record;
 mod report;
 mod startup;
 mod stats;
@@ -25,7 +26,7 @@ use crate::report::{Machine, Section};
 /// Every section, in the order they run. A section is a module with
 /// `pub async fn run(ctx: &Ctx) -> anyhow::Result<Section>`, listed here and in
 /// [`run_section`].
-const SECTIONS: &[&str] = &["cost", "startup", "fanout", "glass"];
+const SECTIONS: &[&str] = &["cost", "startup", "fanout", "glass", "record"];
 
 #[derive(Debug, Parser)]
 #[command(
@@ -62,6 +63,7 @@ async fn run_section(id: &str, ctx: &Ctx) -> Result<Section> {
         "fanout" => fanout::run(ctx).await,
         // The fanout, latency and glass sections are added here by their owners.
         "glass" => glass::run(ctx).await,
+        "record" => record::run(ctx).await,
         other => anyhow::bail!("unknown section {other:?}"),
     }
 }

@@ -11,10 +11,11 @@
 //! back. A codec or resolution change (a different sample entry) ends the export at the last
 //! sample before it: the first run is exported, and `Plan::cut_at_change` says so.
 
+use std::collections::VecDeque;
 use std::ops::Range;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
@@ -235,27 +236,26 @@ fn hex(b: &[u8]) -> String {
 /// other byte from the recording files.
 pub struct ExportMap {
     header: Bytes,
-    progressive: Progressive,
-    paths: Vec<Arc<PathBuf>>,
+    plan: Arc<Plan>,
 }
 
 impl ExportMap {
-    pub fn new(progressive: Progressive, paths: Vec<Arc<PathBuf>>) -> Self {
+    pub fn new(plan: Arc<Plan>) -> Self {
         ExportMap {
-            header: progressive.header().clone(),
-            progressive,
-            paths,
+            header: plan.progressive.header().clone(),
+            plan,
         }
     }
 }
 
 impl range::PieceMap for ExportMap {
     fn len(&self) -> u64 {
-        self.progressive.len()
+        self.plan.progressive.len()
     }
 
     fn pieces(&self, r: Range<u64>) -> Vec<range::Piece> {
-        self.progressive
+        self.plan
+            .progressive
             .pieces(r)
             .into_iter()
             .filter_map(|p| match p {
@@ -266,12 +266,50 @@ impl range::PieceMap for ExportMap {
                     len,
                 } => Some(range::Piece::File {
                     // Every source index comes from `plan`, which numbers `paths`.
-                    path: self.paths.get(source)?.clone(),
+                    path: self.plan.paths.get(source)?.clone(),
                     offset,
                     len,
                 }),
             })
             .collect()
+    }
+}
+
+/// The last few plans, by what they were built from: a player seeking in an export sends
+/// one Range request after another for the same file, and each would otherwise scan every
+/// file of the range again.
+#[derive(Default)]
+pub struct PlanCache {
+    recent: Mutex<VecDeque<(String, Arc<Plan>)>>,
+}
+
+/// Plans kept: a few players exporting at once.
+const CACHED_PLANS: usize = 4;
+
+impl PlanCache {
+    /// What a plan is built from: the request and every index row it reads (a row that
+    /// grew, was replaced or removed gives another key).
+    pub fn key(stream_path: &str, from: i64, to: i64, rows: &[RecordingFile]) -> String {
+        let mut key = format!("{stream_path}|{from}|{to}");
+        for r in rows {
+            key.push_str(&format!("|{}:{}:{}", r.file_name, r.id, r.bytes));
+        }
+        key
+    }
+
+    pub fn get(&self, key: &str) -> Option<Arc<Plan>> {
+        let recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        recent
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, p)| p.clone())
+    }
+
+    pub fn put(&self, key: String, plan: Arc<Plan>) {
+        let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        recent.retain(|(k, _)| *k != key);
+        recent.push_front((key, plan));
+        recent.truncate(CACHED_PLANS);
     }
 }
 

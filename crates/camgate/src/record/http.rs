@@ -346,39 +346,13 @@ async fn export(
     }
     let store = state.recorder.store.clone();
     let rows = files_in(&store, &path, &w).await?;
-    let (from, to, p) = (w.from, w.to, path.clone());
-    let plan = tokio::task::spawn_blocking(move || {
-        let files: Vec<(export::Source, Option<export::Scanned>)> = rows
-            .into_iter()
-            .map(|row| {
-                let fs_path = store.file_path(&row);
-                // A file retention removed since the index was read is left out.
-                let scanned = export::scan(&fs_path, row.bytes).unwrap_or_else(|e| {
-                    tracing::debug!(file = %fs_path.display(), error = %e, "export skips a file");
-                    None
-                });
-                (export::Source { row, path: fs_path }, scanned)
-            })
-            .collect();
-        export::plan(&p, &files, from, to)
-    })
-    .await
-    .map_err(|e| AppError::internal("internal_error", e.to_string()))?;
-    let plan = match plan {
-        Ok(plan) => plan,
-        Err(export::NoExport::Nothing) => {
-            return Err(AppError::new(
-                StatusCode::NOT_FOUND,
-                "nothing_recorded",
-                "nothing is recorded in that range; see GET /recordings/{path} for the ranges",
-            ));
-        }
-        Err(export::NoExport::Layout(e)) => {
-            tracing::warn!(stream = %path, error = %e, "export layout failed");
-            return Err(AppError::internal(
-                "export_failed",
-                "the recorded samples could not be laid out as an MP4; see the server log",
-            ));
+    let key = export::PlanCache::key(&path, w.from, w.to, &rows);
+    let plan = match state.recorder.exports.get(&key) {
+        Some(plan) => plan,
+        None => {
+            let plan = Arc::new(build_export(store, rows, &path, w.from, w.to).await?);
+            state.recorder.exports.put(key, plan.clone());
+            plan
         }
     };
     let cache = if plan.complete {
@@ -387,13 +361,10 @@ async fn export(
         "no-cache"
     };
     let name = export::file_name(&path, plan.first_ms);
-    let entity = range::Entity::new(
-        export::ExportMap::new(plan.progressive, plan.paths),
-        "video/mp4",
-    )
-    .with_etag(&plan.etag)
-    .with_last_modified(plan.last_modified)
-    .with_disposition(&name, true);
+    let entity = range::Entity::new(export::ExportMap::new(plan.clone()), "video/mp4")
+        .with_etag(&plan.etag)
+        .with_last_modified(plan.last_modified)
+        .with_disposition(&name, true);
     let mut r = range::serve(entity, &method, &headers);
     let h = r.headers_mut();
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
@@ -414,6 +385,49 @@ async fn export(
         );
     }
     Ok(r)
+}
+
+/// Scans the files of an export and lays it out (blocking work, on the blocking pool).
+async fn build_export(
+    store: Arc<Store>,
+    rows: Vec<RecordingFile>,
+    path: &str,
+    from: i64,
+    to: i64,
+) -> Result<export::Plan, AppError> {
+    let p = path.to_owned();
+    let plan = tokio::task::spawn_blocking(move || {
+        let files: Vec<(export::Source, Option<export::Scanned>)> = rows
+            .into_iter()
+            .map(|row| {
+                let fs_path = store.file_path(&row);
+                // A file retention removed since the index was read is left out.
+                let scanned = export::scan(&fs_path, row.bytes).unwrap_or_else(|e| {
+                    tracing::debug!(file = %fs_path.display(), error = %e, "export skips a file");
+                    None
+                });
+                (export::Source { row, path: fs_path }, scanned)
+            })
+            .collect();
+        export::plan(&p, &files, from, to)
+    })
+    .await
+    .map_err(|e| AppError::internal("internal_error", e.to_string()))?;
+    match plan {
+        Ok(plan) => Ok(plan),
+        Err(export::NoExport::Nothing) => Err(AppError::new(
+            StatusCode::NOT_FOUND,
+            "nothing_recorded",
+            "nothing is recorded in that range; see GET /recordings/{path} for the ranges",
+        )),
+        Err(export::NoExport::Layout(e)) => {
+            tracing::warn!(stream = %path, error = %e, "export layout failed");
+            Err(AppError::internal(
+                "export_failed",
+                "the recorded samples could not be laid out as an MP4; see the server log",
+            ))
+        }
+    }
 }
 
 #[derive(Serialize)]

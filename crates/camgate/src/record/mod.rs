@@ -47,6 +47,8 @@ pub struct Recorder {
     /// Per-stream writers: they end when their hub closes, so they belong with the cameras'
     /// tasks (a writer closes its file cleanly during shutdown instead of being aborted).
     writer_tasks: Tasks,
+    /// Recent export layouts (`export.rs`), so a player's Range requests do not rescan.
+    exports: export::PlanCache,
     /// Set once reconcile is done: writers start only then, so reconcile never sees a file
     /// being written by this process.
     ready: watch::Receiver<bool>,
@@ -87,6 +89,7 @@ impl Recorder {
             store,
             registry,
             writer_tasks,
+            exports: export::PlanCache::default(),
             ready,
         })
     }

@@ -150,7 +150,7 @@ fn the_map_covers_every_byte_from_header_and_files() {
     let files = [file(1, 10_000, 2, b""), file(2, 12_000, 2, b"")];
     let p = plan("cam_1", &files, 10_000, 14_000).unwrap();
     let header_len = p.progressive.header().len() as u64;
-    let map = ExportMap::new(p.progressive, p.paths);
+    let map = ExportMap::new(Arc::new(p));
     let len = map.len();
     assert_eq!(len, header_len + 100 * 100);
     for r in [
@@ -172,4 +172,30 @@ fn the_map_covers_every_byte_from_header_and_files() {
             len: 10
         }]
     );
+}
+
+#[test]
+fn the_cache_keys_on_the_rows_read() {
+    let files = [file(1, 10_000, 4, b""), file(2, 14_000, 4, b"")];
+    let rows: Vec<RecordingFile> = files.iter().map(|f| f.0.row.clone()).collect();
+    let cache = PlanCache::default();
+    let key = PlanCache::key("cam_1", 10_000, 18_000, &rows);
+    assert!(cache.get(&key).is_none());
+    cache.put(
+        key.clone(),
+        Arc::new(plan("cam_1", &files, 10_000, 18_000).unwrap()),
+    );
+    assert_eq!(cache.get(&key).unwrap().samples, 200);
+    let mut grown = rows.clone();
+    grown[1].bytes += 1;
+    assert!(
+        cache
+            .get(&PlanCache::key("cam_1", 10_000, 18_000, &grown))
+            .is_none()
+    );
+    for i in 0..CACHED_PLANS as i64 {
+        let k = PlanCache::key("cam_1", i, 18_000, &rows);
+        cache.put(k, Arc::new(plan("cam_1", &files, 10_000, 18_000).unwrap()));
+    }
+    assert!(cache.get(&key).is_none(), "the oldest plan is dropped");
 }
