@@ -12,6 +12,7 @@ mod record;
 mod report;
 mod startup;
 mod stats;
+mod webrtc;
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -26,7 +27,7 @@ use crate::report::{Machine, Section};
 /// Every section, in the order they run. A section is a module with
 /// `pub async fn run(ctx: &Ctx) -> anyhow::Result<Section>`, listed here and in
 /// [`run_section`].
-const SECTIONS: &[&str] = &["cost", "startup", "fanout", "glass", "record"];
+const SECTIONS: &[&str] = &["cost", "startup", "fanout", "webrtc", "glass", "record"];
 
 #[derive(Debug, Parser)]
 #[command(
@@ -61,6 +62,7 @@ async fn run_section(id: &str, ctx: &Ctx) -> Result<Section> {
         "cost" => cost::run(ctx).await,
         "startup" => startup::run(ctx).await,
         "fanout" => fanout::run(ctx).await,
+        "webrtc" => webrtc::run(ctx).await,
         // The fanout, latency and glass sections are added here by their owners.
         "glass" => glass::run(ctx).await,
         "record" => record::run(ctx).await,
