@@ -84,10 +84,16 @@ pub async fn run(ctx: &Ctx) -> Result<Section> {
     let gate = Camgate::start(
         ctx,
         CamgateOpts {
-            env: vec![(
-                "CAMGATE_STREAMS_MAX_VIEWERS_PER_STREAM".into(),
-                "1000000".into(),
-            )],
+            // Every player connects from 127.0.0.1: neither the viewer limit nor the
+            // per-client connection cap (a defence against one client holding every
+            // descriptor) may stand in for a load of thousands of distinct players.
+            env: vec![
+                (
+                    "CAMGATE_STREAMS_MAX_VIEWERS_PER_STREAM".into(),
+                    "1000000".into(),
+                ),
+                ("CAMGATE_HTTP_MAX_CONNECTIONS_PER_CLIENT".into(), "0".into()),
+            ],
             ..CamgateOpts::default()
         },
     )
