@@ -87,10 +87,14 @@ async fn seed_003_start_play_share_status_stop() {
     assert!(frames > 10, "ffprobe decoded {frames} frames");
 
     // Ten players of one camera share one camera session.
-    let players: Vec<reqwest::Client> = (0..10)
-        .map(|_| {
+    // Ten users on ten machines (loopback addresses 127.0.0.2-11): requests without a session
+    // from one address share one provisional viewer (a defence against slot exhaustion), so
+    // ten players from one address starting at the same instant would count as one.
+    let players: Vec<reqwest::Client> = (2..12u8)
+        .map(|n| {
             reqwest::Client::builder()
                 .cookie_store(true)
+                .local_address(std::net::IpAddr::from([127, 0, 0, n]))
                 .no_proxy()
                 .timeout(Duration::from_secs(30))
                 .build()
