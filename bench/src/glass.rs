@@ -72,7 +72,7 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Section> {
         .provision(CAMERA, &sim.url(1), false)
         .await
         .context("provisioning the glass camera")?;
-    wait_live(&camgate, Duration::from_secs(20)).await?;
+    camgate.wait_live(CAMERA, Duration::from_secs(20)).await?;
     // A few segments in the playlist first, so every player starts as it would on a camera
     // that has been live for a while.
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -266,24 +266,6 @@ fn floats(v: &Value) -> Vec<f64> {
     v.as_array()
         .map(|a| a.iter().filter_map(Value::as_f64).collect())
         .unwrap_or_default()
-}
-
-async fn wait_live(camgate: &Camgate, within: Duration) -> anyhow::Result<()> {
-    let deadline = tokio::time::Instant::now() + within;
-    loop {
-        let state = camgate
-            .get_json(&format!("/cameras/{CAMERA}/status"))
-            .await
-            .ok()
-            .and_then(|v| v["state"].as_str().map(str::to_owned));
-        if state.as_deref() == Some("live") {
-            return Ok(());
-        }
-        if tokio::time::Instant::now() >= deadline {
-            bail!("camera {CAMERA} not live after {within:?} (state {state:?})");
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 fn check_node_modules(root: &Path) -> anyhow::Result<()> {

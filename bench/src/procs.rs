@@ -394,6 +394,28 @@ impl Camgate {
     }
 
     /// The text of `/metrics`.
+    /// Waits until camera `id` reports `live`, for at most `within`.
+    pub async fn wait_live(&self, id: &str, within: Duration) -> Result<()> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let state = self
+                .get_json(&format!("/cameras/{id}/status"))
+                .await
+                .ok()
+                .and_then(|v| v["state"].as_str().map(str::to_owned));
+            if state.as_deref() == Some("live") {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                bail!(
+                    "camera {id} not live after {within:?} (state {state:?}); see {}",
+                    self.log.display()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
     pub async fn metrics(&self) -> Result<String> {
         self.get_text("/metrics").await
     }

@@ -134,6 +134,17 @@ pub fn mem_total_mib() -> u64 {
     read_kib("/proc/meminfo", "MemTotal:").unwrap_or(0) / 1024
 }
 
+/// This process's CPU time (user + system), seconds: the load generator's cost.
+pub fn own_cpu_seconds() -> f64 {
+    // SAFETY: getrusage only writes the struct passed by pointer.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) } != 0 {
+        return 0.0;
+    }
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    tv(u.ru_utime) + tv(u.ru_stime)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

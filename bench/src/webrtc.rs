@@ -119,7 +119,7 @@ pub async fn run(ctx: &Ctx) -> Result<Section> {
     )
     .await?;
     gate.provision(CAMERA, &sim.url(1), false).await?;
-    wait_live(&gate).await?;
+    gate.wait_live(CAMERA, Duration::from_secs(30)).await?;
 
     let mut done = Vec::new();
     for &m in &steps {
@@ -214,38 +214,6 @@ fn section(done: &[Step], window: Duration) -> Section {
     }
 }
 
-async fn wait_live(gate: &Camgate) -> Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let state = gate
-            .get_json(&format!("/cameras/{CAMERA}/status"))
-            .await
-            .ok()
-            .and_then(|v| v["state"].as_str().map(str::to_owned));
-        if state.as_deref() == Some("live") {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            bail!(
-                "camera not live after 30 s (state {state:?}); see {}",
-                gate.log.display()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-/// This process's CPU time (user + system), seconds: the load generator's cost.
-fn own_cpu_seconds() -> f64 {
-    // SAFETY: getrusage only writes the struct passed by pointer.
-    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
-    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) } != 0 {
-        return 0.0;
-    }
-    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    tv(u.ru_utime) + tv(u.ru_stime)
-}
-
 async fn run_step(ctx: &Ctx, gate: &Camgate, m: usize, window: Duration) -> Result<Step> {
     let shared = Arc::new(Shared::default());
     // Sessions are set up over a ramp (DTLS handshakes are the costly part), then all run
@@ -277,10 +245,10 @@ async fn run_step(ctx: &Ctx, gate: &Camgate, m: usize, window: Duration) -> Resu
     }
     tokio::time::sleep_until(win_start.into()).await;
     let cpu0 = procstat::sample(&[gate.pid()]);
-    let own0 = (Instant::now(), own_cpu_seconds());
+    let own0 = (Instant::now(), procstat::own_cpu_seconds());
     tokio::time::sleep_until(win_end.into()).await;
     let cpu1 = procstat::sample(&[gate.pid()]);
-    let own1 = (Instant::now(), own_cpu_seconds());
+    let own1 = (Instant::now(), procstat::own_cpu_seconds());
     let mut results = Vec::new();
     let bound = tokio::time::timeout(Duration::from_secs(30), async {
         while let Some(r) = viewers.join_next().await {

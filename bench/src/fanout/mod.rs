@@ -230,17 +230,6 @@ pub async fn run(ctx: &Ctx) -> Result<Section> {
     })
 }
 
-/// This process's CPU time (user + system), seconds: the load generator's cost.
-fn own_cpu_seconds() -> f64 {
-    // SAFETY: getrusage only writes the struct passed by pointer.
-    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
-    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) } != 0 {
-        return 0.0;
-    }
-    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    tv(u.ru_utime) + tv(u.ru_stime)
-}
-
 async fn server_delay(gate: &Camgate) -> Vec<(f64, f64)> {
     match gate.metrics().await {
         Ok(text) => stats::histogram_buckets(&text, DELAY_METRIC),
@@ -262,13 +251,13 @@ async fn run_step(gate: &Camgate, sh: &Arc<Shared>, m: usize, plan: &Plan) -> Re
     let from_ns = sh.now_ns();
     sh.record_from.store(from_ns, Ordering::Relaxed);
     let cpu0 = procstat::sample(&[gate.pid()]);
-    let own0 = (Instant::now(), own_cpu_seconds());
+    let own0 = (Instant::now(), procstat::own_cpu_seconds());
     let req0 = sh.requests.load(Ordering::Relaxed);
     let delay0 = server_delay(gate).await;
     tokio::time::sleep_until(win_end.into()).await;
     let req1 = sh.requests.load(Ordering::Relaxed);
     let cpu1 = procstat::sample(&[gate.pid()]);
-    let own1 = (Instant::now(), own_cpu_seconds());
+    let own1 = (Instant::now(), procstat::own_cpu_seconds());
     let to_ns = sh.now_ns();
     let delay1 = server_delay(gate).await;
     tokio::time::sleep(plan.grace).await;
