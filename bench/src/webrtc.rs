@@ -28,6 +28,8 @@ use crate::procstat;
 use crate::report::{Section, Table, num};
 
 const CAMERA: &str = "rtc";
+/// An on-demand copy of the camera, for the cold session setup.
+const COLD: &str = "rtc_cold";
 const FPS: u32 = 25;
 /// A frame reaching a viewer this much later than the first viewer is late.
 const LATE_MS: f64 = 100.0;
@@ -119,7 +121,18 @@ pub async fn run(ctx: &Ctx) -> Result<Section> {
     )
     .await?;
     gate.provision(CAMERA, &sim.url(1), false).await?;
+    // The same camera once more, on demand: nothing is connected until a WHEP POST asks.
+    gate.provision(COLD, &sim.url(1), true).await?;
     gate.wait_live(CAMERA, Duration::from_secs(30)).await?;
+    // Session setup: cold (the POST starts the camera and waits for its first keyframe) and
+    // warm (the camera is live; the session starts from the hub's cached keyframe).
+    let cold = setup(ctx, &gate, &format!("cam_{COLD}")).await?;
+    let mut warm = Vec::new();
+    for _ in 0..3 {
+        warm.push(setup(ctx, &gate, &format!("cam_{CAMERA}")).await?);
+    }
+    eprintln!("webrtc: setup cold {cold:?} ms, warm {warm:?} ms (answer, first frame)");
+    gate.delete(COLD).await?;
 
     let mut done = Vec::new();
     for &m in &steps {
@@ -149,10 +162,10 @@ pub async fn run(ctx: &Ctx) -> Result<Section> {
                 .unwrap_or_default()
         );
     }
-    Ok(section(&done, window))
+    Ok(section(&done, window, cold, &warm))
 }
 
-fn section(done: &[Step], window: Duration) -> Section {
+fn section(done: &[Step], window: Duration, cold: (f64, f64), warm: &[(f64, f64)]) -> Section {
     let largest = done.iter().filter(|s| s.ok()).map(|s| s.m).max();
     let mut t = Table::new(&[
         "viewers (M)",
@@ -202,6 +215,28 @@ fn section(done: &[Step], window: Duration) -> Section {
         TARGET_BAD * 100.0,
         largest.map_or("none".into(), |m| m.to_string())
     ));
+    let mut setup = Table::new(&[
+        "session setup",
+        "POST -> answer ms",
+        "POST -> first frame ms",
+    ]);
+    setup.row([
+        "cold (on-demand camera started by the POST)".to_owned(),
+        num(cold.0, 0),
+        num(cold.1, 0),
+    ]);
+    for (i, w) in warm.iter().enumerate() {
+        setup.row([
+            format!("warm #{} (camera live)", i + 1),
+            num(w.0, 0),
+            num(w.1, 0),
+        ]);
+    }
+    md.push_str(
+        "\nSession setup of one str0m viewer (no other viewers); a browser adds its own \
+         decode and display, see the `glass` section:\n\n",
+    );
+    md.push_str(&setup.to_markdown());
     Section {
         id: "webrtc".into(),
         title: "WebRTC viewers of one camera (WHEP, str0m receivers)".into(),
@@ -210,6 +245,10 @@ fn section(done: &[Step], window: Duration) -> Section {
             "window_s": window.as_secs(),
             "steps": done.iter().map(Step::to_json).collect::<Vec<_>>(),
             "largest_m_under_1_percent": largest,
+            "setup_ms": {
+                "cold": { "answer": cold.0, "first_frame": cold.1 },
+                "warm": warm.iter().map(|w| json!({ "answer": w.0, "first_frame": w.1 })).collect::<Vec<_>>(),
+            },
         }),
     }
 }
@@ -311,6 +350,27 @@ async fn viewer(
     from: Instant,
     end: Instant,
 ) -> Result<Vec<(u64, Instant)>> {
+    viewer_run(http, url, shared, from, end)
+        .await
+        .map(|run| run.frames)
+}
+
+/// What one viewer's run gave: frames (key, arrival) inside the recording span, and its
+/// setup times.
+struct Run {
+    frames: Vec<(u64, Instant)>,
+    posted: Instant,
+    answered: Instant,
+    first_frame: Option<Instant>,
+}
+
+async fn viewer_run(
+    http: &reqwest::Client,
+    url: &str,
+    shared: &Shared,
+    from: Instant,
+    end: Instant,
+) -> Result<Run> {
     let mut rtc = Rtc::builder()
         .clear_codecs()
         .enable_h264(true)
@@ -321,6 +381,7 @@ async fn viewer(
     let mut api = rtc.sdp_api();
     api.add_media(MediaKind::Video, Direction::RecvOnly, None, None, None);
     let (offer, pending) = api.apply().context("making the offer")?;
+    let posted = Instant::now();
     let r = http
         .post(url)
         .header("content-type", "application/sdp")
@@ -342,6 +403,8 @@ async fn viewer(
     }
     let answer = SdpAnswer::from_sdp_string(&body).context("camgate's answer")?;
     rtc.sdp_api().accept_answer(pending, answer)?;
+    let answered = Instant::now();
+    let mut first_frame = None;
 
     let mut frames = Vec::new();
     let mut buf = vec![0u8; 2048];
@@ -354,6 +417,7 @@ async fn viewer(
                 }
                 Ok(Output::Event(Event::MediaData(d))) => {
                     let now = Instant::now();
+                    first_frame.get_or_insert(now);
                     if now >= from && now < end {
                         let key = frame_key(&d.data);
                         shared
@@ -402,5 +466,30 @@ async fn viewer(
         let base = url.split("/webrtc/").next().unwrap_or_default();
         let _ = http.delete(format!("{base}{loc}")).send().await;
     }
-    result.map(|()| frames)
+    result.map(|()| Run {
+        frames,
+        posted,
+        answered,
+        first_frame,
+    })
+}
+
+/// Session setup of one viewer on `path`: ms from the WHEP POST to its answer and to the
+/// first frame received (the run lasts 3 s, or less once a frame is in).
+async fn setup(ctx: &Ctx, gate: &Camgate, path: &str) -> Result<(f64, f64)> {
+    let url = format!("{}/webrtc/{path}/whep", gate.base());
+    let now = Instant::now();
+    let run = viewer_run(
+        &ctx.http,
+        &url,
+        &Shared::default(),
+        now,
+        now + Duration::from_secs(3),
+    )
+    .await?;
+    let ms = |t: Instant| t.duration_since(run.posted).as_secs_f64() * 1000.0;
+    let first = run
+        .first_frame
+        .with_context(|| format!("no frame within 3 s of the WHEP POST to {path}"))?;
+    Ok((ms(run.answered), ms(first)))
 }
