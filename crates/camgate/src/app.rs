@@ -132,7 +132,8 @@ impl App {
                 registry.clone(),
                 config.streams.start_timeout,
                 output_tasks.clone(),
-            ),
+            )
+            .with_announce(webrtc_events(bus.clone())),
         );
         // Follows every stream only to announce frames on NATS (when that is on).
         let snapshots = Snapshots::from_config(
@@ -329,6 +330,26 @@ fn access(config: &Config, tokens: &Arc<TokenKeys>, local_addr: SocketAddr) -> A
         public_url: (!http.public_url.is_empty()).then(|| http.public_url.as_str().into()),
         listen: local_addr,
     }
+}
+
+/// The WebRTC output's session starts and ends as `webrtc` events on the bus.
+fn webrtc_events(bus: EventBus) -> crate::webrtc::Announce {
+    Arc::new(move |r: crate::webrtc::SessionReport| {
+        bus.publish(events::Event::Webrtc(events::WebrtcEvent {
+            camera_id: r.camera_id,
+            stream_path: r.stream_path,
+            ts: events::now(),
+            action: r.action,
+            session: r.session,
+            reason: r.reason,
+            seconds: r.seconds,
+            bytes_sent: r.bytes_sent,
+            nacks: r.nacks,
+            plis: r.plis,
+            firs: r.firs,
+            rtt_ms: r.rtt_ms,
+        }));
+    })
 }
 
 /// The recorder's announcements as `recording` events on the bus.

@@ -135,6 +135,8 @@ async fn sessions_count_as_viewers_and_end_on_delete() {
     );
     assert!(b.contains("H.264") && b.contains("VP8"), "{b}");
 
+    // The stream's event socket reports the session's start and end.
+    let mut events = gw.ws("/ws/events/cam_w1").await;
     let mut client = WhepClient::new(Offer::H264);
     let t = std::time::Instant::now();
     let (s, h, answer) = post_offer(&gw, "cam_w1", &client.offer).await;
@@ -148,6 +150,10 @@ async fn sessions_count_as_viewers_and_end_on_delete() {
     assert!(h.contains_key("etag"));
     let link = h["link"].to_str().unwrap();
     assert_eq!(link, "<stun:stun.example.test:3478>; rel=\"ice-server\"");
+    let started = webrtc_event(&mut events, "started").await;
+    let session_id = location.rsplit('/').next().unwrap().to_owned();
+    assert_eq!(started["session"], session_id.as_str(), "{started}");
+    assert_eq!(started["camera_id"], "w1");
     assert_eq!(webrtc_viewers(&gw, "cam_w1").await, 1);
     // The limit is 1: the next session is refused.
     let (s, _, b) = post_offer(&gw, "cam_w1", &WhepClient::new(Offer::H264).offer).await;
@@ -267,6 +273,14 @@ async fn sessions_count_as_viewers_and_end_on_delete() {
     .await
     .unwrap();
     assert_eq!(after.frames, 0, "frames kept coming after DELETE");
+    // The end is an event with what the session was sent.
+    let ended = webrtc_event(&mut events, "ended").await;
+    assert_eq!(ended["session"], session_id.as_str(), "{ended}");
+    assert!(ended["bytes_sent"].as_u64().unwrap() > 100_000, "{ended}");
+    assert!(
+        ended["reason"].as_str().is_some_and(|r| !r.is_empty()),
+        "{ended}"
+    );
     // The session is gone from the gauge; the counters keep what it was sent.
     let ended = webrtc_metrics(&gw).await;
     assert_eq!(ended["camgate_webrtc_sessions"], 0.0, "{ended:?}");
@@ -275,6 +289,25 @@ async fn sessions_count_as_viewers_and_end_on_delete() {
         ended["camgate_webrtc_sent_bytes_total"] >= playing["camgate_webrtc_sent_bytes_total"],
         "a counter fell when its session ended: {playing:?} then {ended:?}"
     );
+}
+
+/// The next `webrtc` event with `action` on an event socket (other events skipped), within 10 s.
+async fn webrtc_event(ws: &mut support::Ws, action: &str) -> Value {
+    use futures::StreamExt;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let msg = tokio::time::timeout_at(deadline, ws.next())
+            .await
+            .unwrap_or_else(|_| panic!("no webrtc {action} event within 10 s"))
+            .expect("the event socket stays open")
+            .expect("a WebSocket message");
+        if let tokio_tungstenite::tungstenite::Message::Text(t) = msg {
+            let v: Value = serde_json::from_str(&t).unwrap();
+            if v["type"] == "webrtc" && v["action"] == action {
+                return v;
+            }
+        }
+    }
 }
 
 /// The `camgate_webrtc_*` samples of `/metrics` (none has labels).

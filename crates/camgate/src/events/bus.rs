@@ -33,6 +33,9 @@ pub enum Event {
     Status(StatusEvent),
     /// The recorder wrote a file, removed files, or hit disk pressure (docs/recording.md).
     Recording(RecordingEvent),
+    /// A WebRTC (WHEP) session started or ended, with what it was sent and its peer's
+    /// feedback (docs/webrtc.md).
+    Webrtc(WebrtcEvent),
 }
 
 impl Event {
@@ -43,6 +46,7 @@ impl Event {
             Event::Viewers(e) => &e.camera_id,
             Event::Status(e) => &e.status.camera_id,
             Event::Recording(e) => &e.camera_id,
+            Event::Webrtc(e) => &e.camera_id,
         }
     }
 }
@@ -107,6 +111,26 @@ pub struct RecordingEvent {
     pub reason: String,
     /// The stream's recording status after it.
     pub recording: RecordingStatus,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct WebrtcEvent {
+    pub camera_id: String,
+    pub stream_path: String,
+    pub ts: String,
+    /// `started` or `ended`.
+    pub action: &'static str,
+    pub session: String,
+    /// Why it ended: DELETE, ICE failure, DTLS close, the stream going away.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub seconds: u64,
+    pub bytes_sent: u64,
+    pub nacks: u64,
+    pub plis: u64,
+    pub firs: u64,
+    /// The latest round-trip time the peer's RTCP gave, when it gave one.
+    pub rtt_ms: Option<f64>,
 }
 
 /// What a state change was caused by, from the transition itself: the live path's code only

@@ -20,7 +20,7 @@ use std::time::Duration;
 
 pub use bus::{
     CAPACITY, CameraAction, CameraEvent, Event, EventBus, Received, RecordingEvent, StateEvent,
-    StatusEvent, Subscription, ViewersEvent, now, rfc3339, state_reason,
+    StatusEvent, Subscription, ViewersEvent, WebrtcEvent, now, rfc3339, state_reason,
 };
 pub use counters::{HlsRequestKind, Metrics, NatsStatus};
 

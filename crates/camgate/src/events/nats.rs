@@ -166,7 +166,7 @@ pub async fn run(config: NatsConfig, bus: EventBus, streams: Arc<Registry>, metr
                         }
                         publisher.publish(&payload).await;
                     }
-                    Event::Camera(_) | Event::Viewers(_) | Event::Recording(_) => {}
+                    Event::Camera(_) | Event::Viewers(_) | Event::Recording(_) | Event::Webrtc(_) => {}
                 },
             },
         }

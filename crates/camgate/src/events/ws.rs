@@ -308,7 +308,7 @@ async fn dashboard_feed(socket: WebSocket, state: EventsState) {
                 Some(Received::Lagged(n)) => feed.send_json(&lagged(n, None)).await,
                 Some(Received::Event(e)) => match &*e {
                     Event::State(_) | Event::Camera(_) => feed.send_json(&*e).await,
-                    Event::Viewers(_) | Event::Status(_) | Event::Recording(_) => Ok(()),
+                    Event::Viewers(_) | Event::Status(_) | Event::Recording(_) | Event::Webrtc(_) => Ok(()),
                 },
             },
             _ = ping.tick() => feed.keepalive().await,

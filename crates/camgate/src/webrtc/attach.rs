@@ -13,12 +13,34 @@ use crate::hub::Protocol;
 pub use crate::hub::{Consumer, ViewerGuard};
 use crate::tasks::Tasks;
 
+/// What the output tells the rest of the gateway about a session (the app turns it into a
+/// `webrtc` event on the bus; this output does not know the bus).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SessionReport {
+    pub camera_id: String,
+    pub stream_path: String,
+    pub session: String,
+    /// `started` or `ended`.
+    pub action: &'static str,
+    /// Why it ended (`None` when it started).
+    pub reason: Option<String>,
+    pub seconds: u64,
+    pub bytes_sent: u64,
+    pub nacks: u64,
+    pub plis: u64,
+    pub firs: u64,
+    pub rtt_ms: Option<f64>,
+}
+
+pub type Announce = Arc<dyn Fn(SessionReport) + Send + Sync>;
+
 /// Every stream the gateway serves, as this output needs them.
 #[derive(Clone)]
 pub struct Registry {
     streams: Arc<crate::hub::Registry>,
     start_timeout: Duration,
     tasks: Tasks,
+    announce: Option<Announce>,
 }
 
 impl Registry {
@@ -31,6 +53,19 @@ impl Registry {
             streams,
             start_timeout,
             tasks,
+            announce: None,
+        }
+    }
+
+    /// Where session starts and ends are reported.
+    pub fn with_announce(mut self, announce: Announce) -> Registry {
+        self.announce = Some(announce);
+        self
+    }
+
+    pub fn announce(&self, report: SessionReport) {
+        if let Some(a) = &self.announce {
+            a(report);
         }
     }
 

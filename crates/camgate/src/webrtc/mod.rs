@@ -28,6 +28,7 @@ use str0m::{Candidate, Rtc};
 
 pub use crate::config::WebrtcConfig;
 pub use attach::Registry;
+pub use attach::{Announce, SessionReport};
 use attach::{AppError, LiveStream};
 pub use driver::Driver;
 pub use session::Session;
@@ -287,6 +288,9 @@ impl WebRtc {
         let (connect, lag) = (self.config.connect_timeout, self.config.max_lag);
         let started = Instant::now();
         tracing::info!(session = %id, stream = %path, codec = human, "WHEP session started");
+        self.registry
+            .announce(report(&session, started, "started", None));
+        let registry = self.registry.clone();
         self.registry.spawn(format!("webrtc session {id}"), async move {
             let id = session.id.clone();
             let reason = session
@@ -294,6 +298,7 @@ impl WebRtc {
                 .run(consumer, pending, connect, lag, viewer)
                 .await;
             driver.remove(&id);
+            registry.announce(report(&session, started, "ended", Some(reason.to_string())));
             let s = &session.stats;
             tracing::info!(
                 session = %id,
@@ -312,6 +317,31 @@ impl WebRtc {
             answer: answer.to_sdp_string(),
             etag,
         })
+    }
+}
+
+/// A session's figures so far, for its `started` / `ended` announcement.
+fn report(
+    session: &Session,
+    started: Instant,
+    action: &'static str,
+    reason: Option<String>,
+) -> SessionReport {
+    use std::sync::atomic::Ordering::Relaxed;
+    let s = &session.stats;
+    let rtt = s.rtt_micros.load(Relaxed);
+    SessionReport {
+        camera_id: session.stream.camera_id(),
+        stream_path: session.stream.path(),
+        session: session.id.clone(),
+        action,
+        reason,
+        seconds: started.elapsed().as_secs(),
+        bytes_sent: s.bytes_sent.load(Relaxed),
+        nacks: s.nacks.load(Relaxed),
+        plis: s.plis.load(Relaxed),
+        firs: s.firs.load(Relaxed),
+        rtt_ms: (rtt > 0).then(|| rtt as f64 / 1000.0),
     }
 }
 
