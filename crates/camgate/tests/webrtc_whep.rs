@@ -469,3 +469,66 @@ async fn a_camera_with_b_frames_is_refused_clearly() {
     assert!(b.contains("HLS or MSE"), "{b}");
     assert_eq!(webrtc_viewers(&gw, "cam_wb").await, 0);
 }
+
+/// A browser that lost a picture sends a PLI; an RTSP camera cannot be asked for a keyframe,
+/// so camgate restarts the session at the hub's cached keyframe. With a camera whose next
+/// IDR is ten seconds away, a keyframe within a second of the PLI can only be that answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pli_is_answered_from_the_cached_keyframe() {
+    let cam = Camera::start_with_gop(250);
+    let gw = gateway(4).await;
+    gw.provision("pli", &cam.good_url(), true).await;
+    let mut client = WhepClient::new(Offer::H264);
+    let (s, _, answer) = post_offer(&gw, "cam_pli", &client.offer).await;
+    assert_eq!(s, 201, "{answer}");
+    client.accept(&answer);
+    let (mut client, first) = tokio::task::spawn_blocking(move || {
+        let got = client.receive(Duration::from_secs(3));
+        (client, got)
+    })
+    .await
+    .unwrap();
+    assert!(first.frames >= 25, "only {} frames in 3 s", first.frames);
+    // The session starts at the cached keyframe.
+    assert_eq!(first.keyframes.first(), Some(&0), "{:?}", first.keyframes);
+    let (mut client, after) = tokio::task::spawn_blocking(move || {
+        // Past the first keyframe and its catch-up; then the PLI.
+        client.request_keyframe();
+        let got = client.receive(Duration::from_secs(1));
+        (client, got)
+    })
+    .await
+    .unwrap();
+    assert!(
+        !after.keyframes.is_empty(),
+        "no keyframe within 1 s of the PLI ({} frames)",
+        after.frames
+    );
+    // Twice, over a second apart (answers are rate-limited to one a second): a camera IDR
+    // cannot explain both.
+    let again = tokio::task::spawn_blocking(move || {
+        client.receive(Duration::from_millis(1200));
+        client.request_keyframe();
+        client.receive(Duration::from_secs(1))
+    })
+    .await
+    .unwrap();
+    assert!(
+        !again.keyframes.is_empty(),
+        "no keyframe within 1 s of the second PLI ({} frames)",
+        again.frames
+    );
+    // The PLIs are counted (str0m reports the peer's feedback every 2 s).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let m = webrtc_metrics(&gw).await;
+        if m["camgate_webrtc_plis_total"] >= 2.0 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "PLIs not counted in /metrics: {m:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}

@@ -32,7 +32,17 @@ impl Camera {
         Camera::spawn(0, "h265")
     }
 
+    /// An H.264 camera with an IDR every `gop` frames (the default is one a second): a
+    /// keyframe that arrives sooner was made for someone, e.g. in answer to a PLI.
+    pub fn start_with_gop(gop: u32) -> Camera {
+        Camera::spawn_with(0, "h264", gop)
+    }
+
     fn spawn(port: u16, codec: &str) -> Camera {
+        Camera::spawn_with(port, codec, 0)
+    }
+
+    fn spawn_with(port: u16, codec: &str, gop: u32) -> Camera {
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/rtsp_camera.py");
         let mut child = Command::new("/usr/bin/python3")
             .arg(script)
@@ -44,7 +54,7 @@ impl Camera {
                 "--password",
                 PASSWORD,
             ])
-            .args(["--codec", codec])
+            .args(["--codec", codec, "--gop", &gop.to_string()])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

@@ -39,6 +39,8 @@ def main():
     ap.add_argument("--height", type=int, default=240)
     ap.add_argument("--fps", type=int, default=25)
     ap.add_argument("--codec", default="h264", choices=["h264", "h265"])
+    # Frames between IDRs (default: one per second, as most cameras are set up).
+    ap.add_argument("--gop", type=int, default=0)
     args = ap.parse_args()
 
     Gst.init(None)
@@ -52,12 +54,12 @@ def main():
         f"video/x-raw,width={args.width},height={args.height},framerate={args.fps}/1 ! "
         "valve name=v drop=false ! "
         + (
-            f"x264enc tune=zerolatency speed-preset=ultrafast key-int-max={args.fps} ! "
+            f"x264enc tune=zerolatency speed-preset=ultrafast key-int-max={args.gop or args.fps} ! "
             "video/x-h264,profile=constrained-baseline ! rtph264pay name=pay0 pt=96 config-interval=1 )"
             if args.codec == "h264"
             # Closed GOPs (an IDR every second), as cameras send: x265 defaults to open GOPs
             # whose CRA pictures retina does not mark as random access points.
-            else f"x265enc tune=zerolatency speed-preset=ultrafast key-int-max={args.fps} "
+            else f"x265enc tune=zerolatency speed-preset=ultrafast key-int-max={args.gop or args.fps} "
             "option-string=open-gop=0 ! "
             "video/x-h265,profile=main ! rtph265pay name=pay0 pt=96 config-interval=1 )"
         )

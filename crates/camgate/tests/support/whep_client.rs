@@ -8,7 +8,7 @@ use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 
 use str0m::change::{SdpAnswer, SdpPendingOffer};
-use str0m::media::{Direction, MediaKind};
+use str0m::media::{Direction, KeyframeRequestKind, MediaKind, Mid};
 use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
 
@@ -23,6 +23,8 @@ pub struct WhepClient {
     socket: UdpSocket,
     pending: Option<SdpPendingOffer>,
     pub offer: String,
+    /// The video's mid, once media arrived.
+    mid: Option<Mid>,
 }
 
 /// What a receive run saw.
@@ -35,6 +37,8 @@ pub struct Received {
     pub connected_after: Option<Duration>,
     pub first_frame_after: Option<Duration>,
     pub disconnected: bool,
+    /// Indexes (in this run's frames) of the frames that hold an IDR.
+    pub keyframes: Vec<usize>,
 }
 
 impl WhepClient {
@@ -57,6 +61,7 @@ impl WhepClient {
             socket,
             pending: Some(pending),
             offer: offer.to_sdp_string(),
+            mid: None,
         }
     }
 
@@ -64,6 +69,17 @@ impl WhepClient {
         let answer = SdpAnswer::from_sdp_string(answer).expect("camgate's answer parses");
         let pending = self.pending.take().unwrap();
         self.rtc.sdp_api().accept_answer(pending, answer).unwrap();
+    }
+
+    /// Sends a PLI (picture loss: "send me a keyframe") for the video; the next `receive`
+    /// sends it out.
+    pub fn request_keyframe(&mut self) {
+        let mid = self.mid.expect("request_keyframe after media arrived");
+        self.rtc
+            .writer(mid)
+            .expect("a live session has a writer")
+            .request_keyframe(None, KeyframeRequestKind::Pli)
+            .expect("PLI queued");
     }
 
     /// Runs the connection for `dur` (or until disconnected), collecting frames.
@@ -86,6 +102,10 @@ impl WhepClient {
                             got.disconnected = true;
                         }
                         Event::MediaData(d) => {
+                            self.mid = Some(d.mid);
+                            if has_idr(&d.data) {
+                                got.keyframes.push(got.frames);
+                            }
                             got.first_frame_after.get_or_insert(start.elapsed());
                             got.codec = Some(d.params.spec().codec.to_string());
                             got.annexb.extend_from_slice(&d.data);
@@ -125,4 +145,11 @@ impl WhepClient {
             }
         }
     }
+}
+
+/// An Annex B H.264 access unit holds an IDR slice (NAL type 5).
+fn has_idr(annexb: &[u8]) -> bool {
+    annexb
+        .windows(4)
+        .any(|w| w[..3] == [0, 0, 1] && w[3] & 0x1f == 5)
 }
