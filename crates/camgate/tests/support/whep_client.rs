@@ -25,6 +25,12 @@ pub struct WhepClient {
     pub offer: String,
     /// The video's mid, once media arrived.
     mid: Option<Mid>,
+    /// Drop every Nth incoming RTP packet (0: none), as a lossy network would: str0m then
+    /// NACKs the gaps and the sender must retransmit from its history.
+    pub drop_every: usize,
+    rtp_seen: usize,
+    /// Incoming RTP packets dropped so far.
+    pub dropped: usize,
 }
 
 /// What a receive run saw.
@@ -62,6 +68,9 @@ impl WhepClient {
             pending: Some(pending),
             offer: offer.to_sdp_string(),
             mid: None,
+            drop_every: 0,
+            rtp_seen: 0,
+            dropped: 0,
         }
     }
 
@@ -80,6 +89,21 @@ impl WhepClient {
             .expect("a live session has a writer")
             .request_keyframe(None, KeyframeRequestKind::Pli)
             .expect("PLI queued");
+    }
+
+    /// Whether to drop this incoming datagram: every `drop_every`th SRTP packet (RFC 7983:
+    /// first byte 128..=191; RTCP's payload types 192..=223 are kept).
+    fn drops(&mut self, d: &[u8]) -> bool {
+        if self.drop_every == 0 || d.len() < 2 || !(128..=191).contains(&d[0]) {
+            return false;
+        }
+        if (192..=223).contains(&d[1]) {
+            return false;
+        }
+        self.rtp_seen += 1;
+        let drop = self.rtp_seen % self.drop_every == 0;
+        self.dropped += usize::from(drop);
+        drop
     }
 
     /// Runs the connection for `dur` (or until disconnected), collecting frames.
@@ -125,6 +149,7 @@ impl WhepClient {
                 .max(Duration::from_millis(1));
             self.socket.set_read_timeout(Some(wait)).unwrap();
             let input = match self.socket.recv_from(&mut buf) {
+                Ok((n, _)) if self.drops(&buf[..n]) => continue,
                 Ok((n, source)) => match buf[..n].try_into() {
                     Ok(contents) => Input::Receive(
                         Instant::now(),
