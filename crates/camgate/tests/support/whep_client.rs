@@ -101,7 +101,7 @@ impl WhepClient {
             return false;
         }
         self.rtp_seen += 1;
-        let drop = self.rtp_seen % self.drop_every == 0;
+        let drop = self.rtp_seen.is_multiple_of(self.drop_every);
         self.dropped += usize::from(drop);
         drop
     }
