@@ -38,7 +38,7 @@ const SECTIONS: &[&str] = &["cost", "startup", "fanout", "webrtc", "glass", "rec
         part of bench/REPORT.md. Exits non-zero if any section cannot produce its figures."
 )]
 struct Args {
-    /// Short windows and small N (about 3 minutes in all), for CI: keeps the harness working,
+    /// Short windows and small N (about 4 minutes in all), for CI: keeps the harness working,
     /// its figures are not meaningful.
     #[arg(long)]
     quick: bool,
