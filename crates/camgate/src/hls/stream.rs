@@ -275,8 +275,10 @@ impl HlsStream {
             return Ok(Some((id.clone(), true)));
         }
         let viewer = self.camera.join(Protocol::Hls)?;
-        // An expired id of ours comes back under the same id, so its player's URIs stay valid.
-        let id = claimed.map_or_else(session_id, str::to_owned);
+        // Always a new id: an unknown claimed id (made up, or ours but expired) must not
+        // become a session, or a page repeating a made-up id would confirm it and then hold
+        // a second slot with its cookie-less requests. The answer sets the new id's cookie.
+        let id = session_id();
         sessions.insert(
             id.clone(),
             Session {
@@ -288,7 +290,7 @@ impl HlsStream {
         if let Some(ip) = client {
             provisional.insert(ip, id.clone());
         }
-        Ok(Some((id, claimed.is_none())))
+        Ok(Some((id, true)))
     }
 }
 
