@@ -126,11 +126,58 @@ fn check(s: &Segmenter, target_duration: u64, last_msn: &mut u64) -> Result<(), 
     Ok(())
 }
 
+/// What the segmenter must do with each frame, modelled apart from it: a frame is dropped
+/// exactly when a keyframe is awaited (at the start, after a flush, and after a discontinuity:
+/// dts not increasing, a gap over the ceiling, or new codec parameters) and it is not one.
+struct Model {
+    ceiling: i64,
+    waiting: bool,
+    last_accepted_dts: Option<i64>,
+    generation: Option<usize>,
+    dropped: u64,
+}
+
+impl Model {
+    /// Returns (dropped, discontinuity) for a frame of parameter set `params`.
+    fn push(&mut self, dts: i64, key: bool, params: usize) -> (bool, bool) {
+        let changed = self.generation != Some(params);
+        let mut discontinuity = false;
+        if let Some(prev) = self.last_accepted_dts.take() {
+            let gap = dts - prev;
+            if changed || gap <= 0 || gap > self.ceiling {
+                self.waiting = true;
+                discontinuity = true;
+            }
+        }
+        let dropped = self.waiting && !key;
+        if dropped {
+            self.dropped += 1;
+        } else {
+            self.generation = Some(params);
+            self.waiting = false;
+            self.last_accepted_dts = Some(dts);
+        }
+        (dropped, discontinuity)
+    }
+
+    fn flush(&mut self) {
+        self.last_accepted_dts = None;
+        self.waiting = true;
+    }
+}
+
 fn run(config: SegmenterConfig, ops: &[Op]) -> Result<(), TestCaseError> {
     let mut s = Segmenter::new(config);
     let target_duration = s.target_duration_secs();
     let (a, b): (Arc<CodecParams>, Arc<CodecParams>) = (h264_params(), h264_params_1080p());
     let mut current = a.clone();
+    let mut model = Model {
+        ceiling: (target_duration * u64::from(TIMESCALE)) as i64,
+        waiting: true,
+        last_accepted_dts: None,
+        generation: None,
+        dropped: 0,
+    };
     let mut dts = 0i64;
     let mut last_msn = 0;
     for (i, op) in ops.iter().enumerate() {
@@ -142,9 +189,11 @@ fn run(config: SegmenterConfig, ops: &[Op]) -> Result<(), TestCaseError> {
             } => {
                 let pts = dts + i64::from(reorder) * 3600;
                 let out = s.push(&frame(&current, i as u32, dts, pts, key), i as i64 * 40);
-                if out.dropped {
-                    prop_assert!(!key || out.discontinuity || s.dropped_frames() > 0);
-                }
+                let which = usize::from(!Arc::ptr_eq(&current, &a));
+                let (dropped, discontinuity) = model.push(dts, key, which);
+                prop_assert_eq!(out.dropped, dropped, "frame {} dropped", i);
+                prop_assert_eq!(out.discontinuity, discontinuity, "frame {} discontinuity", i);
+                prop_assert_eq!(s.dropped_frames(), model.dropped);
                 dts += i64::from(ticks);
             }
             Op::JumpBack(t) => dts -= i64::from(t),
@@ -157,6 +206,7 @@ fn run(config: SegmenterConfig, ops: &[Op]) -> Result<(), TestCaseError> {
             }
             Op::Flush => {
                 s.flush();
+                model.flush();
             }
         }
         check(&s, target_duration, &mut last_msn)?;
