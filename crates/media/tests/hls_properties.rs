@@ -192,7 +192,12 @@ fn run(config: SegmenterConfig, ops: &[Op]) -> Result<(), TestCaseError> {
                 let which = usize::from(!Arc::ptr_eq(&current, &a));
                 let (dropped, discontinuity) = model.push(dts, key, which);
                 prop_assert_eq!(out.dropped, dropped, "frame {} dropped", i);
-                prop_assert_eq!(out.discontinuity, discontinuity, "frame {} discontinuity", i);
+                prop_assert_eq!(
+                    out.discontinuity,
+                    discontinuity,
+                    "frame {} discontinuity",
+                    i
+                );
                 prop_assert_eq!(s.dropped_frames(), model.dropped);
                 dts += i64::from(ticks);
             }
