@@ -1,6 +1,7 @@
 //! Property tests of the segmenter over arbitrary frame sequences (durations, keyframes,
 //! B-frame offsets, timestamp jumps, codec changes, flushes): the LL-HLS invariants hold after
-//! every push and nothing panics.
+//! every push, each frame is dropped or kept exactly as a model of the drop rule says, and
+//! nothing panics.
 
 mod common;
 
@@ -138,6 +139,16 @@ struct Model {
 }
 
 impl Model {
+    fn new(target_duration_secs: u64) -> Model {
+        Model {
+            ceiling: (target_duration_secs * u64::from(TIMESCALE)) as i64,
+            waiting: true,
+            last_accepted_dts: None,
+            generation: None,
+            dropped: 0,
+        }
+    }
+
     /// Returns (dropped, discontinuity) for a frame of parameter set `params`.
     fn push(&mut self, dts: i64, key: bool, params: usize) -> (bool, bool) {
         let changed = self.generation != Some(params);
@@ -171,13 +182,7 @@ fn run(config: SegmenterConfig, ops: &[Op]) -> Result<(), TestCaseError> {
     let target_duration = s.target_duration_secs();
     let (a, b): (Arc<CodecParams>, Arc<CodecParams>) = (h264_params(), h264_params_1080p());
     let mut current = a.clone();
-    let mut model = Model {
-        ceiling: (target_duration * u64::from(TIMESCALE)) as i64,
-        waiting: true,
-        last_accepted_dts: None,
-        generation: None,
-        dropped: 0,
-    };
+    let mut model = Model::new(target_duration);
     let mut dts = 0i64;
     let mut last_msn = 0;
     for (i, op) in ops.iter().enumerate() {
