@@ -85,3 +85,57 @@ async fn mse_refuses_unknown_streams_and_viewers_past_the_limit() {
         e => panic!("expected 404, got {e}"),
     }
 }
+
+/// Players send nothing we read, so a client message is capped at 4 KiB (as on `/ws/events`):
+/// a small one is ignored and the video keeps flowing, a larger one ends the socket and frees
+/// the viewer slot, instead of making the server buffer whatever a client sends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mse_ignores_small_client_messages_and_closes_on_one_over_4_kib() {
+    use futures::SinkExt;
+    let cam = Camera::start();
+    let gw = Gateway::start(|_| {}).await;
+    gw.provision("m3", &cam.good_url(), true).await;
+    let (mut ws, _) = tokio_tungstenite::connect_async(&gw.ws_url("/mse/cam_m3"))
+        .await
+        .unwrap();
+    let next = async |ws: &mut tokio_tungstenite::WebSocketStream<_>| {
+        tokio::time::timeout(Duration::from_secs(20), ws.next())
+            .await
+            .expect("a message within 20 s")
+    };
+    // Codec string, init segment, first fragment.
+    for _ in 0..3 {
+        next(&mut ws).await.expect("open").expect("no error");
+    }
+    ws.send(Message::text("x".repeat(100))).await.unwrap();
+    let mut moofs = 0;
+    while moofs < 5 {
+        if let Message::Binary(b) = next(&mut ws).await.expect("open").expect("no error")
+            && b.len() >= 8
+            && box_type(&b) == b"moof"
+        {
+            moofs += 1;
+        }
+    }
+    assert_eq!(gw.app.live.total_viewers(), 1);
+
+    ws.send(Message::binary(vec![0u8; 5000])).await.unwrap();
+    // The server ends the socket: a close frame, an error or the end of the stream.
+    let closed = tokio::time::timeout(Duration::from_secs(15), async {
+        loop {
+            match ws.next().await {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
+                Some(Ok(_)) => continue,
+            }
+        }
+    })
+    .await;
+    assert!(
+        closed.is_ok(),
+        "a 5000-byte client message must end the MSE socket"
+    );
+    support::eventually("the MSE viewer to leave", Duration::from_secs(10), || {
+        (gw.app.live.total_viewers() == 0).then_some(())
+    })
+    .await;
+}
