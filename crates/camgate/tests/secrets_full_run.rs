@@ -8,18 +8,13 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
-use base64::Engine;
 use futures::StreamExt;
 use serde_json::{Value, json};
-use support::{Camera, client, process};
+use support::serve::{Camgate, encodings};
+use support::{Camera, client};
 
-const BIN: &str = env!("CARGO_BIN_EXE_camgate");
 const USER: &str = "admin";
 
 /// Each at least 8 characters, so no encoding of one is likely text of ours by chance.
@@ -33,112 +28,6 @@ const SHAPES: &[&str] = &[
     "ünïcødé-密码-🔑",
     "[br]{ce}<gt>|^`",
 ];
-
-struct Camgate {
-    child: Child,
-    addr: SocketAddr,
-    output: Arc<Mutex<Vec<String>>>,
-    readers: Vec<std::thread::JoinHandle<()>>,
-}
-
-impl Camgate {
-    fn start(data_dir: &std::path::Path, format: &str) -> Camgate {
-        let mut child = Command::new(BIN)
-            .env_clear()
-            .current_dir(data_dir.parent().unwrap())
-            .args(["serve", "--listen", "127.0.0.1:0", "--log-format", format])
-            .args(["--log-level", "debug", "--data-dir"])
-            .arg(data_dir)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn camgate");
-        let output = Arc::new(Mutex::new(Vec::new()));
-        let (tx, rx) = mpsc::channel::<String>();
-        let mut readers = Vec::new();
-        for stream in [
-            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
-            Box::new(child.stderr.take().unwrap()),
-        ] {
-            let output = Arc::clone(&output);
-            let tx = tx.clone();
-            readers.push(std::thread::spawn(move || {
-                for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                    output.lock().unwrap().push(line.clone());
-                    let _ = tx.send(line);
-                }
-            }));
-        }
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let addr = loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let line = rx.recv_timeout(left).unwrap_or_else(|_| {
-                let _ = child.kill();
-                panic!("camgate did not start: {:?}", output.lock().unwrap())
-            });
-            // The HTTP listener's line (the RTSP restream announces its own).
-            if !(line.contains("listening") && line.contains("data_dir")) {
-                continue;
-            }
-            // JSON: "addr":"127.0.0.1:N"; text: addr=127.0.0.1:N
-            let addr = line.split(['"', ' ', '=', ',']).find_map(|w| {
-                w.strip_prefix("127.0.0.1:")
-                    .map(|p| format!("127.0.0.1:{p}"))
-            });
-            if let Some(addr) = addr.and_then(|a| a.parse().ok()) {
-                break addr;
-            }
-        };
-        Camgate {
-            child,
-            addr,
-            output,
-            readers,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    fn stop(mut self) -> Vec<String> {
-        process::signal(&self.child, "TERM");
-        let exit = process::wait_exit(&mut self.child, Duration::from_secs(30), "camgate stop");
-        for reader in self.readers.drain(..) {
-            let _ = reader.join();
-        }
-        let output = self.output.lock().unwrap().clone();
-        assert!(exit.success(), "exit {exit:?}");
-        output
-    }
-}
-
-impl Drop for Camgate {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Every form in which `password` (of `user`) could leak.
-fn encodings(user: &str, password: &str) -> Vec<String> {
-    use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
-    let mut url = url::Url::parse("rtsp://h/").unwrap();
-    url.set_password(Some(password)).unwrap();
-    let mut forms = vec![
-        password.to_owned(),
-        serde_json::to_string(password)
-            .unwrap()
-            .trim_matches('"')
-            .to_owned(),
-        url.password().unwrap().to_owned(),
-        utf8_percent_encode(password, NON_ALPHANUMERIC).to_string(),
-        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")),
-    ];
-    forms.sort();
-    forms.dedup();
-    forms
-}
 
 async fn socket_messages(url: String, bound: Duration) -> Vec<String> {
     let Ok((mut ws, _)) = tokio_tungstenite::connect_async(url.as_str()).await else {
@@ -157,7 +46,7 @@ async fn socket_messages(url: String, bound: Duration) -> Vec<String> {
 async fn full_run(format: &str) {
     let camera = Camera::start();
     let dir = tempfile::tempdir().unwrap();
-    let server = Camgate::start(&dir.path().join("data"), format);
+    let server = Camgate::start(&dir.path().join("data"), format, &[]);
     let http = client();
     let cam_url = camera.good_url();
     let base = cam_url.split_once('@').unwrap().1.to_owned();

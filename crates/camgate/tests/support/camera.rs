@@ -9,7 +9,8 @@ use std::time::Duration;
 pub const USER: &str = "viewer";
 pub const PASSWORD: &str = "s3cr3t-pw";
 
-/// GStreamer's RTSP server serving H.264 320x240 at 25 fps on `/cam`, Digest auth.
+/// GStreamer's RTSP server serving H.264 320x240 at 25 fps on `/cam`, Digest auth unless
+/// [`CameraOptions`] say otherwise.
 pub struct Camera {
     child: Child,
     stdin: ChildStdin,
@@ -19,42 +20,51 @@ pub struct Camera {
 
 impl Camera {
     pub fn start() -> Camera {
-        Camera::start_on(0)
+        Camera::options().start()
     }
 
     /// On a given port (0: any free one), e.g. to restart a stopped camera where it was.
     pub fn start_on(port: u16) -> Camera {
-        Camera::spawn(port, "h264")
+        Camera::options().port(port).start()
     }
 
     /// An H.265 camera (x265enc, rtph265pay).
     pub fn start_h265() -> Camera {
-        Camera::spawn(0, "h265")
+        Camera::options().codec("h265").start()
     }
 
     /// An H.264 camera with an IDR every `gop` frames (the default is one a second): a
     /// keyframe that arrives sooner was made for someone, e.g. in answer to a PLI.
     pub fn start_with_gop(gop: u32) -> Camera {
-        Camera::spawn_with(0, "h264", gop)
+        Camera::options().gop(gop).start()
     }
 
-    fn spawn(port: u16, codec: &str) -> Camera {
-        Camera::spawn_with(port, codec, 0)
+    /// The defaults (H.264, Digest, any port), to adjust and `start`.
+    pub fn options() -> CameraOptions {
+        CameraOptions {
+            port: 0,
+            codec: "h264",
+            gop: 0,
+            auth: "digest",
+        }
     }
 
-    fn spawn_with(port: u16, codec: &str, gop: u32) -> Camera {
+    fn spawn_with(o: &CameraOptions) -> Camera {
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/rtsp_camera.py");
-        let mut child = Command::new("/usr/bin/python3")
+        let mut command = Command::new("/usr/bin/python3");
+        command
             .arg(script)
             .args([
                 "--port",
-                &port.to_string(),
+                &o.port.to_string(),
                 "--user",
                 USER,
                 "--password",
                 PASSWORD,
             ])
-            .args(["--codec", codec, "--gop", &gop.to_string()])
+            .args(["--codec", o.codec, "--gop", &o.gop.to_string()])
+            .args(["--auth", o.auth]);
+        let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -133,5 +143,45 @@ impl Drop for Camera {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// How to start a [`Camera`]: `Camera::options().basic_auth().start()`.
+#[derive(Clone, Debug)]
+pub struct CameraOptions {
+    port: u16,
+    codec: &'static str,
+    gop: u32,
+    auth: &'static str,
+}
+
+impl CameraOptions {
+    /// On a given port (0: any free one).
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = port;
+        self
+    }
+
+    /// `h264` or `h265`.
+    pub fn codec(mut self, codec: &'static str) -> Self {
+        self.codec = codec;
+        self
+    }
+
+    /// An IDR every `gop` frames (0: one a second).
+    pub fn gop(mut self, gop: u32) -> Self {
+        self.gop = gop;
+        self
+    }
+
+    /// Basic instead of Digest: the camera offers only Basic, and a client must send
+    /// `Authorization: Basic base64(user:password)` on every request.
+    pub fn basic_auth(mut self) -> Self {
+        self.auth = "basic";
+        self
+    }
+
+    pub fn start(self) -> Camera {
+        Camera::spawn_with(&self)
     }
 }

@@ -4,7 +4,8 @@
 //! - `api`: the router without a socket (`TestApi`, `error_code`);
 //! - `live`: the live layer without HTTP (camera specs, short settings, waiting for a state);
 //! - `nats`: a real `nats-server` started by the test (`NatsServer`);
-//! - `process`: child processes (output lines, signals, bounded waits).
+//! - `process`: child processes (output lines, signals, bounded waits);
+//! - `serve`: the real `camgate serve` binary with its output kept, and a password's leak forms.
 //!
 //! Here: polling with a bound, a free port, an HTTP client. Every test binary compiles the whole
 //! harness and uses part of it, hence unused code and re-exports are allowed. Nothing here
@@ -17,6 +18,7 @@ pub mod gateway;
 pub mod live;
 pub mod nats;
 pub mod process;
+pub mod serve;
 
 use std::time::Duration;
 
