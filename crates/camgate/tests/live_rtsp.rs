@@ -122,3 +122,55 @@ async fn stopped_camera_reconnects_and_a_stall_is_detected() {
     assert!(err.contains("stall"), "{err}");
     streams.shutdown(Duration::from_secs(3)).await;
 }
+
+/// `transport = auto` against a camera that offers RTP over UDP only (GStreamer with its
+/// protocols set to UDP): the TCP interleaved SETUP is refused with 461, ingest retries over
+/// UDP and goes live, and a reconnect goes straight to UDP (the choice is remembered).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_falls_back_to_udp_when_the_camera_refuses_tcp() {
+    let mut cam = Camera::options().udp_only().start();
+    let streams = streams();
+
+    // The camera really refuses TCP: `tcp` alone fails at SETUP with its 461.
+    let tcp = streams.upsert(spec("4t", cam.good_url(), false, Transport::Tcp));
+    let err = eventually("a refused TCP SETUP", Duration::from_secs(20), || {
+        tcp.state().last_error
+    })
+    .await;
+    assert!(err.contains("SETUP") && err.contains("461"), "{err}");
+    assert!(!err.contains(PASSWORD), "{err}");
+    streams.remove("4t");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let refused = cam.refused_setups();
+    assert!(refused >= 1, "the camera counted no refused SETUP");
+
+    let rt = streams.upsert(spec("4", cam.good_url(), false, Transport::Auto));
+    wait_for(&rt, StreamState::Live, Duration::from_secs(20)).await;
+    eprintln!("auto live: {:?}", rt.state());
+    let mut consumer = rt.hub().subscribe();
+    for _ in 0..25 {
+        next_frame(&mut consumer).await;
+    }
+    drop(consumer);
+    assert_eq!(cam.refused_setups(), refused + 1, "one TCP SETUP, then UDP");
+    eventually(
+        "one session playing, over UDP",
+        Duration::from_secs(5),
+        || (cam.sessions().0 == 1).then_some(()),
+    )
+    .await;
+
+    // A stall makes it reconnect; the second session asks for UDP at once.
+    cam.stall();
+    wait_for(&rt, StreamState::Reconnecting, Duration::from_secs(10)).await;
+    cam.resume();
+    wait_for(&rt, StreamState::Live, Duration::from_secs(20)).await;
+    let mut consumer = rt.hub().subscribe();
+    next_frame(&mut consumer).await;
+    assert_eq!(
+        cam.refused_setups(),
+        refused + 1,
+        "the reconnect tried TCP again"
+    );
+    streams.shutdown(Duration::from_secs(3)).await;
+}

@@ -4,8 +4,8 @@
 //! Transport `auto` tries TCP interleaved first and falls back to UDP only when the camera
 //! rejects the TCP SETUP. Why TCP first: it crosses NAT and firewalls, it needs no extra ports,
 //! and retina's UDP path has no reorder buffer (out-of-order packets are dropped), so TCP gives
-//! whole frames wherever the camera offers it. The transport that worked is remembered per
-//! camera so reconnects do not repeat the failed attempt.
+//! whole frames wherever the camera offers it. The transport a refusal points to is remembered
+//! per camera (before trying it) so reconnects and retries do not repeat the refused attempt.
 //!
 //! Keepalives are retina's: it sends GET_PARAMETER/OPTIONS within the session timeout while
 //! the stream is polled. Stale sessions: every camera has a retina `SessionGroup`; a dropped
@@ -244,9 +244,12 @@ impl RtspSource {
                             Transport::Tcp
                         };
                         tracing::info!(camera = %spec.camera_id, error = %e, "SETUP over {first} refused; trying {other}");
-                        let s = self.open_with(spec, &target, &memory, other).await?;
+                        // Remembered before the attempt: the camera said what it refuses, and
+                        // when the attempt fails for another reason (GStreamer's server answers
+                        // the DESCRIBE right after a refused SETUP with 503 while it tears that
+                        // media down), the supervisor's retry must not ask for `first` again.
                         self.remember_choice(&spec.camera_id, other);
-                        Ok(s)
+                        self.open_with(spec, &target, &memory, other).await
                     }
                     Err(e) => Err(e),
                 }

@@ -39,13 +39,14 @@ impl Camera {
         Camera::options().gop(gop).start()
     }
 
-    /// The defaults (H.264, Digest, any port), to adjust and `start`.
+    /// The defaults (H.264, Digest, any port, TCP and UDP), to adjust and `start`.
     pub fn options() -> CameraOptions {
         CameraOptions {
             port: 0,
             codec: "h264",
             gop: 0,
             auth: "digest",
+            udp_only: false,
         }
     }
 
@@ -64,6 +65,9 @@ impl Camera {
             ])
             .args(["--codec", o.codec, "--gop", &o.gop.to_string()])
             .args(["--auth", o.auth]);
+        if o.udp_only {
+            command.arg("--udp-only");
+        }
         let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -104,23 +108,37 @@ impl Camera {
 
     /// (active sessions, sessions ever created), counted by the server.
     pub fn sessions(&mut self) -> (u32, u32) {
+        let c = self.counts();
+        (c["active"], c["total"])
+    }
+
+    /// RTSP connections ever accepted (every DESCRIBE of a new attempt opens one).
+    pub fn connections(&mut self) -> u32 {
+        self.counts()["clients"]
+    }
+
+    /// SETUP requests the server refused (e.g. 461 for a transport it does not offer).
+    pub fn refused_setups(&mut self) -> u32 {
+        self.counts()["refused_setups"]
+    }
+
+    fn counts(&mut self) -> std::collections::HashMap<String, u32> {
         let l = self.command("sessions", "SESSIONS ");
-        let mut active = 0;
-        let mut total = 0;
-        for kv in l["SESSIONS ".len()..].split_whitespace() {
-            let (k, v) = kv.split_once('=').unwrap();
-            match k {
-                "active" => active = v.parse().unwrap(),
-                "total" => total = v.parse().unwrap(),
-                _ => {}
-            }
-        }
-        (active, total)
+        l["SESSIONS ".len()..]
+            .split_whitespace()
+            .filter_map(|kv| kv.split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.parse().unwrap()))
+            .collect()
     }
 
     /// Stop sending video while keeping the session open.
     pub fn stall(&mut self) {
         self.command("stall", "OK stall");
+    }
+
+    /// Send video again after [`Camera::stall`].
+    pub fn resume(&mut self) {
+        self.command("resume", "OK resume");
     }
 
     pub fn url(&self, user: &str, password: &str) -> String {
@@ -153,6 +171,7 @@ pub struct CameraOptions {
     codec: &'static str,
     gop: u32,
     auth: &'static str,
+    udp_only: bool,
 }
 
 impl CameraOptions {
@@ -178,6 +197,12 @@ impl CameraOptions {
     /// `Authorization: Basic base64(user:password)` on every request.
     pub fn basic_auth(mut self) -> Self {
         self.auth = "basic";
+        self
+    }
+
+    /// Offer only RTP over UDP: a SETUP asking for TCP interleaved is refused (461).
+    pub fn udp_only(mut self) -> Self {
+        self.udp_only = true;
         self
     }
 

@@ -3,11 +3,13 @@
 
 Usage: rtsp_camera.py [--port N] [--user U --password P] [--auth digest|basic|none]
                       [--mount /cam] [--width 320 --height 240 --fps 25] [--codec h264|h265]
+                      [--udp-only]
 
 Prints "PORT <n>" once listening (with --port 0 the OS picks a free port), then one line
 per event ("CLIENT_CONNECTED", "SESSION_NEW", "SESSION_REMOVED").
 Commands on stdin, one per line:
-  sessions  -> "SESSIONS active=<n> total=<m>" (server-side count of RTSP sessions)
+  sessions  -> "SESSIONS active=<n> total=<m> clients=<c> refused_setups=<r>" (server-side
+               counts: RTSP sessions now and ever, connections ever, SETUPs answered 461)
   stall     -> stop sending RTP while keeping every connection open
   resume    -> send again
 """
@@ -41,6 +43,9 @@ def main():
     ap.add_argument("--codec", default="h264", choices=["h264", "h265"])
     # Frames between IDRs (default: one per second, as most cameras are set up).
     ap.add_argument("--gop", type=int, default=0)
+    # Offer RTP over UDP only, as some cameras do: a SETUP asking for TCP interleaved is
+    # answered 461 Unsupported Transport.
+    ap.add_argument("--udp-only", action="store_true")
     args = ap.parse_args()
 
     Gst.init(None)
@@ -66,6 +71,8 @@ def main():
     )
     # One pipeline for all clients, as a camera has one encoder.
     factory.set_shared(True)
+    if args.udp_only:
+        factory.set_protocols(GstRtsp.RTSPLowerTrans.UDP | GstRtsp.RTSPLowerTrans.UDP_MCAST)
     valves = []
 
     def on_media(_factory, media):
@@ -94,15 +101,28 @@ def main():
     server.get_mount_points().add_factory(args.mount, factory)
 
     total = [0]
+    clients = [0]
+    refused = [0]
     pool = server.get_session_pool()
 
     def on_new_session(_client, _session):
         total[0] += 1
         say("SESSION_NEW")
 
+    # A SETUP asking only for TCP interleaved, which a UDP-only camera refuses (461) itself.
+    def on_pre_setup(_client, ctx):
+        res, transport = ctx.request.get_header(GstRtsp.RTSPHeaderField.TRANSPORT, 0)
+        offered = (transport or "").upper() if res == GstRtsp.RTSPResult.OK else ""
+        if args.udp_only and "/TCP" in offered and "UDP" not in offered:
+            refused[0] += 1
+            say("SETUP_REFUSED")
+        return GstRtsp.RTSPStatusCode.OK
+
     def on_client(_server, client):
+        clients[0] += 1
         say("CLIENT_CONNECTED")
         client.connect("new-session", on_new_session)
+        client.connect("pre-setup-request", on_pre_setup)
 
     server.connect("client-connected", on_client)
     pool.connect("session-removed", lambda _p, _s: say("SESSION_REMOVED"))
@@ -129,7 +149,10 @@ def main():
         if not cmd:
             pass
         elif cmd == "sessions":
-            say(f"SESSIONS active={pool.get_n_sessions()} total={total[0]}")
+            say(
+                f"SESSIONS active={pool.get_n_sessions()} total={total[0]} "
+                f"clients={clients[0]} refused_setups={refused[0]}"
+            )
         elif cmd in ("stall", "resume"):
             for v in valves:
                 v.set_property("drop", cmd == "stall")
