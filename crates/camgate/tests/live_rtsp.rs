@@ -6,7 +6,9 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
+use camgate::cameras::CameraStatus;
 use camgate::cameras::StreamState;
+use camgate::hub::LiveStream;
 use camgate::hub::Protocol;
 use camgate::ingest::Transport;
 use camgate::live::Live;
@@ -58,11 +60,11 @@ async fn ten_viewers_share_one_session_and_idle_closes_it() {
     }
     assert!(keyframes >= 1);
     assert_eq!(cam.sessions(), (1, 1), "ten viewers, one RTSP session");
-    let status = rt.status();
-    assert!(status.online && status.fps > 0.0, "{status:?}");
+    drop(consumer);
+    let status = rates_over_two_seconds(&rt).await;
+    assert!(status.online, "{status:?}");
     assert_eq!(status.viewers, 10);
     assert_eq!(status.resolution.as_deref(), Some("320x240"));
-    drop(consumer);
 
     drop(viewers);
     wait_for(&rt, StreamState::Idle, Duration::from_secs(10)).await;
@@ -73,6 +75,38 @@ async fn ten_viewers_share_one_session_and_idle_closes_it() {
     )
     .await;
     streams.shutdown(Duration::from_secs(3)).await;
+}
+
+/// The status's fps and bitrate against what arrived at the hub over the same 2 s (counted
+/// frames and bytes, not the status's sliding window): a 25 fps camera reports 18..=32 fps,
+/// within 5 of the count, and a bitrate within 0.65x..1.5x of the bytes' rate. The status
+/// is the one after the 2 s, whose window is those 2 s.
+async fn rates_over_two_seconds(rt: &LiveStream) -> CameraStatus {
+    let before = rt.hub().stats();
+    let t0 = std::time::Instant::now();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let after = rt.hub().stats();
+    let status = rt.status();
+    let secs = t0.elapsed().as_secs_f64();
+    let fps = (after.frames_received - before.frames_received) as f64 / secs;
+    let kbps = (after.bytes_received - before.bytes_received) as f64 * 8.0 / secs / 1000.0;
+    eprintln!(
+        "status fps {} bitrate {} kbit/s; counted {fps:.1} fps, {kbps:.0} kbit/s over {secs:.2} s",
+        status.fps, status.bitrate_kbps
+    );
+    assert!((18.0..=32.0).contains(&status.fps), "{status:?}");
+    assert!(
+        (status.fps - fps).abs() <= 5.0,
+        "status fps {} vs {fps:.1} counted",
+        status.fps
+    );
+    let ratio = status.bitrate_kbps as f64 / kbps;
+    assert!(
+        (0.65..=1.5).contains(&ratio),
+        "status bitrate {} kbit/s vs {kbps:.0} counted (x{ratio:.2})",
+        status.bitrate_kbps
+    );
+    status
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
