@@ -4,8 +4,12 @@
 //
 // The test page is served from camgate's own origin by intercepting /__test/* in the browser
 // (camgate has no such route), so the player talks to camgate same-origin, as a page served by
-// camgate's web UI would. Prints one line `RESULT {json}`; exits 0 when currentTime advanced
-// and a canvas sample of the video is not blank, 1 otherwise.
+// camgate's web UI would. Prints `STARTED` once currentTime first moves (so a test can break
+// the stream from then on), then one line `RESULT {json}`; exits 0 when currentTime advanced by
+// PLAY_SECONDS (default 1), a canvas sample of the video is not blank and the player reported
+// no fatal error at any time, 1 otherwise. A fatal error (hls.js `fatal`, the MSE player's
+// onError, a MediaError on the <video>) ends the wait at once, before or after playback
+// started: a player that broke after its first second must not pass.
 
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -41,6 +45,10 @@ const page_html = `<!doctype html><html><body>
 <script type="module">
   const video = document.getElementById("v");
   window.__error = null;
+  video.addEventListener("error", () => {
+    const e = video.error;
+    window.__error = window.__error || ("video element: " + (e ? e.code + " " + e.message : "error"));
+  });
   ${players[mode]}
   video.play().catch(() => {});
   window.sample = () => {
@@ -76,16 +84,27 @@ try {
   });
   await page.goto(`${base}/__test/page.html`);
   // Playing: currentTime moves by more than a second past where it first started moving.
-  const start = await page
-    .waitForFunction(() => { const v = document.getElementById("v"); return v.currentTime > 0 && v.currentTime; }, null, { timeout: 40000 })
+  // Each wait also ends when the player reports a fatal error, which then fails the run.
+  // `until(null)`: currentTime above 0; `until(t)`: above t. Resolves to {t} or {error}.
+  const until = (after, timeout) => page
+    .waitForFunction((after) => {
+      const v = document.getElementById("v");
+      if (window.__error) return { error: window.__error };
+      return (after === null ? v.currentTime > 0 : v.currentTime > after) && { t: v.currentTime };
+    }, after, { timeout })
     .then((h) => h.jsonValue());
-  const later = await page
-    .waitForFunction(([s, d]) => { const v = document.getElementById("v"); return v.currentTime > s + d && v.currentTime; }, [start, Number(process.env.PLAY_SECONDS || 1)], { timeout: 30000 })
-    .then((h) => h.jsonValue());
+  const first = await until(null, 40000);
+  if (first.error) throw new Error("fatal player error before playback started: " + first.error);
+  const start = first.t;
+  console.log("STARTED");
+  const seconds = Number(process.env.PLAY_SECONDS || 1);
+  const next = await until(start + seconds, 30000 + seconds * 1000);
+  if (next.error) throw new Error("fatal player error after playback started: " + next.error);
+  const later = next.t;
   const sample = await page.evaluate(() => window.sample());
   const error = await page.evaluate(() => window.__error);
   const dims = await page.evaluate(() => { const v = document.getElementById("v"); return [v.videoWidth, v.videoHeight]; });
-  result = { mode, start, later, sample, error, dims, ok: sample.colors > 2 && sample.bright > 0 };
+  result = { mode, start, later, sample, error, dims, ok: !error && sample.colors > 2 && sample.bright > 0 };
 } catch (e) {
   result.error = String(e && e.message ? e.message : e).split("\n")[0];
   try {
