@@ -2,9 +2,11 @@
 //! logs), cameras provisioned with passwords of every shape (delimiters, percent signs,
 //! quotes, unicode) against a real GStreamer camera that refuses them (401) and one that
 //! accepts its own; then every kind of answer (API, HLS, snapshot, metrics, health, stats,
-//! event and dashboard sockets) and every log line is searched for each password raw,
+//! event and dashboard sockets), every message on a real nats-server (all subjects, status
+//! and frame messages, headers too) and every log line is searched for each password raw,
 //! JSON-escaped, percent-encoded (as the stored URL holds it, and fully) and as the base64 of
-//! `user:password` (what Basic auth sends).
+//! `user:password` (what Basic auth sends). NATS itself needs a password here, given in
+//! camgate's `nats.url`, and that password is searched for as well.
 
 mod support;
 
@@ -12,10 +14,15 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use serde_json::{Value, json};
+use support::nats::NatsServer;
 use support::serve::{Camgate, encodings};
 use support::{Camera, client};
 
 const USER: &str = "admin";
+const NATS_USER: &str = "gateway";
+/// With characters a URL's userinfo must escape (`@`, `:`, `/`), so its URL form differs from
+/// the raw one and both are searched for.
+const NATS_PASSWORD: &str = "n4ts@pw:x/y-s3cr3t";
 
 /// Each at least 8 characters, so no encoding of one is likely text of ours by chance.
 const SHAPES: &[&str] = &[
@@ -43,10 +50,62 @@ async fn socket_messages(url: String, bound: Duration) -> Vec<String> {
     got
 }
 
+/// Every message on every subject of `nats` (as `subject headers payload`), from before
+/// camgate connects until the returned sender is used or dropped.
+async fn nats_messages(
+    nats: &NatsServer,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<Vec<String>>,
+) {
+    let client =
+        async_nats::ConnectOptions::with_user_and_password(NATS_USER.into(), NATS_PASSWORD.into())
+            .connect(nats.url())
+            .await
+            .unwrap();
+    let mut sub = client.subscribe(">").await.unwrap();
+    client.flush().await.unwrap();
+    let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let _client = client;
+        let mut got = Vec::new();
+        loop {
+            tokio::select! {
+                msg = sub.next() => match msg {
+                    Some(m) => got.push(format!(
+                        "{} {:?} {}",
+                        m.subject,
+                        m.headers,
+                        String::from_utf8_lossy(&m.payload)
+                    )),
+                    None => break,
+                },
+                _ = &mut stopped => break,
+            }
+        }
+        got
+    });
+    (stop, task)
+}
+
 async fn full_run(format: &str) {
     let camera = Camera::start();
+    let nats = NatsServer::start_with_user(NATS_USER, NATS_PASSWORD);
+    let (nats_stop, nats_seen) = nats_messages(&nats).await;
+    let mut nats_url = url::Url::parse(&nats.url()).unwrap();
+    nats_url.set_username(NATS_USER).unwrap();
+    nats_url.set_password(Some(NATS_PASSWORD)).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let server = Camgate::start(&dir.path().join("data"), format, &[]);
+    let server = Camgate::start(
+        &dir.path().join("data"),
+        format,
+        &[
+            ("CAMGATE_NATS_URL", nats_url.as_str()),
+            ("CAMGATE_NATS_SUBJECT_PREFIX", "secrets"),
+            ("CAMGATE_NATS_FRAME_INTERVAL", "1s"),
+            ("CAMGATE_EVENTS_STATUS_INTERVAL", "500ms"),
+        ],
+    );
     let http = client();
     let cam_url = camera.good_url();
     let base = cam_url.split_once('@').unwrap().1.to_owned();
@@ -172,9 +231,29 @@ async fn full_run(format: &str) {
             .unwrap();
         record(format!("{} {}", r.status(), r.text().await.unwrap()));
     }
+    // Frame messages every second and statuses every 500 ms: a few more of each, then stop.
+    tokio::time::sleep(Duration::from_secs(2)).await;
     let logs = server.stop();
+    let _ = nats_stop.send(());
+    let nats_messages = nats_seen.await.unwrap();
 
     // The run really went where secrets could leak.
+    let on = |subject: &str, camera: &str| {
+        nats_messages
+            .iter()
+            .any(|m| m.starts_with(subject) && m.contains(&format!("\"camera_id\":\"{camera}\"")))
+    };
+    assert!(
+        on("secrets.camera.status", "good") && on("secrets.camera.status", "c0"),
+        "no status of a live and a refused camera on NATS: {nats_messages:?}; camgate said {:?}",
+        logs.iter()
+            .filter(|l| l.contains("nats") && !l.contains("async_nats::connector"))
+            .collect::<Vec<_>>()
+    );
+    assert!(
+        on("secrets.camera.frame", "good"),
+        "no frame message on NATS: {nats_messages:?}"
+    );
     assert!(
         answers.iter().any(|a| a.contains("admin:***@")),
         "no redacted URL was shown"
@@ -190,6 +269,7 @@ async fn full_run(format: &str) {
     assert!(logs.len() > 50, "too few log lines: {}", logs.len());
     let mut all: Vec<(&str, &str)> = SHAPES.iter().map(|p| (USER, *p)).collect();
     all.push((support::USER, support::PASSWORD));
+    all.push((NATS_USER, NATS_PASSWORD));
     for (user, password) in all {
         for form in encodings(user, password) {
             for a in &answers {
@@ -197,6 +277,9 @@ async fn full_run(format: &str) {
             }
             for l in &logs {
                 assert!(!l.contains(&form), "a log line leaks `{form}`: {l}");
+            }
+            for m in &nats_messages {
+                assert!(!m.contains(&form), "a NATS message leaks `{form}`: {m}");
             }
         }
     }

@@ -94,7 +94,8 @@ async fn run(config: NatsConfig, mut rx: mpsc::Receiver<FramePayload>, metrics: 
             Err(_) => return,
         };
     }
-    let servers: Vec<&str> = config.url.split(',').map(str::trim).collect();
+    let (servers, login) = super::nats::servers_and_login(&config.url);
+    let options = super::nats::with_login(options, login, &config);
     let client = match options.connect(servers).await {
         Ok(c) => c,
         Err(e) => {

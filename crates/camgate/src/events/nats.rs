@@ -50,6 +50,62 @@ impl From<&CameraStatus> for StatusPayload {
     }
 }
 
+/// A login found in `[nats] url`.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum UrlLogin {
+    /// `nats://user:password@host`.
+    UserPassword(String, String),
+    /// `nats://token@host` (NATS's convention for a token in the URL).
+    Token(String),
+}
+
+/// The server addresses of `[nats] url` without their userinfo, and the login the first URL
+/// with one carries (percent-decoded). async-nats (0.51) logs in only with what its
+/// `ConnectOptions` hold, ignoring a URL's user and password, and prints server addresses,
+/// password and all, in its debug logs; so credentials leave the URLs here and are given to
+/// the options instead.
+pub(super) fn servers_and_login(url: &str) -> (Vec<String>, Option<UrlLogin>) {
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    let mut login = None;
+    let servers = url
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| match url::Url::parse(s) {
+            Ok(mut u) if !u.username().is_empty() || u.password().is_some() => {
+                let found = match u.password() {
+                    Some(p) => UrlLogin::UserPassword(decode(u.username()), decode(p)),
+                    None => UrlLogin::Token(decode(u.username())),
+                };
+                login.get_or_insert(found);
+                // Cannot fail: the URL has a host (it has userinfo).
+                let _ = u.set_username("");
+                let _ = u.set_password(None);
+                u.to_string()
+            }
+            _ => s.to_owned(),
+        })
+        .collect();
+    (servers, login)
+}
+
+/// `options` with the URL's login; `[nats] token` wins over a token in the URL.
+pub(super) fn with_login(
+    options: async_nats::ConnectOptions,
+    login: Option<UrlLogin>,
+    config: &NatsConfig,
+) -> async_nats::ConnectOptions {
+    match login {
+        Some(UrlLogin::UserPassword(user, password)) => options.user_and_password(user, password),
+        Some(UrlLogin::Token(token)) if config.token.is_empty() => options.token(token),
+        _ => options,
+    }
+}
+
 pub async fn run(config: NatsConfig, bus: EventBus, streams: Arc<Registry>, metrics: Arc<Metrics>) {
     let shown_url = config
         .url
@@ -114,7 +170,8 @@ pub async fn run(config: NatsConfig, bus: EventBus, streams: Arc<Registry>, metr
             }
         };
     }
-    let servers: Vec<&str> = config.url.split(',').map(str::trim).collect();
+    let (servers, login) = servers_and_login(&config.url);
+    let options = with_login(options, login, &config);
     let client = match options.connect(servers).await {
         Ok(c) => c,
         Err(e) => {
@@ -208,5 +265,27 @@ impl Publisher {
                 .metrics
                 .nats_error(format!("publish took longer than {PUBLISH_TIMEOUT:?}")),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_leave_the_server_urls_decoded() {
+        let (servers, login) =
+            servers_and_login("nats://svc:p%40ss%3Aw0rd@10.0.0.5:4222, nats://10.0.0.6:4222");
+        assert_eq!(servers, ["nats://10.0.0.5:4222", "nats://10.0.0.6:4222"]);
+        assert_eq!(
+            login,
+            Some(UrlLogin::UserPassword("svc".into(), "p@ss:w0rd".into()))
+        );
+        let (servers, login) = servers_and_login("tls://s3cr3t-token@nats.example");
+        assert_eq!(servers, ["tls://nats.example"]);
+        assert_eq!(login, Some(UrlLogin::Token("s3cr3t-token".into())));
+        let (servers, login) = servers_and_login("nats://127.0.0.1:4222");
+        assert_eq!(servers, ["nats://127.0.0.1:4222"]);
+        assert_eq!(login, None);
     }
 }

@@ -20,6 +20,15 @@ impl NatsServer {
 
     /// On `port` (a restart on the port a crashed server had); waits until it listens.
     pub fn start_on(port: u16) -> NatsServer {
+        NatsServer::spawn(port, &[])
+    }
+
+    /// On a free port, accepting only clients that log in as `user` with `password`.
+    pub fn start_with_user(user: &str, password: &str) -> NatsServer {
+        NatsServer::spawn(closed_port(), &["--user", user, "--pass", password])
+    }
+
+    fn spawn(port: u16, extra: &[&str]) -> NatsServer {
         // Debian installs it in /usr/sbin, which is not on every user's PATH.
         let program = if std::path::Path::new("/usr/sbin/nats-server").exists() {
             "/usr/sbin/nats-server"
@@ -28,6 +37,7 @@ impl NatsServer {
         };
         let child = Command::new(program)
             .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
