@@ -1,6 +1,6 @@
 //! The live path ingests the built-in simulator: over TCP and UDP with Digest auth, one
 //! RTSP session per camera however many viewers, and it recovers from the simulator's
-//! drop and stall faults.
+//! drop and stall faults; its garbage and timestamp-jump faults go into the whole gateway.
 
 mod support;
 
@@ -105,4 +105,143 @@ async fn drop_and_stall_faults_are_survived() {
     assert!(err.contains("stall"), "{err}");
     assert!(!err.contains("sim-secret"), "{err}");
     streams.shutdown(Duration::from_secs(3)).await;
+}
+
+/// Panics anywhere in this test binary's threads (the gateway's tasks included) since
+/// `count_panics` was first called; a task's panic does not fail a test by itself.
+fn count_panics() -> &'static std::sync::atomic::AtomicUsize {
+    static PANICS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            PANICS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            previous(info);
+        }));
+    });
+    &PANICS
+}
+
+/// The simulator's garbage (packets that are not RTP on the video channel, random bytes on
+/// interleaved channel 250) and timestamp faults (RTP time 5 s back every 1.5 s) into the whole
+/// gateway over HTTP: nothing panics; the garbage is reported (a `last_error`, a reconnect
+/// counted in `/metrics`) and the camera comes back live; across the jumps decode times keep
+/// increasing with no gap beyond a second and without a reconnect; both streams still play
+/// (ffprobe decodes the HLS output) and `/health` answers 200 while the faults go on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_and_timestamp_jumps_reach_camgate_which_reports_them_and_keeps_serving() {
+    let panics = count_panics();
+    let before = panics.load(std::sync::atomic::Ordering::SeqCst);
+    let garbage = sim::SimServer::start(sim_config(sim::Faults {
+        garbage_every: Some(Duration::from_secs(3)),
+        ..sim::Faults::default()
+    }))
+    .await
+    .unwrap();
+    let jumps = sim::SimServer::start(sim_config(sim::Faults {
+        jump_every: Some(Duration::from_millis(1500)),
+        jump_by: Duration::from_secs(5),
+        ..sim::Faults::default()
+    }))
+    .await
+    .unwrap();
+    let gw = support::Gateway::start(|_| {}).await;
+    for (id, sim) in [("g", &garbage), ("j", &jumps)] {
+        gw.provision_json(serde_json::json!({
+            "camera_id": id, "rtsp_url": url_with_creds(sim, 1),
+            "on_demand": false, "transport": "tcp",
+        }))
+        .await;
+    }
+    gw.wait_state("g", "live", Duration::from_secs(20)).await;
+    gw.wait_state("j", "live", Duration::from_secs(20)).await;
+
+    // Decode times across three jumps: strictly increasing, no hole over a second (90 kHz).
+    let j = gw.app.live.get("j").unwrap();
+    let mut consumer = j.hub().subscribe();
+    let mut last: Option<i64> = None;
+    let t0 = std::time::Instant::now();
+    let mut frames = 0;
+    while t0.elapsed() < Duration::from_secs(5) {
+        let f = next_frame(&mut consumer).await;
+        if let Some(prev) = last {
+            assert!(f.dts > prev, "decode time {} after {prev}", f.dts);
+            assert!(f.dts - prev <= 90_000, "a hole of {} ticks", f.dts - prev);
+        }
+        last = Some(f.dts);
+        frames += 1;
+    }
+    drop(consumer);
+    assert!(frames >= 40, "only {frames} frames in 5 s at 10 fps");
+
+    // The garbage: reported and recovered from.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let err = loop {
+        let s = gw.get_json("/cameras/g/status").await;
+        if let Some(e) = s["last_error"].as_str() {
+            break e.to_owned();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no error reported: {s}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    eprintln!("garbage reported as: {err}");
+    assert!(err.contains("camera g"), "{err}");
+    assert!(!err.contains("sim-secret"), "{err}");
+    gw.wait_state("g", "live", Duration::from_secs(20)).await;
+    let metrics = gw.metrics().await;
+    let reconnects = metrics
+        .samples
+        .iter()
+        .find(|s| {
+            s.metric == "camgate_camera_reconnects_total" && s.labels.get("camera") == Some("g")
+        })
+        .map(|s| match s.value {
+            prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Untyped(v) => v,
+            _ => 0.0,
+        });
+    assert!(reconnects.is_some_and(|v| v >= 1.0), "{reconnects:?}");
+    // A jump of the camera's clock is smoothed over, not treated as a failure.
+    assert_eq!(j.reconnects(), 0, "timestamp jumps made j reconnect");
+
+    // Still serving, faults and all.
+    for path in ["cam_g", "cam_j"] {
+        let out = tokio::process::Command::new("ffprobe")
+            .args(["-v", "error", "-select_streams", "v:0", "-count_frames"])
+            .args(["-read_intervals", "%+2"])
+            .args(["-show_entries", "stream=width,height,nb_read_frames"])
+            .args(["-of", "json"])
+            .arg(gw.url(&format!("/hls/{path}/index.m3u8")))
+            .kill_on_drop(true)
+            .output();
+        let out = tokio::time::timeout(Duration::from_secs(60), out)
+            .await
+            .expect("ffprobe within 60 s")
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        let s = &v["streams"][0];
+        let n: u64 = s["nb_read_frames"]
+            .as_str()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        assert!(
+            s["width"] == 320 && n >= 10,
+            "{path}: {v} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let r = support::client()
+        .get(gw.url("/health"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    gw.stop().await;
+    assert_eq!(
+        panics.load(std::sync::atomic::Ordering::SeqCst),
+        before,
+        "something panicked"
+    );
 }
