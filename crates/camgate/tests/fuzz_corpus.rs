@@ -1,13 +1,15 @@
 //! Replays every input of `fuzz/corpus/{target}/` through the body of camgate's fuzz targets
 //! (`fuzz/bodies/`, the same function libFuzzer runs), so `cargo test` on stable checks the
 //! kept corpus and keeps the bodies compiling with the workspace: the HTTP request head
-//! (access check, media paths, forwarded client, `Host`, playlist tokens), viewer tokens and
-//! WHEP bodies.
+//! (access check, media paths, forwarded client, `Host`, playlist tokens), viewer tokens,
+//! WHEP bodies and video library names.
 
 use std::path::{Path, PathBuf};
 
 #[path = "../../../fuzz/bodies/http_request.rs"]
 mod http_request;
+#[path = "../../../fuzz/bodies/library_name.rs"]
+mod library_name;
 #[path = "../../../fuzz/bodies/viewer_token.rs"]
 mod viewer_token;
 #[path = "../../../fuzz/bodies/whep_offer.rs"]
@@ -51,4 +53,9 @@ fn viewer_token_corpus() {
 #[test]
 fn whep_offer_corpus() {
     replay("whep_offer", whep_offer::run);
+}
+
+#[test]
+fn library_name_corpus() {
+    replay("library_name", library_name::run);
 }
