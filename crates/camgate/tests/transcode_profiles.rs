@@ -12,37 +12,51 @@ use support::{Camera, Gateway, eventually};
 /// The tests count this process's ffmpeg children, so they run one at a time.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-/// Our ffmpeg children (pids), from /proc: processes named ffmpeg whose parent is this test.
-fn ffmpeg_children() -> Vec<u32> {
-    let me = std::process::id();
+/// Processes named ffmpeg whose parent is `parent`, from /proc: (pid, is a zombie).
+fn ffmpeg_processes(parent: u32) -> Vec<(u32, bool)> {
     let mut out = Vec::new();
     for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
         let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
             continue;
         };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        // pid (comm) state ppid ...
-        let Some(close) = stat.rfind(')') else {
-            continue;
-        };
-        let comm = stat[..close].split('(').nth(1).unwrap_or("");
-        let ppid: u32 = stat[close + 2..]
-            .split_whitespace()
-            .nth(1)
-            .and_then(|p| p.parse().ok())
-            .unwrap_or(0);
-        let zombie = stat[close + 2..].starts_with('Z');
-        if comm == "ffmpeg" && ppid == me && !zombie {
-            out.push(pid);
+        if let Some((comm, state, ppid)) = proc_stat(pid)
+            && comm == "ffmpeg"
+            && ppid == parent
+        {
+            out.push((pid, state == 'Z'));
         }
     }
     out
 }
 
+/// (comm, state, ppid) of `pid` from /proc/PID/stat; `None` when there is no such process.
+fn proc_stat(pid: u32) -> Option<(String, char, u32)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // pid (comm) state ppid ...
+    let close = stat.rfind(')')?;
+    let comm = stat[..close].split_once('(')?.1.to_owned();
+    let mut rest = stat[close + 2..].split_whitespace();
+    let state = rest.next()?.chars().next()?;
+    let ppid = rest.next()?.parse().ok()?;
+    Some((comm, state, ppid))
+}
+
+/// Our ffmpeg children (pids) that are running.
+fn ffmpeg_children() -> Vec<u32> {
+    ffmpeg_processes(std::process::id())
+        .into_iter()
+        .filter(|(_, zombie)| !zombie)
+        .map(|(pid, _)| pid)
+        .collect()
+}
+
 /// ffprobe reads `path`'s playlist for a few seconds; returns (codec, width, height, frames).
 async fn ffprobe(gw: &Gateway, path: &str) -> (String, u64, u64, u64) {
+    ffprobe_url(&gw.url(&format!("/hls/{path}/index.m3u8"))).await
+}
+
+/// ffprobe reads the playlist at `url` for a few seconds: (codec, width, height, frames).
+async fn ffprobe_url(url: &str) -> (String, u64, u64, u64) {
     let out = tokio::time::timeout(
         Duration::from_secs(90),
         tokio::process::Command::new("ffprobe")
@@ -53,7 +67,7 @@ async fn ffprobe(gw: &Gateway, path: &str) -> (String, u64, u64, u64) {
                 "stream=codec_name,width,height,nb_read_frames",
             ])
             .args(["-of", "json"])
-            .arg(gw.url(&format!("/hls/{path}/index.m3u8")))
+            .arg(url)
             .kill_on_drop(true)
             .output(),
     )
@@ -189,4 +203,202 @@ async fn a_killed_ffmpeg_is_restarted_and_its_error_reported() {
     assert_ne!(now[0], pids[0]);
     // The camera itself never noticed.
     assert_eq!(gw.state_of("t2").await, "live");
+}
+
+/// The paths in `/streams` that belong to `camera_id`, sorted.
+async fn stream_paths(base: &str, camera_id: &str) -> Vec<String> {
+    let st = get_json(base, "/streams").await;
+    let mut v: Vec<String> = st
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["camera_id"] == camera_id)
+        .map(|s| s["stream_path"].as_str().unwrap().to_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+async fn get_json(base: &str, path: &str) -> serde_json::Value {
+    let r = support::client()
+        .get(format!("{base}{path}"))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{path}: {}", r.status());
+    r.json().await.unwrap()
+}
+
+async fn status_of(base: &str, path: &str) -> u16 {
+    support::client()
+        .get(format!("{base}{path}"))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+async fn provision(base: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+    let r = support::client()
+        .post(format!("{base}/cameras/provision"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or_default())
+}
+
+const TWO_PROFILES: &str = "[streams]\nidle_timeout = \"2s\"\n\
+    [profiles.small]\nheight = 120\nfps = 10\nbitrate = \"300k\"\nencoder = \"libx264\"\n\
+    [profiles.mid]\nheight = 180\nfps = 10\nbitrate = \"500k\"\nencoder = \"libx264\"\n";
+
+/// The `camgate` binary, twice over one data directory: what provisioning attached is what
+/// is served, before and after the restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provisioned_profiles_are_the_ones_served_and_survive_a_restart() {
+    let _serial = SERIAL.lock().await;
+    let cam = Camera::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (mut first, base) = serve(dir.path(), TWO_PROFILES);
+
+    // A profile the config does not have: 422, naming it, and nothing is stored.
+    let (status, body) = provision(
+        &base,
+        serde_json::json!({"camera_id": "p1", "rtsp_url": cam.good_url(), "profiles": ["small", "huge"]}),
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["code"], "unknown_profile", "{body}");
+    let msg = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        msg.contains("`huge`") && msg.contains("small"),
+        "the message names the profile and the configured ones: {msg}"
+    );
+    assert_eq!(
+        status_of(&base, "/cameras/p1/info").await,
+        404,
+        "a refused camera is not stored"
+    );
+
+    // p1 has `small` only; p2 lists none, so every profile applies (the config's default).
+    let (status, body) = provision(
+        &base,
+        serde_json::json!({"camera_id": "p1", "rtsp_url": cam.good_url(), "profiles": ["small"]}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, _) = provision(
+        &base,
+        serde_json::json!({"camera_id": "p2", "rtsp_url": cam.good_url()}),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let info = get_json(&base, "/cameras/p1/info").await;
+    assert_eq!(info["profiles"], serde_json::json!(["small"]), "{info}");
+    assert_eq!(
+        get_json(&base, "/cameras/p2/info").await["profiles"],
+        serde_json::Value::Null
+    );
+    assert_eq!(
+        stream_paths(&base, "p1").await,
+        ["cam_p1", "cam_p1~h264", "cam_p1~small"]
+    );
+    assert_eq!(
+        stream_paths(&base, "p2").await,
+        ["cam_p2", "cam_p2~h264", "cam_p2~mid", "cam_p2~small"]
+    );
+    assert_eq!(status_of(&base, "/hls/cam_p1~mid/index.m3u8").await, 404);
+    support::process::signal(&first.0, "TERM");
+    support::process::wait_exit(
+        &mut first.0,
+        Duration::from_secs(20),
+        "camgate stops on SIGTERM",
+    );
+
+    // After a restart over the same data directory: the same attachment, and it plays.
+    let (_second, base) = serve(dir.path(), TWO_PROFILES);
+    let info = get_json(&base, "/cameras/p1/info").await;
+    assert_eq!(info["profiles"], serde_json::json!(["small"]), "{info}");
+    assert_eq!(
+        stream_paths(&base, "p1").await,
+        ["cam_p1", "cam_p1~h264", "cam_p1~small"]
+    );
+    assert_eq!(status_of(&base, "/hls/cam_p1~mid/index.m3u8").await, 404);
+    let (codec, w, h, frames) = ffprobe_url(&format!("{base}/hls/cam_p1~small/index.m3u8")).await;
+    assert_eq!((codec.as_str(), w, h), ("h264", 160, 120));
+    assert!(frames >= 10, "{frames} frames in 3 s at 10 fps");
+    // The master playlist lists what the camera has, not every configured profile.
+    let master = support::client()
+        .get(format!("{base}/hls/cam_p1/master.m3u8"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(master.contains("../cam_p1~small/index.m3u8"), "{master}");
+    assert!(!master.contains("~mid"), "{master}");
+
+    // Re-provisioned with `[]`: only the built-in `~h264` is left.
+    let (status, _) = provision(
+        &base,
+        serde_json::json!({"camera_id": "p1", "rtsp_url": cam.good_url(), "profiles": []}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(stream_paths(&base, "p1").await, ["cam_p1", "cam_p1~h264"]);
+    assert_eq!(
+        get_json(&base, "/cameras/p1/info").await["profiles"],
+        serde_json::json!([])
+    );
+}
+
+/// `camgate serve` as a process of its own, with a config file; returns it and its address.
+fn serve(dir: &std::path::Path, config: &str) -> (support::process::KillOnDrop, String) {
+    use std::io::BufRead;
+    let file = dir.join("camgate.toml");
+    std::fs::write(&file, config).unwrap();
+    // Owned by a guard from the start: killed and reaped however the test ends.
+    let mut child = support::process::KillOnDrop(
+        std::process::Command::new(env!("CARGO_BIN_EXE_camgate"))
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .current_dir(dir)
+            .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
+            .arg("--config")
+            .arg(&file)
+            .arg("--data-dir")
+            .arg(dir.join("data"))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn camgate"),
+    );
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    for out in [
+        Box::new(child.0.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+        Box::new(child.0.stderr.take().unwrap()),
+    ] {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let Ok(line) = rx.recv_timeout(left) else {
+            panic!("camgate did not start");
+        };
+        if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line)
+            && v["message"] == "listening"
+        {
+            let addr = v["addr"].as_str().unwrap().to_owned();
+            return (child, format!("http://{addr}"));
+        }
+    }
 }

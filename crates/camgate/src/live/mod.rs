@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::cameras::{CameraSpec, StreamState};
+use crate::cameras::{CameraSpec, InvalidInput, StreamState};
 use crate::config::Config;
 use crate::events::EventBus;
 use crate::hub::{ByProtocol, HubLimits, LiveStream, Registry, StreamSpec};
@@ -155,6 +155,34 @@ impl Live {
     /// file's `[profiles.NAME]`).
     pub fn set_profiles(&self, profiles: Profiles) {
         *self.profiles.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(profiles));
+    }
+
+    /// Refuses a camera whose `profiles` names one the config file does not have, naming it
+    /// and the ones there are (`unknown_profile`, 422).
+    pub fn check_profiles(&self, spec: &CameraSpec) -> Result<(), InvalidInput> {
+        let Some(names) = &spec.profiles else {
+            return Ok(());
+        };
+        let list = self
+            .profiles
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let (unknown, known) = match &list {
+            Some(l) => (l.unknown(names), l.names()),
+            None => (names.first().map(String::as_str), Vec::new()),
+        };
+        match unknown {
+            None => Ok(()),
+            // The name was checked to be [A-Za-z0-9_-]{1,32}: safe to repeat.
+            Some(name) => Err(InvalidInput::new(
+                "unknown_profile",
+                format!(
+                    "profile `{name}` is not configured; the config file has: {} (add [profiles.{name}] to it first)",
+                    known.join(", ")
+                ),
+            )),
+        }
     }
 
     fn start_profiles(
