@@ -109,6 +109,7 @@ impl App {
             &config.profiles,
             Transcoder::new("ffmpeg", live_tasks.clone()),
         ));
+        live.set_grids(crate::live::grids_from_config(&config.grids));
         let provisioning = Provisioning::new(db.clone(), live.clone(), bus.clone());
 
         // Outputs. Each follows streams through the registry or looks them up per request.

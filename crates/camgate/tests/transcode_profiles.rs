@@ -355,6 +355,179 @@ async fn provisioned_profiles_are_the_ones_served_and_survive_a_restart() {
     );
 }
 
+/// Three 320x240 cameras in a 320x240 grid (2x2 tiles of 160x120, the last one empty).
+fn with_grid(c: &mut camgate::config::Config) {
+    c.grids = toml::from_str(
+        "[wall]\ncameras = [\"g1\", \"g2\", \"g3\"]\nsize = \"320x240\"\nfps = 10\n\
+         bitrate = \"400k\"\nencoder = \"libx264\"\n",
+    )
+    .unwrap();
+}
+
+/// How much the luma varies (standard deviation) in a `w`x`h` rectangle at (`x`, `y`) of a
+/// JPEG, decoded by ffmpeg: a flat placeholder tile is near 0, the camera's colour bars far
+/// above.
+async fn luma_spread(jpeg: &[u8], x: u32, y: u32, w: u32, h: u32) -> f64 {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("snap.jpg");
+    std::fs::write(&file, jpeg).unwrap();
+    let out = tokio::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(&file)
+        .args(["-vf", &format!("crop={w}:{h}:{x}:{y},format=gray")])
+        .args(["-f", "rawvideo", "-"])
+        .kill_on_drop(true)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.stdout.len(), (w * h) as usize);
+    let n = out.stdout.len() as f64;
+    let mean = out.stdout.iter().map(|&b| f64::from(b)).sum::<f64>() / n;
+    let var = out
+        .stdout
+        .iter()
+        .map(|&b| (f64::from(b) - mean).powi(2))
+        .sum::<f64>()
+        / n;
+    var.sqrt()
+}
+
+/// Waits (30 s at most) until the grid `wall`'s 160x120 tile at `at` has a luma spread that
+/// `ok` accepts.
+async fn wait_tile(gw: &Gateway, at: (u32, u32), what: &str, ok: impl Fn(f64) -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let spread = luma_spread(&snapshot(gw, "wall").await, at.0, at.1, 160, 120).await;
+        if ok(spread) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the tile at {at:?} does not show {what} (luma spread {spread})"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+async fn snapshot(gw: &Gateway, path: &str) -> Vec<u8> {
+    let r = support::client()
+        .get(gw.url(&format!("/streams/{path}/snapshot.jpg")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200, "snapshot of {path}");
+    assert_eq!(r.headers()["content-type"], "image/jpeg");
+    r.bytes().await.unwrap().to_vec()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grid_of_three_cameras_plays_at_its_size_and_survives_a_camera_going_down() {
+    let _serial = SERIAL.lock().await;
+    let cams = [Camera::start(), Camera::start(), Camera::start()];
+    let gw = Gateway::start(with_grid).await;
+    for (i, cam) in cams.iter().enumerate() {
+        gw.provision(&format!("g{}", i + 1), &cam.good_url(), true)
+            .await;
+    }
+    // A stream with no camera of its own, not a camera.
+    let st = gw.get_json("/streams").await;
+    let wall = st
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["stream_path"] == "wall")
+        .cloned()
+        .unwrap_or_else(|| panic!("wall in {st}"));
+    assert_eq!(wall["camera_id"], serde_json::Value::Null, "{wall}");
+    let ids: Vec<String> = gw
+        .get_json("/cameras")
+        .await
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["camera_id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids, ["g1", "g2", "g3"]);
+    // A camera may not take the grid's name.
+    let r = support::client()
+        .post(gw.url("/cameras/provision"))
+        .json(&serde_json::json!({"camera_id": "x", "rtsp_url": cams[0].good_url(), "stream_path": "wall"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 422);
+
+    // It plays as H.264 at the requested size.
+    let (codec, w, h, frames) = ffprobe(&gw, "wall").await;
+    assert_eq!((codec.as_str(), w, h), ("h264", 320, 240));
+    assert!(frames >= 15, "{frames} frames in 3 s at 10 fps");
+
+    // Watched from now on; each camera is connected once, by the grid.
+    let grid = gw.app.registry.get("wall").expect("grid stream");
+    let _viewer = grid.hold();
+    for id in ["g1", "g2", "g3"] {
+        gw.wait_state(id, "live", Duration::from_secs(20)).await;
+    }
+    // Tile 2 (top right) shows camera g2's colour bars, not the flat placeholder.
+    wait_tile(&gw, (160, 0), "camera g2's bars", |spread| spread > 20.0).await;
+
+    // Camera g2 loses power: the grid goes on, with a grey tile in its place.
+    let [c1, c2, c3] = cams;
+    // Watch the grid's state from here on: it must stay live throughout.
+    let left_live = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let watch = {
+        let grid = grid.clone();
+        let left_live = left_live.clone();
+        tokio::spawn(async move {
+            loop {
+                let st = grid.state();
+                let seen = format!("{} {:?}", st.state.as_str(), st.last_error);
+                {
+                    let mut left = left_live.lock().unwrap();
+                    if st.state.as_str() != "live" && left.last() != Some(&seen) {
+                        left.push(seen);
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    };
+    c2.stop();
+    wait_tile(&gw, (160, 0), "the placeholder", |spread| spread < 3.0).await;
+    assert_ne!(gw.state_of("g2").await, "live");
+    // Still playing: frames keep arriving, ffprobe decodes the grid at its size.
+    let n0 = grid.hub().stats().frames_received;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let n1 = grid.hub().stats().frames_received;
+    assert!(
+        n1 - n0 >= 20,
+        "{} grid frames in 3 s with a camera down",
+        n1 - n0
+    );
+    assert_eq!(grid.state().state.as_str(), "live");
+    let (codec, w, h, frames) = ffprobe(&gw, "wall").await;
+    assert_eq!((codec.as_str(), w, h), ("h264", 320, 240));
+    assert!(frames >= 15, "{frames} frames in 3 s with a camera down");
+    // The other tiles are still cameras (top left: g1).
+    let spread = luma_spread(&snapshot(&gw, "wall").await, 0, 0, 160, 120).await;
+    assert!(
+        spread > 20.0,
+        "tile 1 luma spread {spread}: not the camera's bars"
+    );
+    watch.abort();
+    let left = left_live.lock().unwrap().clone();
+    assert!(
+        left.is_empty(),
+        "the grid left live while a camera was down: {left:?}"
+    );
+    drop((c1, c3));
+}
+
 /// `camgate serve` as a process of its own, with a config file; returns it and its address.
 fn serve(dir: &std::path::Path, config: &str) -> (support::process::KillOnDrop, String) {
     use std::io::BufRead;

@@ -108,6 +108,7 @@ async fn provision(
     let spec = parse_provision(&body)?;
     // Before storing: a camera is never saved with a profile it cannot be served with.
     state.live.check_profiles(&spec)?;
+    state.live.check_grid_names(&spec)?;
     let (camera, how) = state.provisioning.provision(spec, "api").await?;
     let camera = camera.spec;
     let sp = &camera.stream_path;

@@ -151,6 +151,7 @@ pub(super) fn start(
                     path: profile_path(&camera.stream_path, &p.name),
                     record: false,
                     always_on: false,
+                    grid: false,
                 },
                 parts.hub_limits.clone(),
                 parts.settings.max_viewers_per_stream,
