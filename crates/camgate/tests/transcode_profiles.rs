@@ -1,7 +1,10 @@
-//! Transcode profiles against real peers: an H.265 camera from GStreamer (x265enc), ffmpeg
-//! (libx264) as camgate's child, ffprobe as the player. The profile streams play as H.264 at
-//! the profile's height, the camera keeps one RTSP session for all of them, a killed ffmpeg
-//! is restarted, and an unwatched profile goes idle with no ffmpeg left behind.
+//! Transcode profiles and grids against real peers: GStreamer cameras (x264enc, x265enc),
+//! ffmpeg (libx264) as camgate's child, ffprobe as the player, the `camgate` binary where a
+//! restart or a `kill -9` is the point. The profile streams play as H.264 at the profile's
+//! height, the camera keeps one RTSP session for all of them, a killed ffmpeg is restarted,
+//! an unwatched profile goes idle with no ffmpeg left behind; provisioning attaches profiles
+//! per camera across a restart; a grid plays at its size through a camera going down; start
+//! and stop cycles leave no ffmpeg child, and camgate's `kill -9` takes its ffmpegs with it.
 
 mod support;
 
@@ -528,6 +531,57 @@ async fn a_grid_of_three_cameras_plays_at_its_size_and_survives_a_camera_going_d
     drop((c1, c3));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_profile_and_grid_start_stop_cycles_leave_no_ffmpeg_child() {
+    let _serial = SERIAL.lock().await;
+    let cam = Camera::start();
+    let gw = Gateway::start(|c| {
+        with_small_profile(c);
+        c.grids = toml::from_str(
+            "[one]\ncameras = [\"c1\"]\nsize = \"160x120\"\nfps = 10\nbitrate = \"200k\"\n\
+             encoder = \"libx264\"\n",
+        )
+        .unwrap();
+        c.streams.idle_timeout = Duration::from_millis(500);
+    })
+    .await;
+    // Always connected, so a cycle is the profile's own start and stop.
+    gw.provision("c1", &cam.good_url(), false).await;
+    gw.wait_state("c1", "live", Duration::from_secs(20)).await;
+    let me = std::process::id();
+    for path in ["cam_c1~small", "one"] {
+        let stream = gw.app.registry.get(path).expect(path);
+        let cycles = if path == "one" { 3 } else { 8 };
+        for cycle in 0..cycles {
+            let viewer = stream.hold();
+            eventually(
+                &format!("{path} live, cycle {cycle}"),
+                Duration::from_secs(30),
+                || (stream.state().state.as_str() == "live").then_some(()),
+            )
+            .await;
+            let running = ffmpeg_children();
+            assert_eq!(running.len(), 1, "{path} cycle {cycle}: {running:?}");
+            drop(viewer);
+            eventually(
+                &format!("{path} idle, cycle {cycle}"),
+                Duration::from_secs(10),
+                || (stream.state().state.as_str() == "idle").then_some(()),
+            )
+            .await;
+            // Neither running nor left unreaped.
+            eventually(
+                &format!("no ffmpeg child after cycle {cycle} of {path}"),
+                Duration::from_secs(5),
+                || ffmpeg_processes(me).is_empty().then_some(()),
+            )
+            .await;
+        }
+    }
+    // The camera never noticed.
+    assert_eq!(gw.state_of("c1").await, "live");
+}
+
 /// `camgate serve` as a process of its own, with a config file; returns it and its address.
 fn serve(dir: &std::path::Path, config: &str) -> (support::process::KillOnDrop, String) {
     use std::io::BufRead;
@@ -574,4 +628,81 @@ fn serve(dir: &std::path::Path, config: &str) -> (support::process::KillOnDrop, 
             return (child, format!("http://{addr}"));
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ffmpeg_children_die_with_a_killed_camgate() {
+    let _serial = SERIAL.lock().await;
+    let cam = Camera::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, base) = serve(
+        dir.path(),
+        "[streams]\nidle_timeout = \"60s\"\n\
+         [profiles.small]\nheight = 120\nfps = 10\nbitrate = \"300k\"\nencoder = \"libx264\"\n\
+         [grids.wall]\ncameras = [\"k1\"]\nsize = \"160x120\"\nfps = 10\nbitrate = \"200k\"\n\
+         encoder = \"libx264\"\n",
+    );
+    let pid = child.0.id();
+    let http = support::client();
+    let r = http
+        .post(format!("{base}/cameras/provision"))
+        .json(&serde_json::json!({"camera_id": "k1", "rtsp_url": cam.good_url()}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    // A playlist request starts each and waits for its first part: ffmpeg is running then.
+    for path in ["cam_k1~small", "wall"] {
+        let r = http
+            .get(format!("{base}/hls/{path}/index.m3u8"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200, "{path}");
+    }
+    let pids = eventually(
+        "two ffmpeg children of camgate",
+        Duration::from_secs(10),
+        || {
+            let p: Vec<u32> = ffmpeg_processes(pid)
+                .into_iter()
+                .filter(|(_, z)| !z)
+                .map(|(p, _)| p)
+                .collect();
+            (p.len() == 2).then_some(p)
+        },
+    )
+    .await;
+    // Stopped first, so they cannot end on their own (EOF on their input, EPIPE on their
+    // output once camgate is gone): only the kernel's death signal can end them now.
+    for p in &pids {
+        // SAFETY: kill(2) on pids just read as camgate's ffmpeg children.
+        unsafe { libc::kill(*p as i32, libc::SIGSTOP) };
+    }
+    eventually("ffmpeg children stopped", Duration::from_secs(5), || {
+        pids.iter()
+            .all(|p| proc_stat(*p).is_some_and(|(_, state, _)| state == 'T'))
+            .then_some(())
+    })
+    .await;
+    // SIGKILL: camgate runs no code of its own on the way out.
+    child.0.kill().unwrap();
+    child.0.wait().unwrap();
+    let gone = |p: &u32| {
+        // Gone, or a zombie waiting for whoever inherited it to reap it.
+        proc_stat(*p).is_none_or(|(comm, state, _)| comm != "ffmpeg" || state == 'Z')
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !pids.iter().all(gone) && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let left: Vec<u32> = pids.iter().copied().filter(|p| !gone(p)).collect();
+    for p in &left {
+        // SAFETY: as above; cleans up after a failure so no stopped ffmpeg outlives the test.
+        unsafe { libc::kill(*p as i32, libc::SIGKILL) };
+    }
+    assert!(
+        left.is_empty(),
+        "ffmpeg children {left:?} outlived camgate's kill -9"
+    );
 }
