@@ -138,6 +138,18 @@ impl Transcoder {
         &self.tasks
     }
 
+    /// Probes ffmpeg's encoders now, in the background, so the first viewer of a profile or
+    /// grid does not wait for it (a test encode per hardware encoder takes seconds, which can
+    /// outlast a player's first playlist request). Must be called inside the runtime: the
+    /// probe's ffmpeg children are spawned from a runtime worker (PR_SET_PDEATHSIG).
+    pub fn warm_up(self: &Arc<Self>) {
+        let me = self.clone();
+        self.tasks.spawn("ffmpeg encoder probe", async move {
+            // The choice itself is logged by the probe; an error resurfaces at first use.
+            let _ = me.encoder(None).await;
+        });
+    }
+
     /// The encoder for `wanted` (None = auto), probing ffmpeg the first time.
     pub async fn encoder(&self, wanted: Option<Encoder>) -> Result<Encoder, String> {
         let probe = self
