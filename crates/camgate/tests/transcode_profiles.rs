@@ -706,3 +706,53 @@ async fn ffmpeg_children_die_with_a_killed_camgate() {
         "ffmpeg children {left:?} outlived camgate's kill -9"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recorded_grid_runs_unwatched_and_its_recording_plays() {
+    let _serial = SERIAL.lock().await;
+    let cam = Camera::start();
+    let gw = Gateway::start(|c| {
+        c.grids = toml::from_str(
+            "[rec]\ncameras = [\"r1\"]\nsize = \"160x120\"\nfps = 10\nbitrate = \"200k\"\n\
+             encoder = \"libx264\"\nrecord = true\n",
+        )
+        .unwrap();
+        c.record.file_duration = Duration::from_secs(3);
+        c.record.flush_interval = Duration::from_millis(500);
+        c.record.min_free = camgate::config::ByteSize(0);
+    })
+    .await;
+    // An on-demand camera: only the recorded grid keeps it connected.
+    gw.provision("r1", &cam.good_url(), true).await;
+    gw.wait_state("r1", "live", Duration::from_secs(30)).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
+    loop {
+        let ranges = get_json(&gw.base, "/recordings/rec").await;
+        let total: f64 = ranges
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["duration"].as_f64().unwrap_or(0.0))
+            .sum();
+        if total >= 4.0 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the grid recorded {total} s: {ranges}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let list = gw.get_json("/recordings").await;
+    let rec = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["stream_path"] == "rec")
+        .cloned()
+        .unwrap_or_else(|| panic!("rec in {list}"));
+    assert_eq!(rec["recording"], true, "{rec}");
+    let (codec, w, h, frames) = ffprobe_url(&gw.url("/recordings/rec/index.m3u8")).await;
+    assert_eq!((codec.as_str(), w, h), ("h264", 160, 120));
+    assert!(frames >= 10, "{frames} recorded frames read");
+}
