@@ -249,6 +249,9 @@ pub struct CamgateOpts {
     pub env: Vec<(String, String)>,
     /// `--log-level` (default `warn`; the bench reads the listening line regardless).
     pub log_level: String,
+    /// A config file's text, passed as `--config` (sections with no variables, such as
+    /// `[profiles.NAME]`); `None` = no file.
+    pub config_toml: Option<String>,
 }
 
 impl Default for CamgateOpts {
@@ -256,6 +259,7 @@ impl Default for CamgateOpts {
         CamgateOpts {
             env: Vec::new(),
             log_level: "warn".to_string(),
+            config_toml: None,
         }
     }
 }
@@ -293,6 +297,12 @@ impl Camgate {
             .arg("--data-dir")
             .arg(data.path().join("data"))
             .stderr(Stdio::piped());
+        if let Some(text) = &opts.config_toml {
+            let file = data.path().join("camgate.toml");
+            std::fs::write(&file, text)
+                .with_context(|| format!("cannot write {}", file.display()))?;
+            cmd.arg("--config").arg(file);
+        }
         let mut child = cmd
             .spawn()
             .with_context(|| format!("cannot run {} serve", ctx.camgate.display()))?;

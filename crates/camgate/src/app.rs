@@ -105,10 +105,12 @@ impl App {
             live_tasks.clone(),
         );
         // Transcode profiles (`~h264` and `[profiles.NAME]`): ffmpeg from PATH, probed once.
-        live.set_profiles(Profiles::from_config(
-            &config.profiles,
-            Transcoder::new("ffmpeg", live_tasks.clone()),
-        ));
+        let transcoder = Transcoder::new("ffmpeg", live_tasks.clone());
+        if !config.profiles.0.is_empty() || !config.grids.0.is_empty() {
+            transcoder.warm_up();
+        }
+        live.set_profiles(Profiles::from_config(&config.profiles, transcoder));
+        live.set_grids(crate::live::grids_from_config(&config.grids));
         let provisioning = Provisioning::new(db.clone(), live.clone(), bus.clone());
 
         // Outputs. Each follows streams through the registry or looks them up per request.

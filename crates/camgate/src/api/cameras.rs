@@ -74,6 +74,9 @@ struct CameraInfo {
     transport: &'static str,
     /// The per-camera idle timeout, `null` when the configured default applies.
     idle_timeout_seconds: Option<f64>,
+    /// The transcode profiles attached at provisioning (besides the built-in `h264`);
+    /// `null` when none were given and the config's `[profiles.NAME] cameras` decide.
+    profiles: Option<Vec<String>>,
     created_at: String,
     updated_at: String,
 }
@@ -90,6 +93,7 @@ impl From<&Camera> for CameraInfo {
             record: c.record,
             transport: c.transport.as_str(),
             idle_timeout_seconds: c.idle_timeout.map(|d| d.as_secs_f64()),
+            profiles: c.profiles.clone(),
             created_at: rfc3339(camera.created_at),
             updated_at: rfc3339(camera.updated_at),
         }
@@ -102,6 +106,9 @@ async fn provision(
     JsonBody(body): JsonBody,
 ) -> Result<(StatusCode, Json<Provisioned>), AppError> {
     let spec = parse_provision(&body)?;
+    // Before storing: a camera is never saved with a profile it cannot be served with.
+    state.live.check_profiles(&spec)?;
+    state.live.check_grid_names(&spec)?;
     let (camera, how) = state.provisioning.provision(spec, "api").await?;
     let camera = camera.spec;
     let sp = &camera.stream_path;

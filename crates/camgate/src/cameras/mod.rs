@@ -66,6 +66,10 @@ pub struct CameraSpec {
     pub idle_timeout: Option<Duration>,
     /// Per-camera overrides of the `[record]` retention (`record_retain`, `record_max_bytes`).
     pub record_limits: RecordLimits,
+    /// The transcode profiles (`[profiles.NAME]` names) this camera is served with, besides
+    /// the built-in `h264`; `None` = not given at provisioning, so each profile's own
+    /// `cameras` list decides (docs/transcode.md).
+    pub profiles: Option<Vec<String>>,
 }
 
 /// A camera's own recording retention, overriding `[record] retain` and
@@ -245,6 +249,7 @@ mod tests {
                 transport: Transport::Auto,
                 idle_timeout: None,
                 record_limits: RecordLimits::default(),
+                profiles: None,
             },
             created_at: now,
             updated_at: now,

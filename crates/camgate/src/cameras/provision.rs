@@ -25,6 +25,7 @@ pub const PROVISION_FIELDS: &[&str] = &[
     "idle_timeout_seconds",
     "record_retain",
     "record_max_bytes",
+    "profiles",
     "username",
     "password",
 ];
@@ -108,6 +109,8 @@ pub fn parse_provision(body: &Value) -> Result<CameraSpec, InvalidInput> {
         max_bytes: record_max_bytes(obj)?,
     };
 
+    let profiles = profiles(obj)?;
+
     Ok(CameraSpec {
         camera_id,
         name,
@@ -118,7 +121,45 @@ pub fn parse_provision(body: &Value) -> Result<CameraSpec, InvalidInput> {
         transport,
         idle_timeout,
         record_limits,
+        profiles,
     })
+}
+
+/// Most profiles one camera may list (each is an ffmpeg when watched).
+pub const MAX_CAMERA_PROFILES: usize = 16;
+
+/// `profiles`: the `[profiles.NAME]` names the camera is served with, e.g. `["720p","360p"]`.
+/// Only their spelling is checked here; whether each is configured is the caller's check
+/// (the config file is not this module's). `"h264"` is every camera's anyway and is dropped,
+/// as are repeats, so the stored list is what it means.
+fn profiles(obj: &Map<String, Value>) -> Result<Option<Vec<String>>, InvalidInput> {
+    let bad = || {
+        InvalidInput::new(
+            "invalid_profiles",
+            format!(
+                "profiles must be a list of at most {MAX_CAMERA_PROFILES} profile names (1-32 characters A-Z a-z 0-9 _ -), e.g. [\"720p\", \"360p\"]"
+            ),
+        )
+    };
+    let list = match field(obj, "profiles") {
+        None => return Ok(None),
+        Some(Value::Array(list)) if list.len() <= MAX_CAMERA_PROFILES => list,
+        Some(_) => return Err(bad()),
+    };
+    let mut out: Vec<String> = Vec::new();
+    for v in list {
+        let Value::String(name) = v else {
+            return Err(bad());
+        };
+        let ok = !name.is_empty() && name.len() <= 32 && name.chars().all(super::is_id_char);
+        if !ok {
+            return Err(bad());
+        }
+        if name != crate::config::RESERVED_PROFILE && !out.contains(name) {
+            out.push(name.clone());
+        }
+    }
+    Ok(Some(out))
 }
 
 /// Longest accepted `record_retain`: a year.
@@ -390,6 +431,34 @@ mod tests {
         assert_eq!(spec.idle_timeout, Some(Duration::from_secs(5)));
         assert!(spec.record && !spec.on_demand);
         assert_eq!(spec.record_limits, RecordLimits::default());
+    }
+
+    #[test]
+    fn profiles_are_names_without_repeats_or_h264() {
+        let spec = parse_provision(&json!({
+            "camera_id": 1, "rtsp_url": "rtsp://h/s",
+            "profiles": ["720p", "h264", "360p", "720p"]
+        }))
+        .unwrap();
+        assert_eq!(spec.profiles, Some(vec!["720p".into(), "360p".into()]));
+        let spec =
+            parse_provision(&json!({"camera_id": 1, "rtsp_url": "rtsp://h/s", "profiles": []}))
+                .unwrap();
+        assert_eq!(spec.profiles, Some(vec![]));
+        for bad in [
+            json!("720p"),
+            json!([1]),
+            json!(["a b"]),
+            json!([""]),
+            json!(["x~y"]),
+            json!(vec!["p"; MAX_CAMERA_PROFILES + 1]),
+        ] {
+            let err = parse_provision(
+                &json!({"camera_id": 1, "rtsp_url": "rtsp://h/s", "profiles": bad}),
+            )
+            .unwrap_err();
+            assert_eq!(err.code, "invalid_profiles", "{bad}");
+        }
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //! what the rest of camgate does with a value, nor import anything of ours but `redact`.
 //!
 //! Files: one per `[section]` (`http.rs`, `auth.rs`, `log.rs`, `streams.rs`, `hls.rs`,
-//! `events.rs`, `nats.rs`, `profiles.rs`), each with its struct, `Default` and `Section::validate`;
+//! `events.rs`, `nats.rs`, `profiles.rs`, `grids.rs`), each with its struct, `Default` and `Section::validate`;
 //! `load.rs` (merging the sources), `env.rs` (variable names), `validate.rs` (the `Section`
 //! contract and the central check), `error.rs`, `secret.rs` (secret fields' deserializers),
 //! `quantity.rs` (the one number-with-unit parser) behind `duration.rs` and `size.rs`.
@@ -50,6 +50,7 @@ mod validate;
 
 mod auth;
 mod events;
+mod grids;
 mod hls;
 mod http;
 mod library;
@@ -72,6 +73,7 @@ use serde::{Deserialize, Serialize};
 pub use auth::AuthConfig;
 pub use error::ConfigError;
 pub use events::EventsConfig;
+pub use grids::{GridConfig, GridsConfig, MAX_GRID_CAMERAS};
 pub use hls::HlsConfig;
 pub use http::{Cidr, HttpConfig};
 pub use library::LibraryConfig;
@@ -104,6 +106,8 @@ pub struct Config {
     pub webrtc: WebrtcConfig,
     /// `[profiles.NAME]`: transcode profiles (docs/transcode.md).
     pub profiles: ProfilesConfig,
+    /// `[grids.NAME]`: several cameras in one picture (docs/transcode.md).
+    pub grids: GridsConfig,
     pub snapshot: SnapshotConfig,
     /// `[rtsp]`: the RTSP restream (docs/rtsp.md).
     pub rtsp: RtspConfig,
@@ -126,6 +130,7 @@ impl Default for Config {
             nats: NatsConfig::default(),
             webrtc: WebrtcConfig::default(),
             profiles: ProfilesConfig::default(),
+            grids: GridsConfig::default(),
             snapshot: SnapshotConfig::default(),
             rtsp: RtspConfig::default(),
             record: RecordConfig::default(),
@@ -159,14 +164,15 @@ impl Config {
             nats,
             webrtc,
             profiles,
+            grids,
             snapshot,
             rtsp,
             record,
             library,
         } = self;
         vec![
-            http, auth, log, streams, hls, events, nats, webrtc, profiles, snapshot, rtsp, record,
-            library,
+            http, auth, log, streams, hls, events, nats, webrtc, profiles, grids, snapshot, rtsp,
+            record, library,
         ]
     }
 
@@ -183,14 +189,15 @@ impl Config {
             nats,
             webrtc,
             profiles,
+            grids,
             snapshot,
             rtsp,
             record,
             library,
         } = self;
         vec![
-            http, auth, log, streams, hls, events, nats, webrtc, profiles, snapshot, rtsp, record,
-            library,
+            http, auth, log, streams, hls, events, nats, webrtc, profiles, grids, snapshot, rtsp,
+            record, library,
         ]
     }
 }

@@ -17,7 +17,7 @@ pub enum Upserted {
 
 const COLUMNS: &str = "camera_id, name, rtsp_url, stream_path, on_demand, record, transport, \
                        idle_timeout_ms, created_at_ms, updated_at_ms, record_retain_ms, \
-                       record_max_bytes";
+                       record_max_bytes, profiles";
 
 impl Db {
     /// Creates the camera or replaces all its settings (keeping `created_at`). Fails with
@@ -108,15 +108,16 @@ fn upsert(
     tx.execute(
         "INSERT INTO cameras (camera_id, name, rtsp_url, stream_path, on_demand, record, transport,
                               idle_timeout_ms, created_at_ms, updated_at_ms, record_retain_ms,
-                              record_max_bytes)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11)
+                              record_max_bytes, profiles)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?12)
          ON CONFLICT (camera_id) DO UPDATE SET
              name = excluded.name, rtsp_url = excluded.rtsp_url,
              stream_path = excluded.stream_path, on_demand = excluded.on_demand,
              record = excluded.record, transport = excluded.transport,
              idle_timeout_ms = excluded.idle_timeout_ms, updated_at_ms = excluded.updated_at_ms,
              record_retain_ms = excluded.record_retain_ms,
-             record_max_bytes = excluded.record_max_bytes",
+             record_max_bytes = excluded.record_max_bytes,
+             profiles = excluded.profiles",
         params![
             spec.camera_id,
             spec.name,
@@ -131,6 +132,9 @@ fn upsert(
             spec.record_limits
                 .max_bytes
                 .map(|b| b.min(i64::MAX as u64) as i64),
+            spec.profiles
+                .as_ref()
+                .map(|p| serde_json::Value::from(p.clone()).to_string()),
         ],
     )?;
     let camera =
@@ -208,6 +212,18 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Camera> {
     let rtsp_url: String = row.get(2)?;
     let retain_ms: Option<i64> = row.get(10)?;
     let max_bytes: Option<i64> = row.get(11)?;
+    let profiles: Option<String> = row.get(12)?;
+    let profiles = profiles
+        .map(|text| {
+            serde_json::from_str::<Vec<String>>(&text).map_err(|e| {
+                rusqlite::Error::FromSqlConversionFailure(
+                    12,
+                    rusqlite::types::Type::Text,
+                    Box::new(e),
+                )
+            })
+        })
+        .transpose()?;
     Ok(Camera {
         spec: CameraSpec {
             camera_id: row.get(0)?,
@@ -222,6 +238,7 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Camera> {
                 retain: retain_ms.map(|ms| Duration::from_millis(ms.max(0) as u64)),
                 max_bytes: max_bytes.map(|b| b.max(0) as u64),
             },
+            profiles,
         },
         created_at: timestamp(row, 8)?,
         updated_at: timestamp(row, 9)?,
@@ -251,6 +268,7 @@ mod tests {
             transport: Transport::Tcp,
             idle_timeout: Some(Duration::from_millis(1500)),
             record_limits: RecordLimits::default(),
+            profiles: None,
         }
     }
 
@@ -270,6 +288,7 @@ mod tests {
             retain: Some(Duration::from_secs(3600)),
             max_bytes: Some(1 << 30),
         };
+        changed.profiles = Some(vec!["720p".into(), "360p".into()]);
         let (cam2, how) = db.upsert_camera(changed).await.unwrap();
         assert_eq!(how, Upserted::Updated);
         assert_eq!(cam2.created_at, cam.created_at);
@@ -280,6 +299,11 @@ mod tests {
             Some(Duration::from_secs(3600))
         );
         assert_eq!(cam2.spec.stream_path, "front");
+        assert_eq!(
+            cam2.spec.profiles.as_deref(),
+            Some(&["720p".to_string(), "360p".to_string()][..])
+        );
+        assert_eq!(cam.spec.profiles, None);
 
         db.upsert_camera(spec("2", None)).await.unwrap();
         let ids: Vec<String> = db

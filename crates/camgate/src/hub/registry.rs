@@ -102,11 +102,11 @@ impl Registry {
             .cloned()
     }
 
-    /// Every camera's own stream (no profile streams), by camera id: what per-camera
-    /// consumers (status events, NATS) iterate.
+    /// Every camera's own stream (no profile streams, no grids), by camera id: what
+    /// per-camera consumers (status events, NATS) iterate.
     pub fn cameras(&self) -> Vec<LiveStream> {
         let mut v = self.list();
-        v.retain(|s| !is_profile(s));
+        v.retain(|s| !is_profile(s) && !s.is_grid());
         v
     }
 

@@ -44,6 +44,9 @@ pub struct StreamSpec {
     pub record: bool,
     /// Connected regardless of viewers.
     pub always_on: bool,
+    /// A grid (`[grids.NAME]`): not a camera; `camera_id` is its name, for the outputs that
+    /// key by it (recorder, events).
+    pub grid: bool,
 }
 
 /// A stream's handle. Cheap to clone; all clones are the same stream.
@@ -160,6 +163,15 @@ impl LiveStream {
             .unwrap_or_else(|p| p.into_inner())
             .path
             .contains('~')
+    }
+
+    /// A grid of cameras rather than a camera's own stream (see [`StreamSpec::grid`]).
+    pub fn is_grid(&self) -> bool {
+        self.inner
+            .spec
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .grid
     }
 
     pub fn has_path(&self, path: &str) -> bool {

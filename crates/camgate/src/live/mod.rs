@@ -9,10 +9,12 @@
 //! event bus. It must not import outputs, `http` or `api`; the store is the caller's business
 //! (`registry` orchestrates store -> live -> event).
 
+mod grids;
 mod profiles;
 mod supervisor;
 mod timeline;
 
+pub use grids::{GridDef, from_config as grids_from_config};
 pub use profiles::{PROFILE_SEPARATOR, Profiles, profile_path};
 
 use std::collections::HashMap;
@@ -21,7 +23,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::cameras::{CameraSpec, StreamState};
+use crate::cameras::{CameraSpec, InvalidInput, StreamState};
 use crate::config::Config;
 use crate::events::EventBus;
 use crate::hub::{ByProtocol, HubLimits, LiveStream, Registry, StreamSpec};
@@ -71,7 +73,8 @@ impl LiveSettings {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct StreamInfo {
     pub stream_path: String,
-    pub camera_id: String,
+    /// `None` for a grid (several cameras, no camera of its own).
+    pub camera_id: Option<String>,
     pub state: StreamState,
     pub viewers: u64,
     pub codec: Option<String>,
@@ -107,6 +110,8 @@ pub struct Live {
     tasks: Tasks,
     /// Transcode profiles; none until `set_profiles` (tests of the camera path alone).
     profiles: RwLock<Option<Arc<Profiles>>>,
+    /// `[grids.NAME]` streams; none until `set_grids`.
+    grids: Mutex<Vec<grids::GridRuntime>>,
 }
 
 fn stream_spec(c: &CameraSpec) -> StreamSpec {
@@ -115,6 +120,7 @@ fn stream_spec(c: &CameraSpec) -> StreamSpec {
         path: c.stream_path.clone(),
         record: c.record,
         always_on: c.always_on(),
+        grid: false,
     }
 }
 
@@ -148,6 +154,7 @@ impl Live {
             events,
             tasks,
             profiles: RwLock::new(None),
+            grids: Mutex::new(Vec::new()),
         })
     }
 
@@ -155,6 +162,81 @@ impl Live {
     /// file's `[profiles.NAME]`).
     pub fn set_profiles(&self, profiles: Profiles) {
         *self.profiles.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(profiles));
+    }
+
+    /// Starts the config file's grids (after `set_profiles`, whose ffmpeg they use): each is
+    /// the stream of its name, idle until watched (or recorded).
+    pub fn set_grids(&self, defs: Vec<GridDef>) {
+        let Some(transcoder) = self
+            .profiles
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .map(|p| p.transcoder.clone())
+        else {
+            return;
+        };
+        let settings = self.settings();
+        let mut list = self.grids.lock().unwrap_or_else(|p| p.into_inner());
+        for def in defs {
+            let g = grids::start(
+                def,
+                transcoder.clone(),
+                self.registry.clone(),
+                &settings,
+                &self.hub_limits,
+                &self.events,
+                &self.tasks,
+            );
+            self.registry.insert(g.stream.clone());
+            list.push(g);
+        }
+    }
+
+    /// Refuses a camera whose id or stream path is a grid's name: that name is the grid's
+    /// stream (`grid_name_in_use`, 422).
+    pub fn check_grid_names(&self, spec: &CameraSpec) -> Result<(), InvalidInput> {
+        let list = self.grids.lock().unwrap_or_else(|p| p.into_inner());
+        for g in list.iter() {
+            let name = g.stream.path();
+            if name == spec.stream_path || name == spec.camera_id {
+                return Err(InvalidInput::new(
+                    "grid_name_in_use",
+                    format!(
+                        "`{name}` is the name of a grid ([grids.{name}] in the config file); give the camera another camera_id or stream_path"
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Refuses a camera whose `profiles` names one the config file does not have, naming it
+    /// and the ones there are (`unknown_profile`, 422).
+    pub fn check_profiles(&self, spec: &CameraSpec) -> Result<(), InvalidInput> {
+        let Some(names) = &spec.profiles else {
+            return Ok(());
+        };
+        let list = self
+            .profiles
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let (unknown, known) = match &list {
+            Some(l) => (l.unknown(names), l.names()),
+            None => (names.first().map(String::as_str), Vec::new()),
+        };
+        match unknown {
+            None => Ok(()),
+            // The name was checked to be [A-Za-z0-9_-]{1,32}: safe to repeat.
+            Some(name) => Err(InvalidInput::new(
+                "unknown_profile",
+                format!(
+                    "profile `{name}` is not configured; the config file has: {} (add [profiles.{name}] to it first)",
+                    known.join(", ")
+                ),
+            )),
+        }
     }
 
     fn start_profiles(
@@ -374,11 +456,12 @@ impl Live {
         self.registry
             .list()
             .iter()
-            .map(|s| {
-                let s = s.status();
+            .map(|stream| {
+                let grid = stream.is_grid();
+                let s = stream.status();
                 StreamInfo {
                     stream_path: s.stream_path,
-                    camera_id: s.camera_id,
+                    camera_id: (!grid).then_some(s.camera_id),
                     state: s.state,
                     viewers: s.viewers,
                     codec: s.codec,
@@ -413,6 +496,24 @@ impl Live {
     /// Stops every camera: each supervisor ends (dropping its session), hubs close so
     /// consumers finish, and then waits up to `teardown` for the cameras to confirm TEARDOWN.
     pub async fn shutdown(&self, teardown: Duration) {
+        let grids: Vec<grids::GridRuntime> = self
+            .grids
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain(..)
+            .collect();
+        for g in &grids {
+            g.supervisor.abort();
+        }
+        for g in &grids {
+            g.supervisor.ended().await;
+            let path = g.stream.path();
+            if self.registry.get(&path).is_some_and(|s| s.same(&g.stream)) {
+                self.registry.remove(&path);
+            }
+            g.stream.hub().close();
+            g.stream.reset_state();
+        }
         let mut all: Vec<CameraRuntime> = self.lock().drain().map(|(_, rt)| rt).collect();
         for rt in &mut all {
             let mut list = std::mem::take(&mut rt.profiles);

@@ -58,13 +58,46 @@ impl Profiles {
         Profiles { transcoder, list }
     }
 
-    /// The profiles camera `camera_id` has.
-    pub fn for_camera(&self, camera_id: &str) -> Vec<Profile> {
-        self.list
+    /// The profiles `camera` has: the built-in `h264` always; then the ones its provisioning
+    /// listed (`profiles`), or, when it listed none, those whose config `cameras` names it (or
+    /// is empty). A listed name the config no longer has is skipped with a warning (the config
+    /// file changed after the camera was provisioned).
+    pub fn for_camera(&self, camera: &CameraSpec) -> Vec<Profile> {
+        let id = &camera.camera_id;
+        let Some(attached) = &camera.profiles else {
+            return self
+                .list
+                .iter()
+                .filter(|(_, cams)| cams.is_empty() || cams.iter().any(|c| c == id))
+                .map(|(p, _)| p.clone())
+                .collect();
+        };
+        let mut out = vec![self.list[0].0.clone()];
+        for name in attached {
+            match self.list.iter().find(|(p, _)| &p.name == name) {
+                Some((p, _)) if p.name != RESERVED_PROFILE => out.push(p.clone()),
+                Some(_) => {}
+                None => tracing::warn!(
+                    camera = %id,
+                    profile = %name,
+                    "camera lists a profile the config file does not have; not served"
+                ),
+            }
+        }
+        out
+    }
+
+    /// The first of `names` that is not a configured profile, if any (provisioning refuses it).
+    pub fn unknown<'a>(&self, names: &'a [String]) -> Option<&'a str> {
+        names
             .iter()
-            .filter(|(_, cams)| cams.is_empty() || cams.iter().any(|c| c == camera_id))
-            .map(|(p, _)| p.clone())
-            .collect()
+            .find(|n| !self.list.iter().any(|(p, _)| &p.name == *n))
+            .map(String::as_str)
+    }
+
+    /// The configured profile names, built-in `h264` first.
+    pub fn names(&self) -> Vec<String> {
+        self.list.iter().map(|(p, _)| p.name.clone()).collect()
     }
 }
 
@@ -109,7 +142,7 @@ pub(super) fn start(
 ) -> Vec<ProfileRuntime> {
     parts
         .profiles
-        .for_camera(&camera.camera_id)
+        .for_camera(camera)
         .into_iter()
         .map(|p| {
             let stream = LiveStream::new(
@@ -118,6 +151,7 @@ pub(super) fn start(
                     path: profile_path(&camera.stream_path, &p.name),
                     record: false,
                     always_on: false,
+                    grid: false,
                 },
                 parts.hub_limits.clone(),
                 parts.settings.max_viewers_per_stream,

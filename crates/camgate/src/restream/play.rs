@@ -187,6 +187,7 @@ mod tests {
                 path: "cam_1".into(),
                 record: false,
                 always_on: false,
+                grid: false,
             },
             HubLimits::default(),
             100,

@@ -52,7 +52,13 @@ pub fn transcode_args(p: &Profile, encoder: Encoder) -> Vec<String> {
     if p.fps == 0 {
         a.extend(["-fps_mode".into(), "passthrough".into()]);
     }
-    let kbps = p.bitrate_kbps;
+    encode_to_stdout(&mut a, encoder, p.bitrate_kbps, gop);
+    a
+}
+
+/// The encoder's options and the output: H.264 at `kbps` with a keyframe every `gop` frames,
+/// in MPEG-TS on stdout. Shared by profiles and grids.
+pub(crate) fn encode_to_stdout(a: &mut Vec<String>, encoder: Encoder, kbps: u32, gop: u32) {
     a.extend(["-c:v".into(), encoder.ffmpeg_name().into()]);
     match encoder {
         Encoder::Libx264 => a.extend(
@@ -99,7 +105,6 @@ pub fn transcode_args(p: &Profile, encoder: Encoder) -> Vec<String> {
         "1".into(),
         "pipe:1".into(),
     ]);
-    a
 }
 
 /// A one-frame test encode with `encoder` (the probe of `auto`): succeeds only where the

@@ -13,9 +13,14 @@
 //! (`kill_on_drop`), and on Linux the child also gets SIGKILL when camgate dies
 //! (`PR_SET_PDEATHSIG`), so no ffmpeg outlives us. It does not know hubs: the live path hands it
 //! an [`InputOpener`] that subscribes to the camera's stream and keeps it connected.
+//!
+//! Grids (grid.rs builds their arguments; live/grids.rs runs them) reuse the two halves:
+//! [`spawn`], which can give ffmpeg extra input pipes (`pipe:3`, `pipe:4`, ... one per tile),
+//! and [`output`], ffmpeg's stdout as our frames with its stderr tail as the error.
 
 pub mod args;
 pub mod encoders;
+pub mod grid;
 
 use std::any::Any;
 use std::collections::VecDeque;
@@ -123,6 +128,28 @@ impl Transcoder {
         })
     }
 
+    /// The ffmpeg program started.
+    pub fn ffmpeg_path(&self) -> PathBuf {
+        self.ffmpeg.clone()
+    }
+
+    /// Where sessions' helper tasks run.
+    pub fn tasks(&self) -> &Tasks {
+        &self.tasks
+    }
+
+    /// Probes ffmpeg's encoders now, in the background, so the first viewer of a profile or
+    /// grid does not wait for it (a test encode per hardware encoder takes seconds, which can
+    /// outlast a player's first playlist request). Must be called inside the runtime: the
+    /// probe's ffmpeg children are spawned from a runtime worker (PR_SET_PDEATHSIG).
+    pub fn warm_up(self: &Arc<Self>) {
+        let me = self.clone();
+        self.tasks.spawn("ffmpeg encoder probe", async move {
+            // The choice itself is logged by the probe; an error resurfaces at first use.
+            let _ = me.encoder(None).await;
+        });
+    }
+
     /// The encoder for `wanted` (None = auto), probing ffmpeg the first time.
     pub async fn encoder(&self, wanted: Option<Encoder>) -> Result<Encoder, String> {
         let probe = self
@@ -228,16 +255,14 @@ impl Source for FfmpegSource {
                 .map_err(|m| fail(FailureKind::Error, Stage::Setup, m))?;
             let args = args::transcode_args(&profile, encoder);
             tracing::info!(camera = %id, profile = %profile.name, encoder = encoder.ffmpeg_name(), "starting ffmpeg");
-            let mut child = spawn(&transcoder.ffmpeg, &args).map_err(|e| {
+            let (mut child, _) = spawn(&transcoder.ffmpeg, &args, 0).map_err(|e| {
                 fail(
                     FailureKind::Error,
                     Stage::Connect,
                     spawn_error(&transcoder.ffmpeg, &e),
                 )
             })?;
-            let (Some(mut stdin), Some(stdout), Some(stderr)) =
-                (child.stdin.take(), child.stdout.take(), child.stderr.take())
-            else {
+            let Some(mut stdin) = child.stdin.take() else {
                 return Err(fail(
                     FailureKind::Error,
                     Stage::Connect,
@@ -245,7 +270,6 @@ impl Source for FfmpegSource {
                 ));
             };
             let codec = codec.unwrap_or(Codec::H264);
-            let tail = Arc::new(Mutex::new(VecDeque::new()));
             let writer =
                 transcoder
                     .tasks
@@ -266,43 +290,101 @@ impl Source for FfmpegSource {
                         }
                         drop(keep);
                     });
-            let tail_w = tail.clone();
-            let errors = transcoder.tasks.spawn(
-                format!("ffmpeg stderr {id}~{}", profile.name),
-                async move {
-                    let mut lines = BufReader::new(stderr).lines();
-                    while let Ok(Some(line)) = lines.next_line().await {
-                        let mut line = redact_url(line.trim());
-                        if let Some((cut, _)) = line.char_indices().nth(300) {
-                            line.truncate(cut);
-                        }
-                        let mut t = tail_w.lock().unwrap_or_else(|p| p.into_inner());
-                        if t.len() == 5 {
-                            t.pop_front();
-                        }
-                        t.push_back(line);
-                    }
-                },
-            );
-            let run = Run {
-                id: id.clone(),
-                profile: profile.name.clone(),
+            output(
+                &transcoder,
+                &id,
+                format!("profile {}", profile.name),
                 child,
-                stdout,
-                demux: TsDemuxer::new(),
-                frames: AnnexBFrames::new(),
-                queue: VecDeque::new(),
-                tail,
-                buf: vec![0; 64 * 1024],
-                done: false,
-                _tasks: [AbortOnDrop(writer), AbortOnDrop(errors)],
-            };
-            Ok(stream::unfold(run, Run::step).boxed())
+                vec![writer],
+            )
+            .map_err(|m| fail(FailureKind::Error, Stage::Connect, m))
         })
     }
 }
 
-fn spawn(ffmpeg: &Path, args: &[String]) -> std::io::Result<Child> {
+/// ffmpeg's output as our frames: stdout (H.264 in MPEG-TS) read by the returned stream,
+/// stderr's last lines kept for the error when ffmpeg ends. `what` starts every error
+/// ("profile 720p", "grid lobby"). The stream owns the child and `tasks` (aborted with it).
+pub(crate) fn output(
+    transcoder: &Transcoder,
+    id: &str,
+    what: String,
+    mut child: Child,
+    tasks: Vec<TaskHandle>,
+) -> Result<FrameStream, String> {
+    let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
+        return Err("ffmpeg's pipes are missing".into());
+    };
+    let tail = Arc::new(Mutex::new(VecDeque::new()));
+    let tail_w = tail.clone();
+    let errors = transcoder
+        .tasks
+        .spawn(format!("ffmpeg stderr {id} {what}"), async move {
+            let mut lines = BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                let mut line = redact_url(line.trim());
+                if let Some((cut, _)) = line.char_indices().nth(300) {
+                    line.truncate(cut);
+                }
+                let mut t = tail_w.lock().unwrap_or_else(|p| p.into_inner());
+                if t.len() == 5 {
+                    t.pop_front();
+                }
+                t.push_back(line);
+            }
+        });
+    let mut helpers: Vec<AbortOnDrop> = tasks.into_iter().map(AbortOnDrop).collect();
+    helpers.push(AbortOnDrop(errors));
+    let run = Run {
+        id: id.to_owned(),
+        what,
+        child,
+        stdout,
+        demux: TsDemuxer::new(),
+        frames: AnnexBFrames::new(),
+        queue: VecDeque::new(),
+        tail,
+        buf: vec![0; 64 * 1024],
+        done: false,
+        _tasks: helpers,
+    };
+    Ok(stream::unfold(run, Run::step).boxed())
+}
+
+/// The first file descriptor of the extra input pipes (`pipe:3`, `pipe:4`, ...).
+pub(crate) const FIRST_PIPE_FD: i32 = 3;
+
+/// Starts ffmpeg with stdin, stdout and stderr piped and `extra` more pipes into it, which it
+/// reads as `pipe:3`, `pipe:4`, ... (a grid's tiles); returns their writing ends. Must run on
+/// a runtime worker thread (see below), never in `spawn_blocking`.
+pub(crate) fn spawn(
+    ffmpeg: &Path,
+    args: &[String],
+    extra: usize,
+) -> std::io::Result<(Child, Vec<tokio::net::unix::pipe::Sender>)> {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    // The copies below are made into a fixed array: no allocation between fork and exec.
+    if extra > 64 {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "at most 64 extra pipes",
+        ));
+    }
+    let mut reads: Vec<OwnedFd> = Vec::with_capacity(extra);
+    let mut writes = Vec::with_capacity(extra);
+    for _ in 0..extra {
+        let mut fds = [0i32; 2];
+        // SAFETY: pipe2 fills the two-element array we own. Close-on-exec, so no other child
+        // inherits either end (a writing end left in another process would hide ffmpeg's EOF).
+        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: both descriptors were just created and are owned by nobody else.
+        let (r, w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        reads.push(r);
+        writes.push(w);
+    }
+    let raw_reads: Vec<i32> = reads.iter().map(|r| r.as_raw_fd()).collect();
     let mut cmd = Command::new(ffmpeg);
     cmd.args(args)
         .stdin(Stdio::piped())
@@ -310,16 +392,39 @@ fn spawn(ffmpeg: &Path, args: &[String]) -> std::io::Result<Child> {
         .stderr(Stdio::piped())
         .kill_on_drop(true);
     #[cfg(target_os = "linux")]
-    // SAFETY: between fork and exec only async-signal-safe calls are allowed; prctl is one.
-    // The death signal follows the spawning thread, a runtime worker that lives as long as
-    // the runtime, so ffmpeg dies with camgate even on `kill -9`.
+    // SAFETY: between fork and exec only async-signal-safe calls are allowed; prctl, fcntl and
+    // dup2 are. The death signal follows the spawning thread, a runtime worker that lives as
+    // long as the runtime, so ffmpeg dies with camgate even on `kill -9`. The pipes' reading
+    // ends are first copied above any target number, so placing one at 3+i cannot close
+    // another still to be placed; dup2 clears close-on-exec on the copy ffmpeg keeps.
     unsafe {
-        cmd.pre_exec(|| {
+        cmd.pre_exec(move || {
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            let mut high = [0i32; 64];
+            for (i, fd) in raw_reads.iter().enumerate().take(64) {
+                high[i] = libc::fcntl(*fd, libc::F_DUPFD_CLOEXEC, 1000);
+                if high[i] < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            for (target, fd) in (FIRST_PIPE_FD..).zip(high.iter().take(raw_reads.len())) {
+                if libc::dup2(*fd, target) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
             Ok(())
         });
     }
-    cmd.spawn()
+    let child = cmd.spawn()?;
+    // ffmpeg has its copies; ours of the reading ends close here.
+    drop(reads);
+    // tokio makes our ends non-blocking; ffmpeg's ends (other open file descriptions) stay
+    // blocking, as it expects.
+    let senders = writes
+        .into_iter()
+        .map(tokio::net::unix::pipe::Sender::from_owned_fd)
+        .collect::<std::io::Result<Vec<_>>>()?;
+    Ok((child, senders))
 }
 
 /// Aborts a helper task when the session's frame stream is dropped.
@@ -334,7 +439,7 @@ impl Drop for AbortOnDrop {
 /// The reading side of one ffmpeg session.
 struct Run {
     id: String,
-    profile: String,
+    what: String,
     child: Child,
     stdout: ChildStdout,
     demux: TsDemuxer,
@@ -343,7 +448,7 @@ struct Run {
     tail: Arc<Mutex<VecDeque<String>>>,
     buf: Vec<u8>,
     done: bool,
-    _tasks: [AbortOnDrop; 2],
+    _tasks: Vec<AbortOnDrop>,
 }
 
 impl Run {
@@ -382,7 +487,7 @@ impl Run {
             FailureKind::Error,
             Stage::Data,
             &self.id,
-            format!("profile {}: {msg}", self.profile),
+            format!("{}: {msg}", self.what),
         )
     }
 
