@@ -42,7 +42,22 @@ impl Camera {
         Camera::spawn_with(port, codec, 0)
     }
 
+    /// A camera with options beyond the shortcuts above, e.g.
+    /// `Camera::builder().audio(Audio::Aac).start()`.
+    pub fn builder() -> CameraBuilder {
+        CameraBuilder {
+            port: 0,
+            codec: "h264",
+            gop: 0,
+            audio: Audio::None,
+        }
+    }
+
     fn spawn_with(port: u16, codec: &str, gop: u32) -> Camera {
+        Camera::spawn_full(port, codec, gop, Audio::None)
+    }
+
+    fn spawn_full(port: u16, codec: &str, gop: u32, audio: Audio) -> Camera {
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/rtsp_camera.py");
         let mut child = Command::new("/usr/bin/python3")
             .arg(script)
@@ -55,6 +70,7 @@ impl Camera {
                 PASSWORD,
             ])
             .args(["--codec", codec, "--gop", &gop.to_string()])
+            .args(["--audio", audio.arg()])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -126,6 +142,70 @@ impl Camera {
         let _ = self.child.kill();
         let _ = self.child.wait();
         self.port
+    }
+}
+
+/// The audio stream a camera sends next to its video (a live 440 Hz tone).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Audio {
+    None,
+    /// AAC-LC 48 kHz mono (voaacenc, `mpeg4-generic`, pt 97).
+    Aac,
+    /// G.711 A-law 8 kHz (alawenc, `PCMA`, pt 8).
+    Pcma,
+    /// G.711 mu-law 8 kHz (mulawenc, `PCMU`, pt 0).
+    Pcmu,
+    /// Opus 48 kHz (opusenc, pt 98): a codec the RTSP client has no depacketizer for.
+    Opus,
+}
+
+impl Audio {
+    fn arg(self) -> &'static str {
+        match self {
+            Audio::None => "none",
+            Audio::Aac => "aac",
+            Audio::Pcma => "pcma",
+            Audio::Pcmu => "pcmu",
+            Audio::Opus => "opus",
+        }
+    }
+}
+
+/// Options of a camera; `Camera::builder()` makes one with the defaults of `Camera::start`.
+#[derive(Clone, Debug)]
+pub struct CameraBuilder {
+    port: u16,
+    codec: &'static str,
+    gop: u32,
+    audio: Audio,
+}
+
+impl CameraBuilder {
+    /// Listen on `port` (0: any free one).
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = port;
+        self
+    }
+
+    pub fn h265(mut self) -> Self {
+        self.codec = "h265";
+        self
+    }
+
+    /// An IDR every `gop` frames (0: one a second).
+    pub fn gop(mut self, gop: u32) -> Self {
+        self.gop = gop;
+        self
+    }
+
+    /// A second stream with audio.
+    pub fn audio(mut self, audio: Audio) -> Self {
+        self.audio = audio;
+        self
+    }
+
+    pub fn start(self) -> Camera {
+        Camera::spawn_full(self.port, self.codec, self.gop, self.audio)
     }
 }
 
