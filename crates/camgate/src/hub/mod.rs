@@ -200,6 +200,12 @@ impl Hub {
         self.lock().stats.latest_dts()
     }
 
+    /// The parameters of the newest audio frame this hub has seen, in any session: the
+    /// camera's audio, for outputs that must describe their tracks before its audio arrives.
+    pub fn audio_params(&self) -> Option<Arc<media::AudioParams>> {
+        self.lock().stats.audio()
+    }
+
     /// Number of consumers currently attached.
     pub fn consumer_count(&self) -> usize {
         let st = self.lock();
