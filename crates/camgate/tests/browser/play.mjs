@@ -5,7 +5,8 @@
 // The test page is served from camgate's own origin by intercepting /__test/* in the browser
 // (camgate has no such route), so the player talks to camgate same-origin, as a page served by
 // camgate's web UI would. Prints one line `RESULT {json}`; exits 0 when currentTime advanced
-// and a canvas sample of the video is not blank, 1 otherwise.
+// and a canvas sample of the video is not blank, 1 otherwise. `audio_bytes` in the result is
+// how many encoded audio bytes the browser decoded (webkitAudioDecodedByteCount).
 
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -85,7 +86,9 @@ try {
   const sample = await page.evaluate(() => window.sample());
   const error = await page.evaluate(() => window.__error);
   const dims = await page.evaluate(() => { const v = document.getElementById("v"); return [v.videoWidth, v.videoHeight]; });
-  result = { mode, start, later, sample, error, dims, ok: sample.colors > 2 && sample.bright > 0 };
+  // Encoded audio bytes Chromium's decoder consumed (0 without audio); muting does not stop it.
+  const audio_bytes = await page.evaluate(() => document.getElementById("v").webkitAudioDecodedByteCount);
+  result = { mode, start, later, sample, error, dims, audio_bytes, ok: sample.colors > 2 && sample.bright > 0 };
 } catch (e) {
   result.error = String(e && e.message ? e.message : e).split("\n")[0];
   try {
