@@ -273,3 +273,37 @@ async fn chromium_plays_a_pcma_camera_without_audio() {
     assert_eq!(v["ok"], true, "did not play: {v}");
     assert_eq!(v["audio_bytes"], 0, "{v}");
 }
+
+/// The outputs that do not carry audio yet keep serving the video of a camera with AAC: the
+/// RTSP restream (ffprobe over TCP), snapshots (an independent JPEG decoder) and the status.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outputs_without_audio_keep_serving_the_video_of_an_aac_camera() {
+    let cam = Camera::builder().audio(Audio::Aac).start();
+    let gw = Gateway::start(|_| {}).await;
+    gw.provision("a8", &cam.good_url(), true).await;
+    let addr = gw
+        .app
+        .restream
+        .as_ref()
+        .expect("the restream listens")
+        .local_addr();
+    let streams = probe(&format!("rtsp://{addr}/cam_a8")).await;
+    let video = stream(&streams, "video").unwrap_or_else(|| panic!("no video: {streams:?}"));
+    assert_eq!(video["codec_name"], "h264", "{video}");
+    assert!(count(video, "nb_read_frames") >= 50, "{video}");
+
+    let r = reqwest::get(gw.url("/cameras/a8/snapshot.jpg"))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let jpeg = r.bytes().await.unwrap();
+    let img = image::load_from_memory_with_format(&jpeg, image::ImageFormat::Jpeg)
+        .expect("an independent decoder reads the JPEG");
+    assert_eq!((img.width(), img.height()), (320, 240));
+
+    let st = gw.get_json("/cameras/a8/status").await;
+    assert_eq!(st["state"], "live", "{st}");
+    // The video's statistics are not the audio's: 25 fps, not 25 + 47.
+    let fps = st["fps"].as_f64().unwrap_or(0.0);
+    assert!((20.0..30.0).contains(&fps), "{st}");
+}
