@@ -104,6 +104,35 @@ async fn aac_camera_gives_hls_a_video_and_an_aac_track_in_sync() {
     assert!(master.contains("CODECS=\"avc1."), "{master}");
 }
 
+/// Over UDP each stream has its own ports: the audio's RTP and RTCP arrive apart from the
+/// video's and must still come out as the AAC track, in sync.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aac_over_udp_is_carried_too() {
+    let cam = Camera::builder().audio(Audio::Aac).start();
+    let gw = Gateway::start(|_| {}).await;
+    gw.provision_json(serde_json::json!({
+        "camera_id": "a9",
+        "rtsp_url": cam.good_url(),
+        "on_demand": true,
+        "transport": "udp",
+    }))
+    .await;
+    let streams = probe(&gw.url("/hls/cam_a9/index.m3u8")).await;
+    let video = stream(&streams, "video").unwrap_or_else(|| panic!("no video: {streams:?}"));
+    assert_eq!(video["codec_name"], "h264", "{video}");
+    let audio = stream(&streams, "audio").unwrap_or_else(|| panic!("no audio: {streams:?}"));
+    assert_eq!(audio["codec_name"], "aac", "{audio}");
+    assert!(
+        count(audio, "nb_read_frames") >= 140,
+        "3 s of audio: {audio}"
+    );
+    let skew = (start_time(audio) - start_time(video)).abs();
+    assert!(
+        skew < 0.1,
+        "audio starts {skew} s from the video: {streams:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pcma_camera_plays_its_video_alone_in_hls() {
     let mut cam = Camera::builder().audio(Audio::Pcma).start();
