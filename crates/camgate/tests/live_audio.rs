@@ -303,20 +303,85 @@ async fn chromium_plays_a_pcma_camera_without_audio() {
     assert_eq!(v["audio_bytes"], 0, "{v}");
 }
 
-/// The outputs that do not carry audio yet keep serving the video of a camera with AAC: the
-/// RTSP restream (ffprobe over TCP), snapshots (an independent JPEG decoder) and the status.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn outputs_without_audio_keep_serving_the_video_of_an_aac_camera() {
-    let cam = Camera::builder().audio(Audio::Aac).start();
-    let gw = Gateway::start(|_| {}).await;
-    gw.provision("a8", &cam.good_url(), true).await;
+/// The restream URL of `cam_{id}`.
+fn restream_url(gw: &Gateway, id: &str) -> String {
     let addr = gw
         .app
         .restream
         .as_ref()
         .expect("the restream listens")
         .local_addr();
-    let streams = probe(&format!("rtsp://{addr}/cam_a8")).await;
+    format!("rtsp://{addr}/cam_{id}")
+}
+
+/// ffprobe reads our RTSP restream of an AAC camera (a cold, on-demand one: the first
+/// DESCRIBE waits a moment for the audio) and of a PCMA camera over TCP and UDP: both tracks,
+/// decoded, starting together.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rtsp_restream_carries_aac_and_pcma() {
+    // GStreamer's G.711 packets are 1024 samples (128 ms): fewer frames, a coarser start.
+    for (audio, id, codec, rate, frames, skew_max) in [
+        (Audio::Aac, "r1", "aac", "48000", 100, 0.1),
+        (Audio::Pcma, "r2", "pcm_alaw", "8000", 18, 0.1 + 0.128),
+    ] {
+        let cam = Camera::builder().audio(audio).start();
+        let gw = Gateway::start(|_| {}).await;
+        gw.provision(id, &cam.good_url(), true).await;
+        let url = restream_url(&gw, id);
+        for transport in ["tcp", "udp"] {
+            let out = tokio::time::timeout(
+                Duration::from_secs(90),
+                tokio::process::Command::new("ffprobe")
+                    .args(["-v", "error", "-rtsp_transport", transport])
+                    .args(["-count_frames", "-read_intervals", "%+3"])
+                    .args([
+                        "-show_entries",
+                        "stream=codec_type,codec_name,sample_rate,nb_read_frames,start_time",
+                        "-of",
+                        "json",
+                    ])
+                    .arg(&url)
+                    .kill_on_drop(true)
+                    .output(),
+            )
+            .await
+            .expect("ffprobe finished")
+            .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            let streams = v["streams"].as_array().cloned().unwrap_or_default();
+            eprintln!("restream of {codec} over {transport}: {streams:?}");
+            let video = stream(&streams, "video").unwrap_or_else(|| panic!("{streams:?}"));
+            assert_eq!(video["codec_name"], "h264", "{video}");
+            assert!(count(video, "nb_read_frames") >= 40, "{video}");
+            let a = stream(&streams, "audio").unwrap_or_else(|| panic!("no audio: {streams:?}"));
+            assert_eq!(
+                (a["codec_name"].as_str(), a["sample_rate"].as_str()),
+                (Some(codec), Some(rate)),
+                "{a}"
+            );
+            assert!(count(a, "nb_read_frames") >= frames, "{a}");
+            let skew = (start_time(a) - start_time(video)).abs();
+            assert!(
+                skew < skew_max,
+                "audio starts {skew} s from the video: {streams:?}"
+            );
+        }
+    }
+}
+
+/// The outputs that do not carry audio yet keep serving the video of a camera with AAC:
+/// snapshots (an independent JPEG decoder) and the status; the restream's video too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outputs_without_audio_keep_serving_the_video_of_an_aac_camera() {
+    let cam = Camera::builder().audio(Audio::Aac).start();
+    let gw = Gateway::start(|_| {}).await;
+    gw.provision("a8", &cam.good_url(), true).await;
+    let streams = probe(&restream_url(&gw, "a8")).await;
     let video = stream(&streams, "video").unwrap_or_else(|| panic!("no video: {streams:?}"));
     assert_eq!(video["codec_name"], "h264", "{video}");
     assert!(count(video, "nb_read_frames") >= 50, "{video}");
