@@ -362,6 +362,82 @@ mod tests {
         assert!(play.consumer.dropped() > 0);
     }
 
+    /// The audio track: packets of its own SSRC and sequence, AAC AU headers, and RTP times
+    /// on the audio clock from the same instant as the video's (the first video frame).
+    #[tokio::test]
+    async fn audio_goes_out_in_sync_on_its_own_clock() {
+        let stream = LiveStream::new(
+            StreamSpec {
+                camera_id: "2".into(),
+                path: "cam_2".into(),
+                record: false,
+                always_on: false,
+            },
+            HubLimits::default(),
+            100,
+        );
+        let (p, a) = (
+            media::test_util::h264_params(),
+            media::test_util::aac_params(),
+        );
+        // Audio 20 ms before the keyframe (not in the cached GOP, so never sent), then
+        // interleaved with the video.
+        stream
+            .hub()
+            .publish(media::test_util::audio_frame(&a, 0, 9000 - 1800));
+        stream.hub().publish(frame(0, &p));
+        stream
+            .hub()
+            .publish(media::test_util::audio_frame(&a, 1, 9000 + 1920));
+        stream.hub().publish(frame(1, &p));
+        let settings = RestreamSettings {
+            start_timeout: Duration::from_secs(1),
+            max_lag: Duration::from_secs(3),
+            max_backlog: 1 << 20,
+            session_timeout: Duration::from_secs(60),
+        };
+        let video = TrackStart {
+            track: 0,
+            ssrc: 1,
+            seq: 0,
+            rtptime: 1000,
+        };
+        let audio = TrackStart {
+            track: 1,
+            ssrc: 2,
+            seq: 40,
+            rtptime: 5000,
+        };
+        let mut play = HubPlay::new(
+            stream.clone(),
+            stream.join(Protocol::Rtsp).unwrap(),
+            Registry::new(),
+            Codec::H264,
+            video,
+            Some((audio, a.clone())),
+            &settings,
+        );
+        let mut tracks = Vec::new();
+        for _ in 0..3 {
+            let mut burst = Burst::datagrams(vec![true, true]);
+            assert_eq!(play.next(&mut burst).await, Next::Send);
+            tracks.push(burst.take_datagrams());
+        }
+        // The keyframe first (the cached GOP starts there), then the audio, then frame 1.
+        assert!(tracks[0].iter().all(|(t, _)| *t == 0));
+        let [(1, pkt)] = &tracks[1][..] else {
+            panic!("one audio packet: {:?}", tracks[1])
+        };
+        assert_eq!(pkt[1], 0x80 | 97, "marker and payload type");
+        assert_eq!(&pkt[2..4], &40u16.to_be_bytes());
+        // 1920 ticks of 90 kHz after the video's first frame: 1024 samples at 48 kHz.
+        assert_eq!(&pkt[4..8], &(5000u32 + 1024).to_be_bytes());
+        assert_eq!(&pkt[8..12], &2u32.to_be_bytes());
+        assert_eq!(&pkt[12..16], &[0, 16, 0, 4 << 3], "one AU header: 4 bytes");
+        assert_eq!(&pkt[16..], &1u32.to_be_bytes());
+        assert!(tracks[2].iter().all(|(t, _)| *t == 0));
+    }
+
     #[test]
     fn frame_bytes_are_shared() {
         let p = media::test_util::h264_params();
