@@ -8,7 +8,7 @@ use std::time::SystemTime;
 
 use bytes::Bytes;
 
-use crate::{MediaError, h264, h265};
+use crate::{MediaError, aac, h264, h265};
 
 /// Timescale of `pts`/`dts` (RTP video clock), used end to end so no consumer rescales.
 pub const TIMESCALE: u32 = 90_000;
@@ -132,6 +132,50 @@ pub struct AudioParams {
     pub config: Bytes,
 }
 
+impl AudioParams {
+    /// An AAC track from its AudioSpecificConfig (the `config` of the SDP's `mpeg4-generic`
+    /// fmtp): sample rate and channels come from it.
+    pub fn aac(config: &[u8]) -> Result<AudioParams, MediaError> {
+        let c = aac::parse_config(config)?;
+        let channels = c.channels;
+        Ok(AudioParams {
+            codec: AudioCodec::Aac,
+            sample_rate: c.sample_rate,
+            channels,
+            config: Bytes::copy_from_slice(config),
+        })
+    }
+
+    /// A codec without configuration bytes (G.711, Opus).
+    pub fn simple(codec: AudioCodec, sample_rate: u32, channels: u8) -> AudioParams {
+        AudioParams {
+            codec,
+            sample_rate,
+            channels,
+            config: Bytes::new(),
+        }
+    }
+
+    /// RFC 6381 codec string as playlists and `addSourceBuffer` want it (`mp4a.40.2`,
+    /// `opus`); `None` for G.711, which MP4-based players do not take.
+    pub fn rfc6381(&self) -> Option<String> {
+        match self.codec {
+            AudioCodec::Aac => aac::parse_config(&self.config)
+                .ok()
+                .map(|c| format!("mp4a.40.{}", c.object_type)),
+            AudioCodec::Opus => Some("opus".to_owned()),
+            AudioCodec::Pcma | AudioCodec::Pcmu => None,
+        }
+    }
+
+    /// Whether our fMP4 (LL-HLS, MSE) carries this track: AAC with a config we understand.
+    /// G.711 needs a transcode to AAC first (browsers' MSE does not play it); Opus in fMP4
+    /// (an `Opus`/`dOps` sample entry) is not written yet.
+    pub fn fmp4_supported(&self) -> bool {
+        self.codec == AudioCodec::Aac && crate::fmp4::audio_sample_entry_ok(self)
+    }
+}
+
 /// The parameters in force for a frame, which also say which track it belongs to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TrackParams {
@@ -223,6 +267,20 @@ mod tests {
         assert!(CodecParams::h264(PPS, SPS).is_err());
         let err = CodecParams::h264(&SPS[..5], PPS).unwrap_err();
         assert_eq!(err.to_string(), "H.264 SPS: truncated");
+    }
+
+    #[test]
+    fn audio_params() {
+        let a = AudioParams::aac(&[0x11, 0x88]).unwrap();
+        assert_eq!((a.sample_rate, a.channels), (48_000, 1));
+        assert_eq!(a.rfc6381().as_deref(), Some("mp4a.40.2"));
+        assert!(a.fmp4_supported());
+        assert!(AudioParams::aac(&[0x11]).is_err());
+        let g711 = AudioParams::simple(AudioCodec::Pcma, 8000, 1);
+        assert_eq!(g711.rfc6381(), None);
+        assert!(!g711.fmp4_supported());
+        // 96 kHz does not fit the sample entry's 16.16 rate field.
+        assert!(!AudioParams::aac(&[0x10, 0x08]).unwrap().fmp4_supported());
     }
 
     #[test]

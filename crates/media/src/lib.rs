@@ -13,6 +13,7 @@
 //! Panic policy: no input (parameter sets, bitstreams, frame sequences, file names) causes a
 //! panic; malformed input is a `MediaError`. Property tests and `fuzz/` hold us to it.
 
+pub mod aac;
 pub mod annexb;
 mod bits;
 mod boxes;

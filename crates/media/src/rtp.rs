@@ -5,7 +5,8 @@
 //! RFC 7798 §4.4.3). The marker bit is set on the last packet of the access unit
 //! (RFC 6184 §5.1, RFC 7798 §4.1). Timestamps are the 90 kHz clock of `Frame::pts`
 //! (`rtp_time`). `Depacketizer` is the reverse (it also reads STAP-A and AP aggregation
-//! packets), for tests and for anything of ours that reads RTP.
+//! packets), for tests and for anything of ours that reads RTP. `AudioPacketizer` writes the
+//! header of one packet per audio frame: AAC (RFC 3640 AAC-hbr) and G.711 (RFC 3551).
 //!
 //! Sans-IO like the rest of the crate: bytes in, bytes out; the RTSP server (crates/rtsp)
 //! frames and sends them. No input panics.
@@ -323,6 +324,112 @@ impl Depacketizer {
             self.nal(nal.freeze());
         }
         Ok(())
+    }
+}
+
+/// Per-session RTP state of one audio track: AAC as RFC 3640 `mpeg4-generic` AAC-hbr (one
+/// access unit per packet behind a 16-bit AU-headers-length and one AU header of 13 bits
+/// size, 3 bits index), G.711 as RFC 3551 (the samples as they came).
+#[derive(Debug, Clone)]
+pub struct AudioPacketizer {
+    pub codec: crate::AudioCodec,
+    pub payload_type: u8,
+    pub ssrc: u32,
+    /// Sequence number of the next packet.
+    pub seq: u16,
+}
+
+/// The largest AAC access unit an AAC-hbr AU header can describe (13 bits of size).
+pub const MAX_AAC_AU: usize = (1 << 13) - 1;
+
+impl AudioPacketizer {
+    pub fn new(
+        codec: crate::AudioCodec,
+        payload_type: u8,
+        ssrc: u32,
+        initial_seq: u16,
+    ) -> AudioPacketizer {
+        AudioPacketizer {
+            codec,
+            payload_type: payload_type & 0x7F,
+            ssrc,
+            seq: initial_seq,
+        }
+    }
+
+    /// The header of the packet carrying `frame` (its payload follows unchanged): the RTP
+    /// header, plus for AAC the AU header section. `None` for what cannot be sent: an AAC
+    /// frame too large for its AU header, an empty frame, a codec without a payload format
+    /// here (Opus).
+    pub fn header(&mut self, frame: &[u8], rtp_ts: u32) -> Option<([u8; 16], usize)> {
+        use crate::AudioCodec;
+        if frame.is_empty() {
+            return None;
+        }
+        let (aac, marker) = match self.codec {
+            // Each packet ends an access unit.
+            AudioCodec::Aac if frame.len() <= MAX_AAC_AU => (true, 0x80),
+            AudioCodec::Pcma | AudioCodec::Pcmu => (false, 0),
+            _ => return None,
+        };
+        let mut h = [0u8; 16];
+        h[0] = 0x80; // version 2
+        h[1] = marker | self.payload_type;
+        h[2..4].copy_from_slice(&self.seq.to_be_bytes());
+        h[4..8].copy_from_slice(&rtp_ts.to_be_bytes());
+        h[8..12].copy_from_slice(&self.ssrc.to_be_bytes());
+        self.seq = self.seq.wrapping_add(1);
+        if !aac {
+            return Some((h, RTP_HEADER));
+        }
+        h[12..14].copy_from_slice(&16u16.to_be_bytes()); // AU-headers-length in bits
+        // Fits 16 bits: at most 13 bits of size, shifted past the 3-bit index (0).
+        h[14..16].copy_from_slice(&((frame.len() as u16) << 3).to_be_bytes());
+        Some((h, RTP_HEADER + 4))
+    }
+}
+
+#[cfg(test)]
+mod audio_tests {
+    use super::*;
+    use crate::AudioCodec;
+
+    #[test]
+    fn aac_and_g711_packets() {
+        let mut p = AudioPacketizer::new(AudioCodec::Aac, 97, 0x0102_0304, 65535);
+        let (h, n) = p.header(&[7; 300], 0x0a0b_0c0d).unwrap();
+        assert_eq!(
+            &h[..n],
+            &[
+                0x80,
+                0x80 | 97,
+                0xff,
+                0xff,
+                0x0a,
+                0x0b,
+                0x0c,
+                0x0d,
+                1,
+                2,
+                3,
+                4, // RTP
+                0,
+                16, // AU-headers-length: one 16-bit header
+                (300u16 << 3 >> 8) as u8,
+                (300u16 << 3) as u8, // size 300, index 0
+            ]
+        );
+        assert_eq!(p.seq, 0, "sequence numbers wrap");
+        assert!(p.header(&[0; MAX_AAC_AU + 1], 0).is_none());
+        assert!(p.header(&[], 0).is_none());
+        let mut g = AudioPacketizer::new(AudioCodec::Pcma, 8, 9, 5);
+        let (h, n) = g.header(&[0xd5; 160], 160).unwrap();
+        assert_eq!((n, h[1], &h[2..4]), (RTP_HEADER, 8, &[0u8, 5][..]));
+        assert!(
+            AudioPacketizer::new(AudioCodec::Opus, 98, 1, 1)
+                .header(&[1], 0)
+                .is_none()
+        );
     }
 }
 

@@ -2,14 +2,14 @@
 //! ffmpeg's testsrc), their `CodecParams`, and synthetic frames. Enabled by the `test-util`
 //! feature (`media = { ..., features = ["test-util"] }` in a crate's dev-dependencies).
 //!
-//! `video_frame` is the only place here that constructs a `Frame`: when `Frame` changes, it is
+//! `video_frame` and `audio_frame` are the only places here that construct a `Frame`: when `Frame` changes, it is
 //! the one spot to follow. Owns no test logic; nothing in the library uses it.
 
 use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::{Codec, CodecParams, Frame, TrackParams};
+use crate::{AudioCodec, AudioParams, Codec, CodecParams, Frame, TrackParams};
 
 /// x264, 320x240, High profile, level 1.3, no cropping (`avc1.64000d`).
 pub const H264_SPS: &[u8] = &[
@@ -68,6 +68,35 @@ pub fn video_frame(
         dts,
         keyframe,
         params: TrackParams::Video(params.clone()),
+        wallclock: std::time::UNIX_EPOCH,
+    }
+}
+
+/// AudioSpecificConfig of AAC-LC, 48 kHz, mono (what voaacenc writes for a mono tone).
+pub const AAC_CONFIG: &[u8] = &[0x11, 0x88];
+
+/// 90 kHz ticks of one AAC frame (1024 samples) at 48 kHz.
+pub const AAC_FRAME_TICKS: i64 = 1920;
+
+/// AAC-LC 48 kHz mono parameters (from `AAC_CONFIG`).
+pub fn aac_params() -> Arc<AudioParams> {
+    Arc::new(AudioParams::aac(AAC_CONFIG).expect("a valid AudioSpecificConfig"))
+}
+
+/// G.711 A-law, 8 kHz mono.
+pub fn pcma_params() -> Arc<AudioParams> {
+    Arc::new(AudioParams::simple(AudioCodec::Pcma, 8000, 1))
+}
+
+/// An audio frame at `pts` (= dts) whose payload is `index` in big-endian (distinguishable,
+/// not decodable).
+pub fn audio_frame(params: &Arc<AudioParams>, index: u32, pts: i64) -> Frame {
+    Frame {
+        data: Bytes::copy_from_slice(&index.to_be_bytes()),
+        pts,
+        dts: pts,
+        keyframe: false,
+        params: TrackParams::Audio(params.clone()),
         wallclock: std::time::UNIX_EPOCH,
     }
 }

@@ -100,3 +100,142 @@ fn h265_round_trip() {
     write_fmp4(&out, &frames, 5, TICKS);
     assert_probe_matches(&out, &frames);
 }
+
+/// AAC frames of `seconds` of a 440 Hz tone encoded by ffmpeg (AAC-LC, 48 kHz, mono), taken
+/// out of their ADTS headers, with the AudioSpecificConfig those headers describe.
+fn aac_frames(dir: &Path, seconds: u32) -> Vec<Frame> {
+    let adts = dir.join("tone.aac");
+    common::run(
+        "ffmpeg",
+        &[
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=48000",
+            "-t",
+            &seconds.to_string(),
+            "-ac",
+            "1",
+            "-c:a",
+            "aac",
+            "-f",
+            "adts",
+            adts.to_str().unwrap(),
+        ],
+    );
+    let data = std::fs::read(&adts).unwrap();
+    let (mut at, mut frames) = (0usize, Vec::new());
+    let mut params = None;
+    while at + 7 <= data.len() {
+        let h = &data[at..at + 7];
+        assert_eq!((h[0], h[1] & 0xf0), (0xff, 0xf0), "ADTS sync at {at}");
+        let header_len = if h[1] & 1 == 1 { 7 } else { 9 };
+        let len = (usize::from(h[3] & 3) << 11) | (usize::from(h[4]) << 3) | usize::from(h[5] >> 5);
+        // ADTS profile is the object type minus one; then frequency index and channels.
+        let object_type = (h[2] >> 6) + 1;
+        let index = (h[2] >> 2) & 0xf;
+        let channels = ((h[2] & 1) << 2) | (h[3] >> 6);
+        let asc = [
+            object_type << 3 | index >> 1,
+            (index & 1) << 7 | channels << 3,
+        ];
+        let p = params
+            .get_or_insert_with(|| std::sync::Arc::new(media::AudioParams::aac(&asc).unwrap()))
+            .clone();
+        let mut f = media::test_util::audio_frame(&p, 0, frames.len() as i64 * 1920);
+        f.data = bytes::Bytes::copy_from_slice(&data[at + header_len..at + len]);
+        frames.push(f);
+        at += len;
+    }
+    frames
+}
+
+/// Video and AAC in one file as the segmenter writes them (both tracks in every fragment):
+/// ffprobe sees an h264 and an aac stream at 48 kHz, every audio packet at our times.
+#[test]
+fn h264_with_aac() {
+    let dir = tempfile::tempdir().unwrap();
+    let video = testsrc_frames(dir.path(), Codec::H264, 2, X264_NO_B_FRAMES, TICKS);
+    let audio = aac_frames(dir.path(), 2);
+    assert!(audio.len() > 90, "{} AAC frames", audio.len());
+    let a = audio[0].audio().unwrap().clone();
+    assert_eq!(a.rfc6381().as_deref(), Some("mp4a.40.2"));
+    let mut file = fmp4::init_segment_av(video[0].video().unwrap(), Some(&a))
+        .unwrap()
+        .to_vec();
+    // Fragments of 5 video frames (200 ms) with the audio of the same time span.
+    let (mut ai, mut written) = (0, Vec::new());
+    for (seq, chunk) in video.chunks(5).enumerate() {
+        let end = chunk.last().unwrap().dts + TICKS;
+        let from = ai;
+        while ai + 1 < audio.len() && audio[ai].dts < end {
+            ai += 1;
+        }
+        let runs = [
+            fmp4::TrackRun {
+                track_id: 1,
+                frames: chunk,
+                end_dts: end,
+            },
+            fmp4::TrackRun {
+                track_id: 2,
+                frames: &audio[from..ai],
+                end_dts: audio[ai].dts,
+            },
+        ];
+        written.extend_from_slice(&audio[from..ai]);
+        for c in fmp4::fragment_tracks(seq as u32 + 1, &runs).unwrap() {
+            file.extend_from_slice(&c);
+        }
+    }
+    let out = dir.path().join("av.mp4");
+    std::fs::write(&out, file).unwrap();
+    let streams = common::run(
+        "ffprobe",
+        &[
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=codec_type,codec_name,sample_rate,channels",
+            "-of",
+            "compact=p=0",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        streams.contains("codec_name=h264|codec_type=video"),
+        "{streams}"
+    );
+    assert!(
+        streams.contains("codec_name=aac|codec_type=audio|sample_rate=48000|channels=1"),
+        "{streams}"
+    );
+    let packets = common::run(
+        "ffprobe",
+        &[
+            "-v",
+            "error",
+            "-select_streams",
+            "a:0",
+            "-show_entries",
+            "packet=pts,size",
+            "-of",
+            "csv=p=0",
+            out.to_str().unwrap(),
+        ],
+    );
+    let got: Vec<(i64, usize)> = packets
+        .lines()
+        .map(|l| {
+            let (pts, size) = l.split_once(',').unwrap();
+            (pts.parse().unwrap(), size.parse().unwrap())
+        })
+        .collect();
+    let want: Vec<(i64, usize)> = written.iter().map(|f| (f.pts, f.data.len())).collect();
+    assert_eq!(got, want, "audio packets at our times, whole");
+    // The video still comes back frame for frame.
+    assert_probe_matches(&out, &video);
+}

@@ -1,7 +1,7 @@
 //! Arbitrary bytes into every parser: an error is fine, a panic is a bug.
 
 use bytes::Bytes;
-use media::{Codec, CodecParams, annexb, h264, h265};
+use media::{AudioParams, Codec, CodecParams, aac, annexb, fmp4, h264, h265};
 use proptest::prelude::*;
 
 /// Bytes that often look like NAL units: random, but with a chance of a correct header.
@@ -42,6 +42,27 @@ proptest! {
             prop_assert!(p.width > 0 && p.height > 0);
             prop_assert!(p.rfc6381.starts_with("hvc1."));
             prop_assert!(p.decoder_config().is_ok());
+        }
+    }
+
+    /// Any AudioSpecificConfig: parsed or refused; one that parses makes an init segment
+    /// whose audio track mp4read reads back, or is refused as not muxable, never a panic.
+    #[test]
+    fn aac_configs(config in prop::collection::vec(any::<u8>(), 0..80)) {
+        let _ = aac::parse_config(&config);
+        if let Ok(a) = AudioParams::aac(&config) {
+            prop_assert!(a.sample_rate > 0 && a.channels > 0);
+            prop_assert!(a.rfc6381().is_some_and(|c| c.starts_with("mp4a.40.")));
+            let video = media::test_util::h264_params();
+            match fmp4::init_segment_av(&video, Some(&a)) {
+                Ok(init) => {
+                    prop_assert!(a.fmp4_supported());
+                    let read = media::mp4read::read(&init);
+                    let track = read.init.as_ref().and_then(|i| i.track(fmp4::AUDIO_TRACK_ID));
+                    prop_assert!(track.is_some_and(|t| &t.sample_entry_kind == b"mp4a"));
+                }
+                Err(_) => prop_assert!(!a.fmp4_supported()),
+            }
         }
     }
 

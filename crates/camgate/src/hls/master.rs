@@ -80,6 +80,23 @@ fn params(s: &LiveStream) -> Option<Arc<CodecParams>> {
     s.latest_keyframe().and_then(|f| f.video().cloned())
 }
 
+/// The camera's codecs: what its LL-HLS init segment carries once it has one, else its video
+/// plus the AAC audio of its cached GOP (AAC is the one audio codec our fMP4 carries).
+fn camera_codecs(app: &Hls, camera: &LiveStream, video: &CodecParams) -> String {
+    if let Some(c) = app.get(camera).and_then(|h| h.segmenter().codecs()) {
+        return c;
+    }
+    let audio = camera
+        .cached_gop()
+        .iter()
+        .find_map(|f| f.audio().filter(|a| a.fmp4_supported()).cloned())
+        .and_then(|a| a.rfc6381());
+    match audio {
+        Some(a) => format!("{},{a}", video.rfc6381),
+        None => video.rfc6381.clone(),
+    }
+}
+
 /// The entry of a profile; `camera` is the camera's own parameters, if known.
 fn profile_entry(
     s: &LiveStream,
@@ -181,7 +198,7 @@ pub(super) async fn master(
         resolution: cam_params
             .as_ref()
             .map(|p| (u32::from(p.width), u32::from(p.height))),
-        codecs: cam_params.as_ref().map(|p| p.rfc6381.clone()),
+        codecs: cam_params.as_ref().map(|p| camera_codecs(&app, &camera, p)),
         fps: Some(cam_status.fps),
     });
     let prefix = format!("{camera_path}~");

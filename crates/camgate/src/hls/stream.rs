@@ -168,7 +168,8 @@ impl HlsStream {
             };
             (outcome, version)
         };
-        if !outcome.dropped {
+        // The segmenter counts video frames only (audio rides along in the video's parts).
+        if !outcome.dropped && frame.video().is_some() {
             arrivals.push_back(arrived);
         }
         if outcome.changed() {

@@ -38,7 +38,8 @@ pub use stream::{LiveStream, RuntimeState, StreamSpec, Variant, WeakStream};
 pub struct HubLimits {
     /// Frames a consumer may have waiting before it is made to skip to the next keyframe.
     pub consumer_queue: usize,
-    /// The GOP cache is dropped (until the next keyframe) past this many frames...
+    /// The GOP cache is dropped (until the next keyframe) past this many video frames (or four
+    /// times as many frames of all tracks)...
     pub gop_max_frames: usize,
     /// ...or this many bytes, so a camera that never sends a keyframe cannot grow it unbounded.
     pub gop_max_bytes: usize,
@@ -69,6 +70,9 @@ struct HubState {
     /// Frames from the latest keyframe on; empty until the first keyframe.
     gop: VecDeque<Frame>,
     gop_bytes: usize,
+    /// Video frames in `gop`: the frame limit is about the GOP's length, which the camera's
+    /// audio frames (up to 50 a second next to 25 of video) must not shorten.
+    gop_video: usize,
     consumers: Vec<Weak<ConsumerShared>>,
     stats: StatsWindow,
     /// Drops of consumers that have gone, so the total never goes backwards.
@@ -84,6 +88,7 @@ impl Hub {
                 state: Mutex::new(HubState {
                     gop: VecDeque::new(),
                     gop_bytes: 0,
+                    gop_video: 0,
                     consumers: Vec::new(),
                     stats: StatsWindow::new(),
                     dropped_by_gone: 0,
@@ -114,16 +119,22 @@ impl Hub {
         if frame.keyframe {
             st.gop.clear();
             st.gop_bytes = 0;
+            st.gop_video = 0;
         }
         if frame.keyframe || !st.gop.is_empty() {
-            if st.gop.len() >= limits.gop_max_frames
+            // Audio does not count against the GOP's length, but is bounded all the same (a
+            // camera whose video stopped while its audio goes on).
+            if st.gop_video >= limits.gop_max_frames
+                || st.gop.len() >= 4 * limits.gop_max_frames
                 || st.gop_bytes + frame.data.len() > limits.gop_max_bytes
             {
                 // Too long without a keyframe: a GOP this large is not worth caching.
                 st.gop.clear();
                 st.gop_bytes = 0;
+                st.gop_video = 0;
             } else {
                 st.gop_bytes += frame.data.len();
+                st.gop_video += usize::from(frame.video().is_some());
                 st.gop.push_back(frame.clone());
             }
         }
@@ -163,6 +174,7 @@ impl Hub {
             st.closed = true;
             st.gop.clear();
             st.gop_bytes = 0;
+            st.gop_video = 0;
             std::mem::take(&mut st.consumers)
         };
         for c in consumers.iter().filter_map(Weak::upgrade) {
@@ -182,6 +194,7 @@ impl Hub {
         let mut st = self.lock();
         st.gop.clear();
         st.gop_bytes = 0;
+        st.gop_video = 0;
     }
 
     /// The cached GOP: the latest keyframe and the frames after it (empty before the first
@@ -198,6 +211,12 @@ impl Hub {
     /// The newest frame's decode time (90 kHz), if any frame has arrived.
     pub fn latest_dts(&self) -> Option<i64> {
         self.lock().stats.latest_dts()
+    }
+
+    /// The parameters of the newest audio frame this hub has seen, in any session: the
+    /// camera's audio, for outputs that must describe their tracks before its audio arrives.
+    pub fn audio_params(&self) -> Option<Arc<media::AudioParams>> {
+        self.lock().stats.audio()
     }
 
     /// Number of consumers currently attached.

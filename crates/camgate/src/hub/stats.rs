@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use media::{CodecParams, Frame};
+use media::{AudioParams, CodecParams, Frame};
 use tokio::time::Instant;
 
 /// Rates look back this far.
@@ -52,6 +52,8 @@ pub(super) struct StatsWindow {
     last_frame_at: Option<SystemTime>,
     latest_dts: Option<i64>,
     params: Option<Arc<CodecParams>>,
+    /// The newest audio frame's parameters (kept across sessions: the camera's audio).
+    audio: Option<Arc<AudioParams>>,
 }
 
 impl StatsWindow {
@@ -64,6 +66,7 @@ impl StatsWindow {
             last_frame_at: None,
             latest_dts: None,
             params: None,
+            audio: None,
         }
     }
 
@@ -72,6 +75,11 @@ impl StatsWindow {
         self.bytes_received += frame.data.len() as u64;
         // Frame rate, bitrate, codec and the timeline are the video's.
         let Some(params) = frame.video() else {
+            if let Some(a) = frame.audio()
+                && self.audio.as_ref() != Some(a)
+            {
+                self.audio = Some(a.clone());
+            }
             return;
         };
         self.frames_received += 1;
@@ -102,6 +110,10 @@ impl StatsWindow {
 
     pub(super) fn latest_dts(&self) -> Option<i64> {
         self.latest_dts
+    }
+
+    pub(super) fn audio(&self) -> Option<Arc<AudioParams>> {
+        self.audio.clone()
     }
 
     pub(super) fn snapshot(&self, dropped_frames: u64) -> HubStats {

@@ -166,3 +166,42 @@ async fn gop_cache_is_bounded() {
     hub.publish(frame(1000, 1000, &p));
     assert!(hub.has_keyframe());
 }
+
+#[tokio::test(start_paused = true)]
+async fn audio_rides_in_the_gop_cache_without_shortening_it() {
+    let hub = Hub::new(HubLimits {
+        consumer_queue: 100,
+        gop_max_frames: 10,
+        gop_max_bytes: 1 << 20,
+    });
+    let (p, a) = (params(), media::test_util::aac_params());
+    let audio = |n: i64| media::test_util::audio_frame(&a, n as u32, n * 1920);
+    hub.publish(audio(0)); // before any keyframe: nothing to start a consumer at
+    assert!(!hub.has_keyframe());
+    for n in 0..9 {
+        hub.publish(frame(n, 1000, &p));
+        hub.publish(audio(n + 1));
+    }
+    // 9 video frames and 9 audio frames: within the 10-frame GOP limit, which is video's.
+    let gop = hub.cached_gop();
+    assert_eq!(gop.len(), 18);
+    assert!(gop[0].keyframe && gop[0].video().is_some());
+    assert_eq!(gop.iter().filter(|f| f.audio().is_some()).count(), 9);
+    assert_eq!(hub.audio_params().as_deref(), Some(&*a));
+    let c = hub.subscribe();
+    assert_eq!(
+        c.queued(),
+        18,
+        "a new consumer gets the audio with the video"
+    );
+    // Video stopped, audio goes on: bounded at four times the frame limit.
+    for n in 10..40 {
+        hub.publish(audio(n));
+    }
+    assert!(
+        !hub.has_keyframe(),
+        "audio alone cannot grow the cache without bound"
+    );
+    // The video's statistics are not the audio's.
+    assert_eq!(hub.stats().frames_received, 9);
+}

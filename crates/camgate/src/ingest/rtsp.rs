@@ -13,10 +13,19 @@
 //! connection, repeated TEARDOWNs for UDP), and before a reconnect we wait (bounded) for the
 //! previous session's TEARDOWN so the camera does not count two sessions from us.
 //!
+//! Audio: the first audio stream of a codec we carry (AAC `mpeg4-generic`, G.711 PCMA/PCMU;
+//! retina has no Opus or LATM depacketizer) is set up next to the video and becomes
+//! `Track::Audio` frames with pts on the video's 90 kHz timeline: PLAY asks retina to anchor
+//! every stream at the `RTP-Info` rtptime (the same instant for all streams) when the camera
+//! gives one for each, else each stream starts at its first packet. Audio never fails a
+//! session: a refused audio SETUP plays the video alone, and an audio stream that errors is
+//! dropped (and left out of this camera's later sessions).
+//!
 //! Credentials come from the URL's userinfo and go to retina as `Credentials` (Basic or
 //! Digest, whichever the camera asks for). Every message built here is redacted.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -25,9 +34,10 @@ use futures::StreamExt;
 use futures::future::BoxFuture;
 use media::dts::{AccessUnit, DtsExtractor, ParameterSets};
 use media::timestamp::rescale;
-use media::{CodecParams, Frame, TrackParams};
+use media::{AudioCodec, AudioParams, CodecParams, Frame, TrackParams};
 use retina::client::{
-    Credentials, PlayOptions, Session, SessionGroup, SessionOptions, SetupOptions, TeardownPolicy,
+    Credentials, InitialTimestampPolicy, PlayOptions, Session, SessionGroup, SessionOptions,
+    SetupOptions, TeardownPolicy,
 };
 use retina::codec::{CodecItem, FrameFormat, ParametersRef, VideoParameters, VideoParametersCodec};
 use url::Url;
@@ -65,6 +75,8 @@ struct CameraMemory {
     group: Arc<SessionGroup>,
     /// The transport `auto` settled on.
     auto_choice: Option<Transport>,
+    /// The camera's audio failed in a session: later sessions play its video alone.
+    audio_broken: Arc<AtomicBool>,
 }
 
 impl RtspSource {
@@ -81,6 +93,7 @@ impl RtspSource {
             .or_insert_with(|| CameraMemory {
                 group: Arc::new(SessionGroup::default().named(camera_id.to_owned())),
                 auto_choice: None,
+                audio_broken: Arc::new(AtomicBool::new(false)),
             })
             .clone()
     }
@@ -347,7 +360,11 @@ impl RtspSource {
             .await
             .map_err(|_| timed_out(Stage::Setup))?
             .map_err(|e| classify(Stage::Setup, target, id, &e))?;
-        let playing = tokio::time::timeout(limit, session.play(PlayOptions::default()))
+        let audio = setup_audio(&mut session, memory, transport, limit, id).await;
+        // With two streams retina by default insists on RTP-Info rtptime for each; a camera
+        // without it must still play (its streams then start at their first packets).
+        let play = PlayOptions::default().initial_timestamp(InitialTimestampPolicy::Permissive);
+        let playing = tokio::time::timeout(limit, session.play(play))
             .await
             .map_err(|_| timed_out(Stage::Play))?
             .map_err(|e| classify(Stage::Play, target, id, &e))?;
@@ -356,7 +373,17 @@ impl RtspSource {
             .map_err(|e| classify(Stage::Play, target, id, &e))?;
         tracing::info!(camera = id, url = %target.redacted, %transport, "RTSP session playing");
 
+        let audio = audio.map(|(stream, params)| AudioTrack {
+            stream,
+            params,
+            ctx: demuxed.streams()[stream]
+                .ctx()
+                .map(|c| format!("\nstream: {c}\n")),
+            sender_report: None,
+        });
         let state = FrameState {
+            audio,
+            audio_broken: memory.audio_broken.clone(),
             demuxed,
             video,
             params: None,
@@ -372,7 +399,93 @@ impl RtspSource {
     }
 }
 
+/// Sets up the camera's first audio stream we can carry, over the video's transport. Never an
+/// error: the session plays its video whatever happens here.
+async fn setup_audio(
+    session: &mut Session<retina::client::Described>,
+    memory: &CameraMemory,
+    transport: Transport,
+    limit: Duration,
+    id: &str,
+) -> Option<(usize, Arc<AudioParams>)> {
+    if memory.audio_broken.load(Ordering::Relaxed) {
+        return None;
+    }
+    let mut skipped = Vec::new();
+    let mut found = None;
+    for (i, s) in session.streams().iter().enumerate() {
+        if s.media() != "audio" {
+            continue;
+        }
+        match audio_params(s) {
+            Ok(p) => {
+                found = Some((i, Arc::new(p)));
+                break;
+            }
+            Err(why) => skipped.push(why),
+        }
+    }
+    if !skipped.is_empty() {
+        tracing::info!(camera = id, audio = %skipped.join("; "), "camera audio not carried");
+    }
+    let (i, params) = found?;
+    let setup = SetupOptions::default()
+        .frame_format(FrameFormat::MP4)
+        .transport(match transport {
+            Transport::Udp => retina::client::Transport::Udp(Default::default()),
+            _ => retina::client::Transport::Tcp(Default::default()),
+        });
+    match tokio::time::timeout(limit, session.setup(i, setup)).await {
+        Ok(Ok(())) => Some((i, params)),
+        Ok(Err(e)) => {
+            let e = e.to_string();
+            let first = e.lines().next().unwrap_or_default();
+            tracing::warn!(
+                camera = id,
+                error = first,
+                "audio SETUP refused; video only"
+            );
+            None
+        }
+        Err(_) => {
+            tracing::warn!(camera = id, "audio SETUP timed out; video only");
+            None
+        }
+    }
+}
+
+/// Our parameters of a camera audio stream, or why it is not carried.
+fn audio_params(s: &retina::client::Stream) -> Result<AudioParams, String> {
+    let encoding = s.encoding_name().to_ascii_lowercase();
+    let channels = s
+        .channels()
+        .map_or(1, |c| u8::try_from(c.get()).unwrap_or(u8::MAX));
+    let simple = |codec| Ok(AudioParams::simple(codec, s.clock_rate_hz(), channels));
+    match encoding.as_str() {
+        "mpeg4-generic" => match s.parameters() {
+            Some(ParametersRef::Audio(a)) => AudioParams::aac(a.extra_data())
+                .map_err(|e| format!("AAC with an unusable config: {e}")),
+            _ => Err("AAC without a usable config in the SDP".to_owned()),
+        },
+        "pcma" => simple(AudioCodec::Pcma),
+        "pcmu" => simple(AudioCodec::Pcmu),
+        other => Err(format!("{other} (no depacketizer)")),
+    }
+}
+
+/// The audio stream of a session.
+struct AudioTrack {
+    stream: usize,
+    params: Arc<AudioParams>,
+    /// `\nstream: {context}\n` as retina writes it into a packet error of this stream.
+    ctx: Option<String>,
+    /// As `FrameState::sender_report`, for the audio clock.
+    sender_report: Option<(SystemTime, i64)>,
+}
+
 struct FrameState {
+    audio: Option<AudioTrack>,
+    audio_broken: Arc<AtomicBool>,
     demuxed: retina::client::Demuxed,
     video: usize,
     params: Option<Arc<CodecParams>>,
@@ -406,6 +519,13 @@ async fn next_frame(mut st: FrameState) -> Option<(Result<Frame, IngestError>, F
                     format!("{} ended the session", st.redacted),
                 );
                 return Some((Err(e), st));
+            }
+            Some(Err(e)) if st.audio_failed(&e) => {
+                // Audio is a bonus: drop it and keep the video going. retina stops a session
+                // after some depacketizer errors; the next session then goes without audio.
+                tracing::warn!(camera = %st.camera_id, error = %human(&e, &st.password), "camera audio failed; video only from now on");
+                st.audio = None;
+                st.audio_broken.store(true, Ordering::Relaxed);
             }
             Some(Err(e)) => {
                 st.ended = true;
@@ -485,9 +605,55 @@ async fn next_frame(mut st: FrameState) -> Option<(Result<Frame, IngestError>, F
                     st.sender_report = Some((wall, rtp.elapsed()));
                 }
             }
-            // Audio and metadata are not carried on the live path yet.
+            Some(Ok(CodecItem::AudioFrame(af))) => {
+                let Some(a) = st.audio.as_ref().filter(|a| a.stream == af.stream_id()) else {
+                    continue;
+                };
+                // Same clock origin as the video (see the module docs), so the two stay in
+                // sync through every consumer.
+                let ts = af.timestamp();
+                let clock_rate = ts.clock_rate().get();
+                let pts = rescale(ts.elapsed(), clock_rate);
+                let frame = Frame {
+                    data: Bytes::copy_from_slice(af.data()),
+                    pts,
+                    dts: pts,
+                    keyframe: false,
+                    params: TrackParams::Audio(a.params.clone()),
+                    wallclock: capture_time(a.sender_report, ts.elapsed(), clock_rate),
+                };
+                return Some((Ok(frame), st));
+            }
+            Some(Ok(CodecItem::Rtcp(rtcp))) => {
+                let Some(a) = st.audio.as_mut().filter(|a| a.stream == rtcp.stream_id()) else {
+                    continue;
+                };
+                let Some(rtp) = rtcp.rtp_timestamp() else {
+                    continue;
+                };
+                let sr = rtcp
+                    .pkts()
+                    .find_map(|p| p.as_sender_report().ok().flatten());
+                if let Some(sr) = sr
+                    && let Some(wall) = ntp_to_system_time(sr.ntp_timestamp().0)
+                {
+                    a.sender_report = Some((wall, rtp.elapsed()));
+                }
+            }
+            // Metadata is not carried on the live path yet.
             Some(Ok(_)) => continue,
         }
+    }
+}
+
+impl FrameState {
+    /// Whether `e` is an error of the audio stream (retina names the stream's transport
+    /// context in its packet errors, and each stream has its own).
+    fn audio_failed(&self, e: &retina::Error) -> bool {
+        self.audio
+            .as_ref()
+            .and_then(|a| a.ctx.as_deref())
+            .is_some_and(|ctx| e.to_string().contains(ctx))
     }
 }
 

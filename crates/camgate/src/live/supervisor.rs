@@ -133,9 +133,16 @@ async fn supervise(sv: Supervisor) {
                                     )),
                                     Some(Err(e)) => break Outcome::Failed(e),
                                     Some(Ok(frame)) => {
-                                        last_frame = tokio::time::Instant::now();
-                                        rt.hub().publish(timeline.adjust(frame));
-                                        if !got_frame {
+                                        // Audio alone is no picture: the stall rule and
+                                        // going live are about video.
+                                        let video = frame.video().is_some();
+                                        if video {
+                                            last_frame = tokio::time::Instant::now();
+                                        }
+                                        if let Some(f) = timeline.adjust(frame) {
+                                            rt.hub().publish(f);
+                                        }
+                                        if video && !got_frame {
                                             got_frame = true;
                                             was_live = true;
                                             failures = 0;

@@ -7,6 +7,12 @@
 //! no video is copied per viewer); the client appends every binary message to its
 //! SourceBuffer in order (MSE parses a byte stream, so splits are fine). When the codec
 //! parameters change, the text message and an init segment are sent again.
+//! Audio: when the camera sends AAC (known from the cached GOP or the hub's last audio
+//! parameters when the socket sends its first init segment), the MIME type lists both codecs
+//! (`video/mp4; codecs="avc1.640028,mp4a.40.2"`), the init segment has a second track and
+//! each AAC frame goes out as its own fragment of track 2. G.711 and Opus are left out (MSE
+//! does not play G.711; Opus in fMP4 is not written yet), and so is AAC that starts after the
+//! first init segment: the players add their SourceBuffer once.
 //! A client that falls more than `mse_max_lag` behind the camera skips to the next keyframe and
 //! receives the text message `{"type":"skip"}`.
 //! Client messages are ignored; the socket counts as one MSE viewer while it is open.
@@ -24,7 +30,8 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 
 use bytes::Bytes;
-use media::{CodecParams, Frame, TIMESCALE, fmp4};
+use media::fmp4::{AUDIO_TRACK_ID, TrackRun};
+use media::{AudioParams, CodecParams, Frame, TIMESCALE, fmp4};
 
 use crate::http::refuse::{check_stream_path, stream_not_found, too_many_viewers};
 use crate::http::{AppError, RouteDoc, Routes};
@@ -77,6 +84,30 @@ pub fn mime_type(p: &CodecParams) -> String {
     format!("video/mp4; codecs=\"{}\"", p.rfc6381)
 }
 
+/// The MIME type of a stream with `audio` (AAC) next to its video.
+pub fn mime_type_av(p: &CodecParams, audio: Option<&AudioParams>) -> String {
+    match audio.and_then(AudioParams::rfc6381) {
+        Some(a) => format!("video/mp4; codecs=\"{},{a}\"", p.rfc6381),
+        None => mime_type(p),
+    }
+}
+
+/// The AAC track this socket carries, decided once: from the consumer's first frames (the
+/// cached GOP) or what the hub last saw of the camera's audio.
+fn carried_audio(rt: &LiveStream) -> Option<Arc<AudioParams>> {
+    rt.cached_gop()
+        .iter()
+        .find_map(|f| f.audio().cloned())
+        .or_else(|| rt.hub().audio_params())
+        .filter(|a| a.fmp4_supported())
+}
+
+/// The duration of an audio frame whose successor does not give one (after a hole): 1024
+/// samples, AAC's frame length, at its rate.
+fn nominal_audio_ticks(a: &AudioParams) -> i64 {
+    1024 * i64::from(TIMESCALE) / i64::from(a.sample_rate.max(1))
+}
+
 async fn serve(mut socket: WebSocket, rt: LiveStream, mse: Mse, _viewer: ViewerGuard) {
     let max_lag = (mse.max_lag.as_secs_f64() * f64::from(TIMESCALE)) as i64;
     let mut consumer = rt.subscribe();
@@ -86,6 +117,9 @@ async fn serve(mut socket: WebSocket, rt: LiveStream, mse: Mse, _viewer: ViewerG
     };
     let mut params: Option<Arc<CodecParams>> = None;
     let mut held: Option<Frame> = None;
+    // Decided with the first init segment and kept: players add one SourceBuffer.
+    let mut audio: Option<Option<Arc<AudioParams>>> = None;
+    let mut held_audio: Option<Frame> = None;
     let mut seq: u32 = 0;
     // The cached GOP arrives as a burst of older frames; they are the instant start, not lag.
     let mut catching_up = true;
@@ -100,8 +134,31 @@ async fn serve(mut socket: WebSocket, rt: LiveStream, mse: Mse, _viewer: ViewerG
                 Some(Ok(_)) => continue,
             },
         };
-        // Video only: an audio track needs its own SourceBuffer track (a later change).
         let Some(video) = frame.video().cloned() else {
+            let carried = audio.as_ref().and_then(Option::as_ref);
+            let Some(a) = carried.filter(|a| frame.audio().is_some_and(|f| f == *a)) else {
+                continue;
+            };
+            let nominal = nominal_audio_ticks(a);
+            if let Some(prev) = held_audio.take() {
+                let gap = frame.dts - prev.dts;
+                if gap <= 0 {
+                    // Out of order: keep the earlier one, lose this one.
+                    held_audio = Some(prev);
+                    continue;
+                }
+                // A hole (or a jump) longer than a second is not one frame's duration.
+                let end = prev.dts
+                    + if gap > i64::from(TIMESCALE) {
+                        nominal
+                    } else {
+                        gap
+                    };
+                if !out.audio_fragment(&mut seq, prev, end).await {
+                    break;
+                }
+            }
+            held_audio = Some(frame);
             continue;
         };
         let lag = !catching_up && lagging(&consumer, &frame, max_lag);
@@ -114,6 +171,7 @@ async fn serve(mut socket: WebSocket, rt: LiveStream, mse: Mse, _viewer: ViewerG
                 consumer.take_skips();
             }
             held = None;
+            held_audio = None;
             if !out.text(r#"{"type":"skip"}"#.to_owned()).await {
                 break;
             }
@@ -128,11 +186,13 @@ async fn serve(mut socket: WebSocket, rt: LiveStream, mse: Mse, _viewer: ViewerG
             {
                 break;
             }
-            let Ok(init) = fmp4::init_segment(&video) else {
+            let carried = audio.get_or_insert_with(|| carried_audio(&rt)).clone();
+            let Ok(init) = fmp4::init_segment_av(&video, carried.as_deref()) else {
                 tracing::warn!(camera = %rt.camera_id(), "MSE: codec parameters cannot be muxed");
                 break;
             };
-            if !out.text(mime_type(&video)).await || !out.binary(init).await {
+            if !out.text(mime_type_av(&video, carried.as_deref())).await || !out.binary(init).await
+            {
                 break;
             }
             params = Some(video);
@@ -185,6 +245,27 @@ impl Sender<'_> {
                 return true;
             }
         };
+        self.chunks(chunks).await
+    }
+
+    /// One AAC frame as a fragment of the audio track, lasting until `end_dts`.
+    async fn audio_fragment(&mut self, seq: &mut u32, frame: Frame, end_dts: i64) -> bool {
+        *seq = seq.wrapping_add(1);
+        let run = TrackRun {
+            track_id: AUDIO_TRACK_ID,
+            frames: std::slice::from_ref(&frame),
+            end_dts,
+        };
+        match fmp4::fragment_tracks(*seq, &[run]) {
+            Ok(chunks) => self.chunks(chunks).await,
+            Err(e) => {
+                tracing::warn!(error = %e, "MSE: audio frame cannot be muxed; skipped");
+                true
+            }
+        }
+    }
+
+    async fn chunks(&mut self, chunks: Vec<Bytes>) -> bool {
         for c in chunks {
             if !self.binary(c).await {
                 return false;

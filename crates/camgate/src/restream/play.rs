@@ -8,15 +8,21 @@
 //! the next keyframe itself when the session falls behind the camera by more than `max_lag`
 //! or its TCP connection holds more than `max_backlog` bytes not yet taken by the socket, so
 //! what one slow client costs stays bounded.
+//!
+//! Audio (track 1, when the client set it up): one packet per frame (`media::rtp::
+//! AudioPacketizer`), its RTP time the audio clock counted from the same instant as the
+//! video's (the session's first video frame), so the RTP-Info of both tracks puts them in
+//! sync. Audio before the first video frame is not sent; with a full connection audio is
+//! dropped (the video's skip rule does the rest).
 
 use std::sync::Arc;
 
-use media::rtp::{Packetizer, frame_nals, rtp_time};
-use media::{Codec, Frame, TIMESCALE};
+use media::rtp::{AudioPacketizer, Packetizer, frame_nals, rtp_time};
+use media::{AudioCodec, AudioParams, Codec, Frame, TIMESCALE};
 use rtsp::{Burst, Clock, Next, TrackStart};
 
 use super::RestreamSettings;
-use super::source::VIDEO_PAYLOAD_TYPE;
+use super::source::{VIDEO_PAYLOAD_TYPE, audio_track};
 use crate::hub::{Consumer, LiveStream, Registry, ViewerGuard};
 
 /// A frame duration to assume before two frames have been seen (25 fps).
@@ -41,6 +47,32 @@ pub struct HubPlay {
     max_backlog: usize,
     /// The cached GOP arrives as a burst of older frames: that is the instant start, not lag.
     catching_up: bool,
+    audio: Option<AudioOut>,
+}
+
+/// The audio track of a session.
+struct AudioOut {
+    track: usize,
+    params: Arc<AudioParams>,
+    packetizer: AudioPacketizer,
+    rtptime: u32,
+}
+
+impl AudioOut {
+    /// The RTP time of audio at `pts`: the audio clock since `origin` (the video's first pts).
+    fn rtp_time(&self, pts: i64, origin: i64) -> u32 {
+        let ticks =
+            i128::from(pts - origin) * i128::from(self.params.sample_rate) / i128::from(TIMESCALE);
+        self.rtptime.wrapping_add(ticks as u32)
+    }
+
+    /// Samples in one frame: AAC's 1024, G.711's one a byte.
+    fn samples(&self, frame: &Frame) -> u32 {
+        match self.params.codec {
+            AudioCodec::Aac => 1024,
+            _ => frame.data.len() as u32,
+        }
+    }
 }
 
 impl HubPlay {
@@ -50,9 +82,19 @@ impl HubPlay {
         registry: Arc<Registry>,
         codec: Codec,
         track: TrackStart,
+        audio: Option<(TrackStart, Arc<AudioParams>)>,
         settings: &RestreamSettings,
     ) -> HubPlay {
         let consumer = stream.subscribe();
+        let audio = audio.and_then(|(t, params)| {
+            let (_, pt) = audio_track(&params)?;
+            Some(AudioOut {
+                track: t.track,
+                packetizer: AudioPacketizer::new(params.codec, pt, t.ssrc, t.seq),
+                params,
+                rtptime: t.rtptime,
+            })
+        });
         HubPlay {
             stream,
             consumer,
@@ -68,7 +110,38 @@ impl HubPlay {
             max_lag: (settings.max_lag.as_secs_f64() * f64::from(TIMESCALE)) as i64,
             max_backlog: settings.max_backlog,
             catching_up: true,
+            audio,
         }
+    }
+
+    /// Writes an audio frame of the announced audio; false when it is not sent.
+    fn audio_frame(&mut self, frame: &Frame, out: &mut Burst) -> bool {
+        let (Some(a), Some(origin)) = (self.audio.as_mut(), self.origin_pts) else {
+            return false;
+        };
+        if frame.audio().is_none_or(|p| **p != *a.params)
+            || frame.pts < origin
+            || out.backlog() > self.max_backlog
+        {
+            return false;
+        }
+        let rtp_ts = a.rtp_time(frame.pts, origin);
+        let Some((header, len)) = a.packetizer.header(&frame.data, rtp_ts) else {
+            return false;
+        };
+        out.packet(a.track, &[&header[..len], &frame.data]);
+        self.registry
+            .add_bytes_sent((len + frame.data.len()) as u64);
+        let next = rtp_ts.wrapping_add(a.samples(frame));
+        out.clock(
+            a.track,
+            Clock {
+                rtp_ts,
+                wall: frame.wallclock,
+                next_rtp_ts: next,
+            },
+        );
+        true
     }
 
     /// Behind the newest frame of the hub by more than the allowed lag.
@@ -109,7 +182,10 @@ impl rtsp::Play for HubPlay {
                 return Next::End; // the stream is gone (camera deleted, shutdown)
             };
             let Some(params) = frame.video() else {
-                continue; // audio: not carried yet
+                if self.audio_frame(&frame, out) {
+                    return Next::Send;
+                }
+                continue;
             };
             if params.codec != self.codec {
                 tracing::info!(stream = %self.stream.path(),
@@ -216,6 +292,7 @@ mod tests {
             registry.clone(),
             Codec::H264,
             track,
+            None,
             &settings,
         );
         (stream, play, registry)
@@ -284,6 +361,82 @@ mod tests {
         assert_eq!(au.rtp_ts, 1000 + 15 * 3600);
         assert_eq!(au.nals.last().unwrap()[0], 0x65);
         assert!(play.consumer.dropped() > 0);
+    }
+
+    /// The audio track: packets of its own SSRC and sequence, AAC AU headers, and RTP times
+    /// on the audio clock from the same instant as the video's (the first video frame).
+    #[tokio::test]
+    async fn audio_goes_out_in_sync_on_its_own_clock() {
+        let stream = LiveStream::new(
+            StreamSpec {
+                camera_id: "2".into(),
+                path: "cam_2".into(),
+                record: false,
+                always_on: false,
+            },
+            HubLimits::default(),
+            100,
+        );
+        let (p, a) = (
+            media::test_util::h264_params(),
+            media::test_util::aac_params(),
+        );
+        // Audio 20 ms before the keyframe (not in the cached GOP, so never sent), then
+        // interleaved with the video.
+        stream
+            .hub()
+            .publish(media::test_util::audio_frame(&a, 0, 9000 - 1800));
+        stream.hub().publish(frame(0, &p));
+        stream
+            .hub()
+            .publish(media::test_util::audio_frame(&a, 1, 9000 + 1920));
+        stream.hub().publish(frame(1, &p));
+        let settings = RestreamSettings {
+            start_timeout: Duration::from_secs(1),
+            max_lag: Duration::from_secs(3),
+            max_backlog: 1 << 20,
+            session_timeout: Duration::from_secs(60),
+        };
+        let video = TrackStart {
+            track: 0,
+            ssrc: 1,
+            seq: 0,
+            rtptime: 1000,
+        };
+        let audio = TrackStart {
+            track: 1,
+            ssrc: 2,
+            seq: 40,
+            rtptime: 5000,
+        };
+        let mut play = HubPlay::new(
+            stream.clone(),
+            stream.join(Protocol::Rtsp).unwrap(),
+            Registry::new(),
+            Codec::H264,
+            video,
+            Some((audio, a.clone())),
+            &settings,
+        );
+        let mut tracks = Vec::new();
+        for _ in 0..3 {
+            let mut burst = Burst::datagrams(vec![true, true]);
+            assert_eq!(play.next(&mut burst).await, Next::Send);
+            tracks.push(burst.take_datagrams());
+        }
+        // The keyframe first (the cached GOP starts there), then the audio, then frame 1.
+        assert!(tracks[0].iter().all(|(t, _)| *t == 0));
+        let [(1, pkt)] = &tracks[1][..] else {
+            panic!("one audio packet: {:?}", tracks[1])
+        };
+        assert_eq!(pkt[1], 0x80 | 97, "marker and payload type");
+        assert_eq!(&pkt[2..4], &40u16.to_be_bytes());
+        // 1920 ticks of 90 kHz after the video's first frame: 1024 samples at 48 kHz.
+        assert_eq!(&pkt[4..8], &(5000u32 + 1024).to_be_bytes());
+        assert_eq!(&pkt[8..12], &2u32.to_be_bytes());
+        assert_eq!(&pkt[12..16], &[0, 16, 0, 4 << 3], "one AU header: 4 bytes");
+        assert_eq!(&pkt[16..], &1u32.to_be_bytes());
+        assert!(tracks[2].iter().all(|(t, _)| *t == 0));
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! The restream's `rtsp::Source`: a stream is named by its path (or camera id, as everywhere
 //! `registry.get` answers), described from the video parameters of the hub's cached keyframe
 //! (H.264 `profile-level-id` and `sprop-parameter-sets`, H.265 `sprop-vps/sps/pps`), and
-//! played by a `HubPlay` that joins the stream as an RTSP viewer.
+//! played by a `HubPlay` that joins the stream as an RTSP viewer. The camera's audio, when the
+//! hub has seen some, is track 1: AAC as `mpeg4-generic` (payload type 97, the camera's
+//! AudioSpecificConfig), G.711 as PCMA/PCMU (static payload types 8 and 0).
 //!
 //! An on-demand camera that is not running has no parameters yet: `prepare` (run before a
 //! DESCRIBE that passed authentication) holds the stream, which starts the camera, and waits
@@ -12,7 +14,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use media::{Codec, CodecParams};
+use media::{AudioCodec, AudioParams, Codec, CodecParams};
 
 use super::RestreamSettings;
 use super::play::HubPlay;
@@ -21,6 +23,33 @@ use crate::hub::{LiveStream, Registry};
 
 /// Dynamic payload type of the video track.
 pub(super) const VIDEO_PAYLOAD_TYPE: u8 = 96;
+/// Dynamic payload type of an AAC track.
+pub(super) const AAC_PAYLOAD_TYPE: u8 = 97;
+
+/// The SDP track of a stream's audio, and its payload type; `None` for audio we do not send
+/// (Opus has no packetizer here; G.711 at another rate than 8 kHz has no static type).
+pub(super) fn audio_track(a: &AudioParams) -> Option<(rtsp::Track, u8)> {
+    match a.codec {
+        AudioCodec::Aac => Some((
+            rtsp::Track::aac(
+                AAC_PAYLOAD_TYPE,
+                a.sample_rate,
+                u16::from(a.channels),
+                &a.config,
+            ),
+            AAC_PAYLOAD_TYPE,
+        )),
+        AudioCodec::Pcma | AudioCodec::Pcmu if a.sample_rate == 8000 && a.channels == 1 => {
+            let t = rtsp::Track::g711(a.codec == AudioCodec::Pcma);
+            let pt = t.payload_type;
+            Some((t, pt))
+        }
+        _ => None,
+    }
+}
+
+/// How long a first DESCRIBE of a camera waits after its first keyframe for its audio.
+const FIRST_AUDIO_WAIT: std::time::Duration = std::time::Duration::from_millis(300);
 
 /// Every stream of the registry, as the RTSP server sees them.
 pub struct HubSource {
@@ -73,9 +102,13 @@ impl rtsp::Source for HubSource {
     fn describe(&self, name: &str) -> Option<rtsp::StreamInfo> {
         let stream = self.stream(name)?;
         let params = self.params(&stream)?;
+        let mut tracks = vec![video_track(&params)];
+        if let Some((audio, _)) = stream.hub().audio_params().as_deref().and_then(audio_track) {
+            tracks.push(audio);
+        }
         Some(rtsp::StreamInfo {
             title: format!("camgate {}", stream.path()),
-            tracks: vec![video_track(&params)],
+            tracks,
         })
     }
 
@@ -83,6 +116,13 @@ impl rtsp::Source for HubSource {
         let stream = self.stream(&start.stream)?;
         let codec = self.params(&stream)?.codec;
         let track = *start.tracks.iter().find(|t| t.track == 0)?;
+        // The audio the SDP announced (what the hub knows now: the same as at DESCRIBE but
+        // for a camera whose audio changed meanwhile, which then is not sent).
+        let audio = start
+            .tracks
+            .iter()
+            .find(|t| t.track == 1)
+            .and_then(|t| Some((*t, stream.hub().audio_params()?)));
         let viewer = match stream.join(crate::hub::Protocol::Rtsp) {
             Ok(v) => v,
             Err(e) => {
@@ -97,6 +137,7 @@ impl rtsp::Source for HubSource {
             self.registry.clone(),
             codec,
             track,
+            audio,
             &self.settings,
         ))
     }
@@ -116,6 +157,19 @@ impl rtsp::Source for HubSource {
         if !matches!(first, Ok(Some(_))) {
             tracing::info!(stream = %stream.path(), timeout = ?self.settings.start_timeout,
                 "RTSP DESCRIBE: no keyframe from the camera in time");
+            return;
+        }
+        // A camera never seen before: its audio follows the first keyframe closely. A
+        // moment's wait lets the SDP announce it (only on this camera's very first start).
+        if stream.hub().audio_params().is_none() {
+            let _ = tokio::time::timeout(FIRST_AUDIO_WAIT, async {
+                while let Some(f) = consumer.recv().await {
+                    if f.audio().is_some() {
+                        return;
+                    }
+                }
+            })
+            .await;
         }
     }
 }

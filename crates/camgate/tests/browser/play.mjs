@@ -10,6 +10,8 @@
 // no fatal error at any time, 1 otherwise. A fatal error (hls.js `fatal`, the MSE player's
 // onError, a MediaError on the <video>) ends the wait at once, before or after playback
 // started: a player that broke after its first second must not pass.
+// `audio_bytes` in the result is how many encoded audio bytes the browser decoded
+// (webkitAudioDecodedByteCount).
 
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -104,7 +106,9 @@ try {
   const sample = await page.evaluate(() => window.sample());
   const error = await page.evaluate(() => window.__error);
   const dims = await page.evaluate(() => { const v = document.getElementById("v"); return [v.videoWidth, v.videoHeight]; });
-  result = { mode, start, later, sample, error, dims, ok: !error && sample.colors > 2 && sample.bright > 0 };
+  // Encoded audio bytes Chromium's decoder consumed (0 without audio); muting does not stop it.
+  const audio_bytes = await page.evaluate(() => document.getElementById("v").webkitAudioDecodedByteCount);
+  result = { mode, start, later, sample, error, dims, audio_bytes, ok: !error && sample.colors > 2 && sample.bright > 0 };
 } catch (e) {
   result.error = String(e && e.message ? e.message : e).split("\n")[0];
   try {

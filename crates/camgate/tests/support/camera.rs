@@ -47,6 +47,7 @@ impl Camera {
             gop: 0,
             auth: "digest",
             udp_only: false,
+            audio: Audio::None,
         }
     }
 
@@ -64,7 +65,8 @@ impl Camera {
                 PASSWORD,
             ])
             .args(["--codec", o.codec, "--gop", &o.gop.to_string()])
-            .args(["--auth", o.auth]);
+            .args(["--auth", o.auth])
+            .args(["--audio", o.audio.arg()]);
         if o.udp_only {
             command.arg("--udp-only");
         }
@@ -172,6 +174,7 @@ pub struct CameraOptions {
     gop: u32,
     auth: &'static str,
     udp_only: bool,
+    audio: Audio,
 }
 
 impl CameraOptions {
@@ -206,7 +209,39 @@ impl CameraOptions {
         self
     }
 
+    /// A second stream with audio.
+    pub fn audio(mut self, audio: Audio) -> Self {
+        self.audio = audio;
+        self
+    }
+
     pub fn start(self) -> Camera {
         Camera::spawn_with(&self)
+    }
+}
+
+/// The audio stream a test camera sends next to its video.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Audio {
+    None,
+    /// AAC-LC 48 kHz mono (voaacenc, `mpeg4-generic`, pt 97).
+    Aac,
+    /// G.711 A-law 8 kHz (alawenc, `PCMA`, pt 8).
+    Pcma,
+    /// G.711 mu-law 8 kHz (mulawenc, `PCMU`, pt 0).
+    Pcmu,
+    /// Opus 48 kHz (opusenc, pt 98): a codec the RTSP client has no depacketizer for.
+    Opus,
+}
+
+impl Audio {
+    fn arg(self) -> &'static str {
+        match self {
+            Audio::None => "none",
+            Audio::Aac => "aac",
+            Audio::Pcma => "pcma",
+            Audio::Pcmu => "pcmu",
+            Audio::Opus => "opus",
+        }
     }
 }

@@ -4,6 +4,10 @@
 Usage: rtsp_camera.py [--port N] [--user U --password P] [--auth digest|basic|none]
                       [--mount /cam] [--width 320 --height 240 --fps 25] [--codec h264|h265]
                       [--udp-only]
+                      [--audio none|aac|pcma|pcmu|opus] [--audio-rate 48000]
+
+With --audio the media has a second stream (pay1) of a live test tone: AAC (voaacenc,
+mpeg4-generic, pt 97), G.711 A-law or mu-law (8 kHz, pt 8 / 0) or Opus (pt 98).
 
 Prints "PORT <n>" once listening (with --port 0 the OS picks a free port), then one line
 per event ("CLIENT_CONNECTED", "SESSION_NEW", "SESSION_REMOVED").
@@ -46,12 +50,29 @@ def main():
     # Offer RTP over UDP only, as some cameras do: a SETUP asking for TCP interleaved is
     # answered 461 Unsupported Transport.
     ap.add_argument("--udp-only", action="store_true")
+    ap.add_argument("--audio", default="none", choices=["none", "aac", "pcma", "pcmu", "opus"])
+    # AAC only: G.711 is 8 kHz by definition, Opus always 48 kHz on the wire.
+    ap.add_argument("--audio-rate", type=int, default=48000)
     args = ap.parse_args()
 
     Gst.init(None)
     server = GstRtspServer.RTSPServer()
     server.set_address("127.0.0.1")
     server.set_service(str(args.port))
+
+    # The tone goes through a valve too, so "stall" silences the whole camera.
+    tone = "audiotestsrc is-live=true wave=sine freq=440 ! audioconvert ! audioresample ! "
+    audio = {
+        "none": "",
+        "aac": f"{tone}audio/x-raw,rate={args.audio_rate},channels=1 ! valve name=a drop=false ! "
+        "voaacenc ! rtpmp4gpay name=pay1 pt=97",
+        "pcma": f"{tone}audio/x-raw,rate=8000,channels=1 ! valve name=a drop=false ! "
+        "alawenc ! rtppcmapay name=pay1 pt=8",
+        "pcmu": f"{tone}audio/x-raw,rate=8000,channels=1 ! valve name=a drop=false ! "
+        "mulawenc ! rtppcmupay name=pay1 pt=0",
+        "opus": f"{tone}audio/x-raw,rate=48000,channels=1 ! valve name=a drop=false ! "
+        "opusenc ! rtpopuspay name=pay1 pt=98",
+    }[args.audio]
 
     factory = GstRtspServer.RTSPMediaFactory()
     factory.set_launch(
@@ -60,14 +81,16 @@ def main():
         "valve name=v drop=false ! "
         + (
             f"x264enc tune=zerolatency speed-preset=ultrafast key-int-max={args.gop or args.fps} ! "
-            "video/x-h264,profile=constrained-baseline ! rtph264pay name=pay0 pt=96 config-interval=1 )"
+            "video/x-h264,profile=constrained-baseline ! rtph264pay name=pay0 pt=96 config-interval=1 "
             if args.codec == "h264"
             # Closed GOPs (an IDR every second), as cameras send: x265 defaults to open GOPs
             # whose CRA pictures retina does not mark as random access points.
             else f"x265enc tune=zerolatency speed-preset=ultrafast key-int-max={args.gop or args.fps} "
             "option-string=open-gop=0 ! "
-            "video/x-h265,profile=main ! rtph265pay name=pay0 pt=96 config-interval=1 )"
+            "video/x-h265,profile=main ! rtph265pay name=pay0 pt=96 config-interval=1 "
         )
+        + audio
+        + " )"
     )
     # One pipeline for all clients, as a camera has one encoder.
     factory.set_shared(True)
@@ -76,9 +99,10 @@ def main():
     valves = []
 
     def on_media(_factory, media):
-        v = media.get_element().get_by_name("v")
-        if v is not None:
-            valves.append(v)
+        for name in ("v", "a"):
+            v = media.get_element().get_by_name(name)
+            if v is not None:
+                valves.append(v)
 
     factory.connect("media-configure", on_media)
 

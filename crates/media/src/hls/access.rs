@@ -20,7 +20,9 @@ impl Segmenter {
             Name::Init { generation } => vec![
                 self.generations
                     .iter()
-                    .find(|g| g.number == generation)?
+                    // Not before its first part decided whether it has audio: served bytes
+                    // are immutable.
+                    .find(|g| g.number == generation && g.sealed)?
                     .init
                     .clone(),
             ],

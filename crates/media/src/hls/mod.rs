@@ -18,7 +18,8 @@
 //! - [`Segmenter::blocking_reload`]`(msn, part)` decides an `_HLS_msn`/`_HLS_part` request:
 //!   [`ReloadDecision::Ready`], `Wait` (re-ask after the next push) or `BadRequest` (HTTP 400).
 //! - Accessors: [`Segmenter::is_playable`] (a first part exists), [`Segmenter::next_msn`] /
-//!   [`Segmenter::next_part`], [`Segmenter::init_segment`], [`Segmenter::target_duration_secs`].
+//!   [`Segmenter::next_part`], [`Segmenter::init_segment`], [`Segmenter::target_duration_secs`],
+//!   [`Segmenter::codecs`] (RFC 6381, both tracks) and [`Segmenter::audio`].
 //!
 //! # Segmentation rules
 //! - A segment starts on a keyframe once the current one has reached the segment target
@@ -51,6 +52,22 @@
 //!   with `skip`, segments wholly older than that are replaced by EXT-X-SKIP. Playlists are
 //!   EXT-X-VERSION 9 then (EXT-X-SKIP needs it), else 6 (EXT-X-MAP with fMP4).
 //! - Players without LL-HLS ignore the EXT-X-PART tags and play the full segments listed.
+//!
+//! # Audio
+//! - AAC frames (`Track::Audio` with `AudioParams::fmp4_supported`) become a second fMP4 track
+//!   (id 2): each part's moof has a traf per track, its audio the AAC frames whose decode time
+//!   falls before the part's video end (each held until the next audio frame gives its
+//!   duration, so a track never has holes between parts). Video alone decides parts and
+//!   segments; audio never completes a part, and `PushOutcome` counts video frames only.
+//! - Audio is mapped onto the internal timeline with the video's offset, so it stays in sync;
+//!   audio before the run's first video frame, out of order, or further than the ceiling ahead
+//!   of the video is left out.
+//! - Whether a generation (init segment) has an audio track is decided when its first part
+//!   closes: yes if AAC arrived with that part's video or recently before. Audio appearing or
+//!   changing later, or falling silent for 2 s, starts a new generation at the next keyframe
+//!   (a discontinuity), since players stall at the end of a track that stops growing.
+//! - G.711 and Opus are ignored here (browsers' MSE does not play G.711; Opus in fMP4 is not
+//!   written yet): such a camera's HLS is its video alone.
 
 mod access;
 pub mod names;

@@ -8,7 +8,8 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::SegmenterConfig;
-use crate::{CodecParams, Frame, TIMESCALE, fmp4};
+use crate::fmp4::{AUDIO_TRACK_ID, TrackRun, VIDEO_TRACK_ID};
+use crate::{AudioParams, CodecParams, Frame, TIMESCALE, fmp4};
 
 const TICKS_PER_SEC: u64 = TIMESCALE as u64;
 /// Timestamps beyond this magnitude (about 1.6 million years at 90 kHz) are refused, so the
@@ -18,6 +19,12 @@ const MAX_TIMESTAMP: i64 = 1 << 62;
 const DEFAULT_FRAME_TICKS: u64 = TICKS_PER_SEC / 30;
 /// |pts - dts| beyond this is not a plausible reorder delay; such a pts is replaced by dts.
 const MAX_COMPOSITION_OFFSET: i64 = 10 * TIMESCALE as i64;
+/// A generation with audio whose audio has been silent this long (video time) gives way to
+/// one without at the next keyframe: players stall at the end of a track's buffer, so a
+/// camera whose audio died must not hold its video back.
+const AUDIO_SILENCE: i64 = 2 * TIMESCALE as i64;
+/// Bound of the audio waiting for parts (far more than the audio of a part's worth of video).
+const MAX_QUEUED_AUDIO: usize = 4096;
 
 /// A finished part: one moof+mdat fragment.
 #[derive(Clone, Debug)]
@@ -52,6 +59,11 @@ pub(super) struct Segment {
 pub(super) struct Generation {
     pub number: u64,
     pub params: Arc<CodecParams>,
+    /// The AAC track of this generation's init segment, if any. Decided (`sealed`) when its
+    /// first part closes, from the audio that arrived with that part's video: the first
+    /// keyframe usually comes a little before the camera's first audio frame.
+    pub audio: Option<Arc<AudioParams>>,
+    pub sealed: bool,
     pub init: Bytes,
 }
 
@@ -142,6 +154,18 @@ pub struct Segmenter {
     /// Frames that ever left the part being filled (see `PushOutcome::frames_completed`).
     frames_closed: u64,
     fragment_sequence: u32,
+    /// AAC frames of the current run on the internal timeline, decode order, waiting for the
+    /// part their time falls in (the newest waits for its successor, which gives its duration).
+    audio: VecDeque<Frame>,
+    /// Internal decode time of the current run's first video frame: audio before it belongs to
+    /// no part of this run.
+    run_start: i64,
+    /// The newest AAC parameters pushed (accepted or not) and `timeline_end` then: whether
+    /// the camera is sending audio, even while its frames cannot be used yet.
+    audio_seen: Option<(Arc<AudioParams>, i64)>,
+    /// The audio no longer matches the current generation (audio appeared, changed or went
+    /// silent): the next keyframe starts a new generation.
+    audio_restart: bool,
 }
 
 fn ticks(d: Duration) -> u64 {
@@ -189,6 +213,10 @@ impl Segmenter {
             dropped_frames: 0,
             frames_closed: 0,
             fragment_sequence: 1,
+            audio: VecDeque::new(),
+            run_start: 0,
+            audio_seen: None,
+            audio_restart: false,
         }
     }
 
@@ -197,8 +225,10 @@ impl Segmenter {
         let mut out = PushOutcome::default();
         let before = (self.next_part_id, self.segment_count_total());
         let closed_before = self.frames_closed;
-        // Video only for now: an audio track needs its own fMP4 track (a later change).
         let Some(video) = frame.video() else {
+            // Audio never completes a part (video decides where parts end) and is not counted
+            // in `dropped` or `frames_completed`, which are about video frames.
+            self.push_audio(frame);
             return out;
         };
         if frame.dts.abs() > MAX_TIMESTAMP || frame.pts.abs() > MAX_TIMESTAMP {
@@ -209,7 +239,8 @@ impl Segmenter {
         let params_changed = self
             .generations
             .back()
-            .is_none_or(|g| !(Arc::ptr_eq(&g.params, video) || *g.params == **video));
+            .is_none_or(|g| !(Arc::ptr_eq(&g.params, video) || *g.params == **video))
+            || (frame.keyframe && self.audio_restart);
         if let Some(prev) = self.pending.take() {
             let gap = frame.dts - prev.source_dts;
             if params_changed || gap <= 0 || gap as u64 > self.ceiling {
@@ -242,6 +273,8 @@ impl Segmenter {
                     self.offset = self.timeline_end - frame.dts;
                     self.new_run = false;
                     self.need_keyframe = false;
+                    self.run_start = self.timeline_end;
+                    self.audio.clear();
                 }
                 let mut mapped = frame.clone();
                 let composition = frame.pts - frame.dts;
@@ -275,6 +308,7 @@ impl Segmenter {
             self.commit(prev.frame, estimate, prev.wallclock_ms);
         }
         self.close_segment();
+        self.audio.clear();
         self.discontinuity_next = self.next_msn > 0;
         self.need_keyframe = true;
         self.new_run = true;
@@ -341,13 +375,133 @@ impl Segmenter {
         self.generations.push_back(Generation {
             number,
             params: params.clone(),
+            audio: None,
+            sealed: false,
             init,
         });
+        self.audio_restart = false;
         if self.next_msn > 0 || self.open.is_some() {
             self.discontinuity_next = true;
         }
         self.prune_generations();
         true
+    }
+
+    /// Queues an AAC frame for the part its time falls in; anything else (G.711, Opus, audio
+    /// outside the current run, out of order) is left out.
+    fn push_audio(&mut self, frame: &Frame) {
+        let Some(params) = frame.audio() else {
+            return;
+        };
+        if !params.fmp4_supported() || frame.dts.abs() > MAX_TIMESTAMP {
+            return;
+        }
+        self.audio_seen = Some((params.clone(), self.timeline_end));
+        if self.new_run || self.need_keyframe {
+            return;
+        }
+        let Some(g) = self.generations.back() else {
+            return;
+        };
+        if g.sealed {
+            let carried = g
+                .audio
+                .as_ref()
+                .is_some_and(|a| Arc::ptr_eq(a, params) || **a == **params);
+            if !carried {
+                // Audio appeared or changed: the init segment must say so, from a keyframe on.
+                self.audio_restart = true;
+                return;
+            }
+        } else if self
+            .audio
+            .back()
+            .and_then(Frame::audio)
+            .is_some_and(|a| **a != **params)
+        {
+            self.audio.clear();
+        }
+        let dts = frame.dts.saturating_add(self.offset);
+        let ceiling = self.ceiling as i64;
+        if dts < self.run_start || dts > self.timeline_end.saturating_add(ceiling) {
+            return;
+        }
+        if let Some(last) = self.audio.back() {
+            if dts <= last.dts {
+                return;
+            }
+            if dts - last.dts > ceiling {
+                // A long hole: the frame before it would last seconds; start the track anew.
+                self.audio.clear();
+            }
+        }
+        if self.audio.len() >= MAX_QUEUED_AUDIO {
+            self.audio.pop_front();
+        }
+        let mut mapped = frame.clone();
+        mapped.dts = dts;
+        mapped.pts = dts;
+        self.audio.push_back(mapped);
+    }
+
+    /// The audio of the part ending at `video_end`: queued frames before it, each with a
+    /// successor (which gives its duration), and the decode time after the last. Decides the
+    /// current generation's audio track first if its first part is closing now.
+    fn take_audio(&mut self, video_end: i64) -> (Vec<Frame>, i64) {
+        let none = (Vec::new(), 0);
+        let recent = self
+            .audio_seen
+            .as_ref()
+            .filter(|(_, at)| self.timeline_end.saturating_sub(*at) <= AUDIO_SILENCE)
+            .map(|(p, _)| p.clone());
+        let Some(g) = self.generations.back_mut() else {
+            return none;
+        };
+        if !g.sealed {
+            g.sealed = true;
+            let queued = self.audio.back().and_then(Frame::audio).cloned();
+            if let Some(a) = queued.or(recent.clone())
+                && let Ok(init) = fmp4::init_segment_av(&g.params, Some(&a))
+            {
+                g.init = init;
+                g.audio = Some(a);
+            }
+        }
+        if g.audio.is_none() {
+            self.audio.clear();
+            return none;
+        }
+        if recent.is_none() {
+            self.audio_restart = true;
+        }
+        let n = self
+            .audio
+            .iter()
+            .take_while(|f| f.dts < video_end)
+            .count()
+            .min(self.audio.len().saturating_sub(1));
+        let frames: Vec<Frame> = self.audio.drain(..n).collect();
+        let end = self.audio.front().map_or(0, |f| f.dts);
+        (frames, end)
+    }
+
+    /// The current generation's codecs, RFC 6381, comma-separated (`avc1.64001f,mp4a.40.2`),
+    /// once its first part has decided whether it carries audio.
+    pub fn codecs(&self) -> Option<String> {
+        let g = self.generations.back().filter(|g| g.sealed)?;
+        let audio = g.audio.as_ref().and_then(|a| a.rfc6381());
+        Some(match audio {
+            Some(a) => format!("{},{a}", g.params.rfc6381),
+            None => g.params.rfc6381.clone(),
+        })
+    }
+
+    /// The audio track of the current generation's init segment, once decided.
+    pub fn audio(&self) -> Option<Arc<AudioParams>> {
+        self.generations
+            .back()
+            .filter(|g| g.sealed)
+            .and_then(|g| g.audio.clone())
     }
 
     /// Appends a frame whose duration is now known to the open part and segment.
@@ -414,10 +568,26 @@ impl Segmenter {
         // Counted whether or not the part survives, so per-frame bookkeeping of callers
         // stays aligned with the frames they pushed.
         self.frames_closed += part.frames.len() as u64;
+        if self.open.is_none() {
+            return;
+        }
+        let audio = self.take_audio(part.end_dts);
         let Some(seg) = &mut self.open else {
             return;
         };
-        match fmp4::fragment(self.fragment_sequence, &part.frames, part.end_dts) {
+        let runs = [
+            TrackRun {
+                track_id: VIDEO_TRACK_ID,
+                frames: &part.frames,
+                end_dts: part.end_dts,
+            },
+            TrackRun {
+                track_id: AUDIO_TRACK_ID,
+                frames: &audio.0,
+                end_dts: audio.1,
+            },
+        ];
+        match fmp4::fragment_tracks(self.fragment_sequence, &runs) {
             Ok(chunks) => {
                 seg.parts.push(Part {
                     id: self.next_part_id,
