@@ -373,6 +373,7 @@ mod tests {
                 path: "cam_2".into(),
                 record: false,
                 always_on: false,
+                grid: false,
             },
             HubLimits::default(),
             100,
