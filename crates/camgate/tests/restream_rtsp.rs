@@ -11,9 +11,12 @@ use serde_json::Value;
 use support::{Camera, Gateway, eventually};
 use tokio::process::Command;
 
-/// A camera provisioned on demand as `cam_1`, and its restream URL.
+/// A camera provisioned on demand as `cam_1`, and its restream URL. The idle timeout is long
+/// (30 s, not the tests' usual 2 s): the tests count camera sessions across clients that run
+/// one after another, and on a loaded machine the gap between two ffprobe runs can pass 2 s,
+/// which would end the camera session and make a second one that no client caused by sharing.
 async fn gateway_with_camera(cam: &Camera) -> (Gateway, String) {
-    let gw = Gateway::start(|_| {}).await;
+    let gw = Gateway::start(|c| c.streams.idle_timeout = Duration::from_secs(30)).await;
     gw.provision("1", &cam.good_url(), true).await;
     let addr = gw
         .app
