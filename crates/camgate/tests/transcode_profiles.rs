@@ -358,10 +358,10 @@ async fn provisioned_profiles_are_the_ones_served_and_survive_a_restart() {
     );
 }
 
-/// Three 320x240 cameras in a 320x240 grid (2x2 tiles of 160x120, the last one empty).
+/// Four 320x240 cameras in a 320x240 grid (2x2 tiles of 160x120).
 fn with_grid(c: &mut camgate::config::Config) {
     c.grids = toml::from_str(
-        "[wall]\ncameras = [\"g1\", \"g2\", \"g3\"]\nsize = \"320x240\"\nfps = 10\n\
+        "[wall]\ncameras = [\"g1\", \"g2\", \"g3\", \"g4\"]\nsize = \"320x240\"\nfps = 10\n\
          bitrate = \"400k\"\nencoder = \"libx264\"\n",
     )
     .unwrap();
@@ -429,9 +429,14 @@ async fn snapshot(gw: &Gateway, path: &str) -> Vec<u8> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_grid_of_three_cameras_plays_at_its_size_and_survives_a_camera_going_down() {
+async fn a_grid_of_four_cameras_plays_at_its_size_and_survives_a_camera_going_down() {
     let _serial = SERIAL.lock().await;
-    let cams = [Camera::start(), Camera::start(), Camera::start()];
+    let cams = [
+        Camera::start(),
+        Camera::start(),
+        Camera::start(),
+        Camera::start(),
+    ];
     let gw = Gateway::start(with_grid).await;
     for (i, cam) in cams.iter().enumerate() {
         gw.provision(&format!("g{}", i + 1), &cam.good_url(), true)
@@ -455,7 +460,7 @@ async fn a_grid_of_three_cameras_plays_at_its_size_and_survives_a_camera_going_d
         .iter()
         .map(|c| c["camera_id"].as_str().unwrap().to_owned())
         .collect();
-    assert_eq!(ids, ["g1", "g2", "g3"]);
+    assert_eq!(ids, ["g1", "g2", "g3", "g4"]);
     // A camera may not take the grid's name.
     let r = support::client()
         .post(gw.url("/cameras/provision"))
@@ -473,14 +478,16 @@ async fn a_grid_of_three_cameras_plays_at_its_size_and_survives_a_camera_going_d
     // Watched from now on; each camera is connected once, by the grid.
     let grid = gw.app.registry.get("wall").expect("grid stream");
     let _viewer = grid.hold();
-    for id in ["g1", "g2", "g3"] {
+    for id in ["g1", "g2", "g3", "g4"] {
         gw.wait_state(id, "live", Duration::from_secs(20)).await;
     }
     // Tile 2 (top right) shows camera g2's colour bars, not the flat placeholder.
     wait_tile(&gw, (160, 0), "camera g2's bars", |spread| spread > 20.0).await;
+    // And tile 4 (bottom right) camera g4's.
+    wait_tile(&gw, (160, 120), "camera g4's bars", |spread| spread > 20.0).await;
 
     // Camera g2 loses power: the grid goes on, with a grey tile in its place.
-    let [c1, c2, c3] = cams;
+    let [c1, c2, c3, c4] = cams;
     // Watch the grid's state from here on: it must stay live throughout.
     let left_live = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
     let watch = {
@@ -528,7 +535,7 @@ async fn a_grid_of_three_cameras_plays_at_its_size_and_survives_a_camera_going_d
         left.is_empty(),
         "the grid left live while a camera was down: {left:?}"
     );
-    drop((c1, c3));
+    drop((c1, c3, c4));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
