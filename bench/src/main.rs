@@ -10,6 +10,7 @@ mod procs;
 mod procstat;
 mod record;
 mod report;
+mod restream;
 mod startup;
 mod stats;
 mod transcode;
@@ -36,6 +37,7 @@ const SECTIONS: &[&str] = &[
     "glass",
     "record",
     "transcode",
+    "restream",
 ];
 
 #[derive(Debug, Parser)]
@@ -76,6 +78,7 @@ async fn run_section(id: &str, ctx: &Ctx) -> Result<Section> {
         "glass" => glass::run(ctx).await,
         "record" => record::run(ctx).await,
         "transcode" => transcode::run(ctx).await,
+        "restream" => restream::run(ctx).await,
         other => anyhow::bail!("unknown section {other:?}"),
     }
 }
