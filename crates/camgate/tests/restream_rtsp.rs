@@ -227,3 +227,110 @@ async fn unknown_streams_are_404_and_shutdown_closes_clients() {
         .expect("ffmpeg ends when the gateway closes its connection")
         .unwrap();
 }
+
+/// Sends one RTSP request on `tcp` and reads its response head and body (enough of RTSP for
+/// a client that then stops reading); the status and the response's text.
+async fn request(tcp: &mut tokio::net::TcpStream, req: String) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    tcp.write_all(req.as_bytes()).await.unwrap();
+    let mut text = Vec::new();
+    let mut byte = [0u8; 1];
+    while !text.ends_with(b"\r\n\r\n") {
+        tcp.read_exact(&mut byte).await.unwrap();
+        text.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&text).into_owned();
+    let len: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("Content-Length:"))
+        .map_or(0, |v| v.trim().parse().unwrap());
+    let mut body = vec![0u8; len];
+    tcp.read_exact(&mut body).await.unwrap();
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (status, head + &String::from_utf8_lossy(&body))
+}
+
+/// A TCP client that PLAYs and then reads nothing (a 4 KiB receive buffer, full at once):
+/// another client, ffmpeg, still reads the same camera at its rate, the stalled session is
+/// kept, and once the stalled client reads again, frames flow to it again. (With the default
+/// `[rtsp] max_backlog` of 8 MiB this test camera never fills the backlog; the skip itself is
+/// unit-tested in restream/play.rs.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_never_slows_another() {
+    use tokio::io::AsyncReadExt;
+    let cam = Camera::start();
+    let gw = Gateway::start(|c| c.streams.idle_timeout = Duration::from_secs(30)).await;
+    gw.provision("1", &cam.good_url(), true).await;
+    let addr = gw.app.restream.as_ref().unwrap().local_addr();
+    let url = format!("rtsp://{addr}/cam_1");
+    // A small receive buffer, so what camgate writes to it backs up into camgate quickly.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut slow = socket.connect(addr).await.unwrap();
+    let (status, sdp) = request(
+        &mut slow,
+        format!("DESCRIBE {url} RTSP/1.0\r\nCSeq: 1\r\nAccept: application/sdp\r\n\r\n"),
+    )
+    .await;
+    assert_eq!(status, 200, "{sdp}");
+    let control = sdp
+        .split("m=video")
+        .nth(1)
+        .and_then(|v| v.lines().find_map(|l| l.strip_prefix("a=control:")))
+        .expect("a video track")
+        .trim()
+        .to_owned();
+    let track = if control.starts_with("rtsp://") {
+        control
+    } else {
+        format!("{url}/{control}")
+    };
+    let (status, setup) = request(
+        &mut slow,
+        format!(
+            "SETUP {track} RTSP/1.0\r\nCSeq: 2\r\nTransport: RTP/AVP/TCP;unicast;interleaved=0-1\r\n\r\n"
+        ),
+    )
+    .await;
+    assert_eq!(status, 200, "{setup}");
+    let session = setup
+        .lines()
+        .find_map(|l| l.strip_prefix("Session:"))
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .trim()
+        .to_owned();
+    use tokio::io::AsyncWriteExt;
+    slow.write_all(
+        format!("PLAY {url} RTSP/1.0\r\nCSeq: 3\r\nSession: {session}\r\n\r\n").as_bytes(),
+    )
+    .await
+    .unwrap();
+    // From here on the slow client reads nothing. ffmpeg reads 100 frames (4 s of the
+    // camera), all while the first client's socket is full.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(decode_frames(&url, "tcp", 100).await, 100);
+    let restream = gw.app.restream.clone().unwrap();
+    assert_eq!(
+        restream.sessions("cam_1"),
+        1,
+        "the stalled session is still served"
+    );
+    assert_eq!(gw.state_of("1").await, "live");
+    // It reads again: after what was queued (its response, then at most the backlog), RTP
+    // keeps coming. More than the backlog plus the socket buffers arrives within 10 s only if
+    // camgate sends it new frames (the stall skipped it ahead, it did not end it).
+    let mut got = 0usize;
+    let mut buf = vec![0u8; 65536];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while got < 1024 * 1024 && tokio::time::Instant::now() < deadline {
+        match tokio::time::timeout(Duration::from_secs(2), slow.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => got += n,
+            other => panic!("the stalled client's session ended: {other:?} after {got} bytes"),
+        }
+    }
+    assert!(got >= 1024 * 1024, "{got} bytes in 10 s after the stall");
+    gw.stop().await;
+}
