@@ -110,8 +110,15 @@ async fn hls_js_steps_down_the_ladder_when_the_network_is_throttled_and_not_othe
     }))
     .await;
 
-    // Throttled to 250 kbit/s: above the lowest level's bandwidth, below every other's.
-    let v = run_node(&gw, "abr.mjs", "cam_ab", &[], &[("THROTTLE_KBPS", "250")]).await;
+    // Throttled to 200 kbit/s: above the lowest level's bandwidth, below every other's.
+    let v = run_node(
+        &gw,
+        "abr.mjs",
+        "cam_ab",
+        &[],
+        &[("THROTTLE_KBPS", "200"), ("WATCH_SECONDS", "30")],
+    )
+    .await;
     assert_eq!(v["ok"], true, "no step down under the throttle: {v}");
     let levels = v["levels"].as_array().expect("levels");
     assert_eq!(levels.len(), 3, "the original and two profiles: {v}");
