@@ -1,8 +1,8 @@
 //! Transcode profiles in headless Chromium (which has no HEVC decoder), against real peers:
 //! GStreamer cameras (x265enc, x264enc), ffmpeg (libx264) as camgate's child. An H.265 camera
 //! plays through `~h264` with hls.js and with the dashboard's MSE player
-//! (tests/browser/play.mjs), while its H.265 original does not play there (the check can
-//! fail); hls.js on a camera's master playlist steps down to the lowest level of its ladder
+//! (tests/browser/play.mjs), the MSE player asked for the camera itself falls back to `~h264`,
+//! while the H.265 original's playlist does not play there (the check can fail); hls.js on a camera's master playlist steps down to the lowest level of its ladder
 //! when Chromium's network is throttled for real, and does not without the throttle
 //! (tests/browser/abr.mjs). Needs `npm ci` at the workspace root and /usr/bin/chromium.
 
@@ -78,6 +78,12 @@ async fn h265_camera_plays_in_chromium_through_h264_with_hls_js_and_mse() {
         assert_eq!(v["ok"], true, "{mode} through ~h264 did not play: {v}");
         assert_eq!(v["dims"], serde_json::json!([320, 240]), "{mode}: {v}");
     }
+
+    // The dashboard's MSE player asked for the camera itself learns the codec is H.265, which
+    // this browser cannot play, and plays `~h264` instead.
+    let v = run_node(&gw, "play.mjs", "cam_h5", &["mse"], &[]).await;
+    assert_eq!(v["ok"], true, "MSE on the H.265 camera did not play: {v}");
+    assert_eq!(v["dims"], serde_json::json!([320, 240]), "{v}");
 
     // The H.265 original itself does not play in this browser: what `~h264` is for, and
     // proof that the check above can fail.
