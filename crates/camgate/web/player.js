@@ -62,11 +62,20 @@ export function play(video, path, onError = () => {}, protocol = null, onFallbac
   let stopped = false;
   let session = null;
   let retry = null;
+  let mp = p;
   const start = () => {
     retry = null;
     if (stopped) return;
-    session = mseSession(video, `/mse/${p}`, (why) => {
+    session = mseSession(video, `/mse/${mp}`, (why, hevc) => {
       if (stopped) return;
+      // An H.265 camera in a browser without HEVC: its `~h264` profile (API.md) is the same
+      // picture in H.264, so play that instead of retrying what cannot play.
+      if (hevc && mp === p && !path.includes("~")) {
+        mp = encodeURIComponent(`${path}~h264`);
+        session = null;
+        start();
+        return;
+      }
       onError(why);
       session = null;
       retry = setTimeout(start, RETRY_MS);
@@ -149,7 +158,10 @@ function playWebrtc(video, p, onError, fallback) {
   };
 }
 
-/** One MediaSource fed by one WebSocket; calls ended(why) once if the socket ends by itself. */
+/**
+ * One MediaSource fed by one WebSocket; calls ended(why, hevc) once if the socket ends by
+ * itself; `hevc` is true when it ended because this browser cannot play the stream's H.265.
+ */
 function mseSession(video, path, ended) {
   const ms = new MediaSource();
   const objectUrl = URL.createObjectURL(ms);
@@ -160,13 +172,13 @@ function mseSession(video, path, ended) {
   const queue = [];
   let timer = null;
 
-  const finish = (why) => {
+  const finish = (why, hevc = false) => {
     if (done) return;
     done = true;
     clearInterval(timer);
     if (ws) { ws.onclose = null; ws.onerror = null; ws.onmessage = null; ws.close(); }
     URL.revokeObjectURL(objectUrl);
-    if (why) ended(why);
+    if (why) ended(why, hevc);
   };
 
   const pump = () => {
@@ -189,7 +201,10 @@ function mseSession(video, path, ended) {
     ws.onmessage = (m) => {
       if (typeof m.data === "string") {
         if (m.data.startsWith("video/") && !sb) {
-          if (!MediaSource.isTypeSupported(m.data)) { finish(`this browser cannot play ${m.data}`); return; }
+          if (!MediaSource.isTypeSupported(m.data)) {
+            finish(`this browser cannot play ${m.data}`, /codecs="(hvc1|hev1)/.test(m.data));
+            return;
+          }
           sb = ms.addSourceBuffer(m.data);
           sb.mode = "segments";
           sb.addEventListener("updateend", pump);
