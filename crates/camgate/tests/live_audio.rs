@@ -17,32 +17,15 @@ use tokio_tungstenite::tungstenite::Message;
 /// ffprobe's view of `url` over its first four seconds: every stream with its codec, rate and
 /// the packets and frames it read.
 async fn probe(url: &str) -> Vec<serde_json::Value> {
-    let out = tokio::time::timeout(
-        Duration::from_secs(90),
-        tokio::process::Command::new("ffprobe")
-            .args(["-v", "error", "-count_frames", "-count_packets"])
-            .args(["-read_intervals", "%+4"])
-            .args([
-                "-show_entries",
-                "stream=codec_type,codec_name,sample_rate,channels,width,height,\
-                 nb_read_frames,nb_read_packets,start_time",
-            ])
-            .args(["-of", "json"])
-            .arg(url)
-            .kill_on_drop(true)
-            .output(),
+    support::probe::streams(
+        url,
+        None,
+        4,
+        "codec_type,codec_name,sample_rate,channels,width,height,\
+         nb_read_frames,nb_read_packets,start_time",
+        true,
     )
     .await
-    .expect("ffprobe finished within 90 s")
-    .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{text} {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
-    v["streams"].as_array().cloned().unwrap_or_default()
 }
 
 fn stream<'a>(streams: &'a [serde_json::Value], kind: &str) -> Option<&'a serde_json::Value> {

@@ -191,37 +191,13 @@ async fn ten_players_one_camera_session_and_ll_hls_rules() {
 
 /// ffprobe reads the playlist and decodes at least 3 s of frames; returns the stream entry.
 async fn ffprobe(gw: &Gateway, path: &str) -> serde_json::Value {
-    let out = tokio::time::timeout(
-        Duration::from_secs(90),
-        tokio::process::Command::new("ffprobe")
-            .args(["-v", "error", "-select_streams", "v:0", "-count_frames"])
-            .args(["-read_intervals", "%+4"])
-            .args([
-                "-show_entries",
-                "stream=codec_name,width,height,nb_read_frames",
-            ])
-            .args(["-of", "json"])
-            .arg(gw.url(&format!("/hls/{path}/index.m3u8")))
-            .kill_on_drop(true)
-            .output(),
-    )
-    .await
-    .expect("ffprobe finished within 90 s")
-    .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{text} {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
-    let s = v["streams"][0].clone();
-    assert_eq!(s["width"], 320, "{v}");
-    assert_eq!(s["height"], 240, "{v}");
+    let s = support::probe::video(&gw.url(&format!("/hls/{path}/index.m3u8")), 4).await;
+    assert_eq!(s["width"], 320, "{s}");
+    assert_eq!(s["height"], 240, "{s}");
     let frames: u64 = s["nb_read_frames"].as_str().unwrap().parse().unwrap();
     assert!(
         frames >= 75,
-        "at least 3 s at 25 fps decoded, got {frames}: {v}"
+        "at least 3 s at 25 fps decoded, got {frames}: {s}"
     );
     s
 }

@@ -48,31 +48,7 @@ async fn status(server: &Camgate, id: &str) -> Value {
 
 /// ffprobe decodes at least a second of the camera's HLS output at 320x240.
 async fn plays(server: &Camgate, path: &str) -> Value {
-    let out = tokio::time::timeout(
-        Duration::from_secs(60),
-        tokio::process::Command::new("ffprobe")
-            .args(["-v", "error", "-select_streams", "v:0", "-count_frames"])
-            .args(["-read_intervals", "%+2"])
-            .args([
-                "-show_entries",
-                "stream=codec_name,width,height,nb_read_frames",
-            ])
-            .args(["-of", "json"])
-            .arg(server.url(&format!("/hls/{path}/index.m3u8")))
-            .kill_on_drop(true)
-            .output(),
-    )
-    .await
-    .expect("ffprobe finished within 60 s")
-    .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{text} {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_str(&text).unwrap();
-    v["streams"][0].clone()
+    support::probe::video(&server.url(&format!("/hls/{path}/index.m3u8")), 2).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -60,31 +60,7 @@ async fn ffprobe(gw: &Gateway, path: &str) -> (String, u64, u64, u64) {
 
 /// ffprobe reads the playlist at `url` for a few seconds: (codec, width, height, frames).
 async fn ffprobe_url(url: &str) -> (String, u64, u64, u64) {
-    let out = tokio::time::timeout(
-        Duration::from_secs(90),
-        tokio::process::Command::new("ffprobe")
-            .args(["-v", "error", "-select_streams", "v:0", "-count_frames"])
-            .args(["-read_intervals", "%+3"])
-            .args([
-                "-show_entries",
-                "stream=codec_name,width,height,nb_read_frames",
-            ])
-            .args(["-of", "json"])
-            .arg(url)
-            .kill_on_drop(true)
-            .output(),
-    )
-    .await
-    .expect("ffprobe finished within 90 s")
-    .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{text} {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
-    let s = &v["streams"][0];
+    let s = support::probe::video(url, 3).await;
     (
         s["codec_name"].as_str().unwrap_or("").to_owned(),
         s["width"].as_u64().unwrap_or(0),

@@ -4,6 +4,7 @@
 //! - `api`: the router without a socket (`TestApi`, `error_code`);
 //! - `live`: the live layer without HTTP (camera specs, short settings, waiting for a state);
 //! - `nats`: a real `nats-server` started by the test (`NatsServer`);
+//! - `probe`: ffprobe reading what camgate serves (streams, codecs, decoded frames);
 //! - `process`: child processes (output lines, signals, bounded waits);
 //! - `serve`: the real `camgate serve` binary with its output kept, and a password's leak forms.
 //!
@@ -17,6 +18,7 @@ pub mod camera;
 pub mod gateway;
 pub mod live;
 pub mod nats;
+pub mod probe;
 pub mod process;
 pub mod serve;
 
