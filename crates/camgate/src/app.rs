@@ -159,6 +159,8 @@ impl App {
             live_tasks.clone(),
         );
         registry.add_output(recorder.clone());
+        // `/recordings/{path}/frame.jpg`: snapshots read recorded frames through the hub's seam.
+        snapshots.set_recordings(recorder.clone());
 
         let tokens = Arc::new(token_keys(&config));
         // Looks streams up per RTSP request; checked by the same access rules as HTTP.

@@ -1,5 +1,6 @@
 //! The snapshot routes: `GET /cameras/{id}/snapshot.jpg`, `GET /streams/{path}/snapshot.jpg`,
-//! `GET /cameras/{id}/frames/{n}.jpg` (frames announced on NATS) and `GET /snapshots/stats`.
+//! `GET /cameras/{id}/frames/{n}.jpg` (frames announced on NATS), `GET
+//! /recordings/{path}/frame.jpg?at=` (a recorded instant) and `GET /snapshots/stats`.
 //! Owns parsing `?width=`/`?quality=` and the answer's headers; the work is mod.rs's.
 
 use std::collections::HashMap;
@@ -15,9 +16,9 @@ use super::picture::{MAX_WIDTH, MIN_WIDTH};
 use super::{DEFAULT_QUALITY, Jpeg, SnapshotStats, Snapshots};
 use crate::cameras::validate_camera_id;
 use crate::http::extract::{CameraIdParam, StreamPathParam};
-use crate::http::refuse::stream_not_found;
+use crate::http::refuse::{check_stream_path, stream_not_found};
 use crate::http::{AppError, RouteDoc, Routes};
-use crate::timestamps::rfc3339;
+use crate::timestamps::{parse_time, rfc3339};
 
 pub fn router(snaps: Arc<Snapshots>) -> (Router, Vec<RouteDoc>) {
     Routes::new()
@@ -35,6 +36,11 @@ pub fn router(snaps: Arc<Snapshots>) -> (Router, Vec<RouteDoc>) {
             "/cameras/{id}/frames/{file}",
             "`{n}.jpg`: frame n as announced on NATS ({prefix}.camera.frame), for [nats] frame_keep; then 410",
             announced_frame,
+        )
+        .get(
+            "/recordings/{path}/frame.jpg",
+            "the recorded frame showing at ?at= (RFC 3339 or Unix seconds) as JPEG (?width=, ?quality=)",
+            recorded_frame,
         )
         .get(
             "/snapshots/stats",
@@ -143,6 +149,30 @@ async fn announced_frame(
     let shape = shape(&q)?;
     let jpeg = snaps
         .announced_frame(&id, number, shape.width, shape.quality)
+        .await?;
+    Ok(answer(&snaps, jpeg))
+}
+
+async fn recorded_frame(
+    State(snaps): State<Arc<Snapshots>>,
+    Path(path): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, AppError> {
+    check_stream_path(&path)?;
+    let at = match q.get("at") {
+        None => {
+            return Err(AppError::bad_request(
+                "missing_time",
+                "at is required: the recorded time to show, RFC 3339 or Unix seconds",
+            ));
+        }
+        Some(v) => {
+            parse_time(v).map_err(|m| AppError::bad_request("invalid_time", format!("at: {m}")))?
+        }
+    };
+    let shape = shape(&q)?;
+    let jpeg = snaps
+        .recorded_frame(&path, at, shape.width, shape.quality)
         .await?;
     Ok(answer(&snaps, jpeg))
 }

@@ -14,6 +14,7 @@ mod decode;
 mod frames;
 mod http;
 mod picture;
+mod recorded;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -114,6 +115,8 @@ pub struct Snapshots {
     streams: Mutex<HashMap<String, Arc<StreamSnaps>>>,
     counters: Counters,
     frames: frames::FrameStore,
+    /// Recorded frames (`/recordings/{path}/frame.jpg`), once app.rs hands them over.
+    recorded: recorded::Recorded,
     tasks: Tasks,
 }
 
@@ -148,6 +151,7 @@ impl Snapshots {
             frames: frames::FrameStore::new(publisher, base_url),
             streams: Mutex::new(HashMap::new()),
             counters: Counters::default(),
+            recorded: recorded::Recorded::default(),
             settings,
             tasks: tasks.clone(),
         });
@@ -209,6 +213,38 @@ impl Snapshots {
             frames_kept_bytes: kept_bytes,
             frames_announced: announced,
         }
+    }
+
+    fn count_request(&self) {
+        self.counters.requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn count_result<T>(&self, result: &Result<T, AppError>, _started: std::time::Instant) {
+        if result.is_err() {
+            self.counters.errors.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn count_cache_hit(&self) {
+        self.counters.cache_hits.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// One decoder run that fed `frames` frames, and its JPEG.
+    fn count_decode(&self, frames: usize) {
+        self.counters.decodes.fetch_add(1, Ordering::Relaxed);
+        self.counters
+            .frames_decoded
+            .fetch_add(frames as u64, Ordering::Relaxed);
+        self.counters.jpeg_encodes.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A place among the decodes allowed at once (`[snapshot] max_decodes`).
+    async fn decode_permit(&self) -> Result<tokio::sync::OwnedSemaphorePermit, AppError> {
+        self.permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| AppError::internal("shutting_down", "the service is stopping"))
     }
 
     fn lock_streams(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<StreamSnaps>>> {
