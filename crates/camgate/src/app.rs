@@ -145,6 +145,11 @@ impl App {
             &service_tasks,
         );
         registry.add_output(snapshots.clone());
+        // Per-camera `frame_interval` (provisioning), as the live path runs each camera.
+        let specs = live.clone();
+        snapshots.set_frame_intervals(Arc::new(move |id: &str| {
+            specs.spec(id).and_then(|s| s.frame_interval)
+        }));
         // Recording: writers run with the cameras' tasks, so a hub that closes at shutdown
         // lets its writer close the file cleanly; reconcile and retention are a service.
         let recordings = RecordingBoard::default();

@@ -74,6 +74,9 @@ struct CameraInfo {
     transport: &'static str,
     /// The per-camera idle timeout, `null` when the configured default applies.
     idle_timeout_seconds: Option<f64>,
+    /// The per-camera frame message interval in seconds (the provisioning field, so an info
+    /// object provisions the same camera again), `null` when `[nats] frame_interval` applies.
+    frame_interval: Option<f64>,
     created_at: String,
     updated_at: String,
 }
@@ -90,6 +93,7 @@ impl From<&Camera> for CameraInfo {
             record: c.record,
             transport: c.transport.as_str(),
             idle_timeout_seconds: c.idle_timeout.map(|d| d.as_secs_f64()),
+            frame_interval: c.frame_interval.map(|d| d.as_secs_f64()),
             created_at: rfc3339(camera.created_at),
             updated_at: rfc3339(camera.updated_at),
         }

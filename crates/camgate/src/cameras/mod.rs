@@ -66,6 +66,9 @@ pub struct CameraSpec {
     pub idle_timeout: Option<Duration>,
     /// Per-camera overrides of the `[record]` retention (`record_retain`, `record_max_bytes`).
     pub record_limits: RecordLimits,
+    /// Per-camera `{prefix}.camera.frame` interval, overriding `[nats] frame_interval`
+    /// (`Some(ZERO)` = no frame messages for this camera); a camera with one is held connected.
+    pub frame_interval: Option<Duration>,
 }
 
 /// A camera's own recording retention, overriding `[record] retain` and
@@ -245,6 +248,7 @@ mod tests {
                 transport: Transport::Auto,
                 idle_timeout: None,
                 record_limits: RecordLimits::default(),
+                frame_interval: None,
             },
             created_at: now,
             updated_at: now,

@@ -17,7 +17,7 @@ pub enum Upserted {
 
 const COLUMNS: &str = "camera_id, name, rtsp_url, stream_path, on_demand, record, transport, \
                        idle_timeout_ms, created_at_ms, updated_at_ms, record_retain_ms, \
-                       record_max_bytes";
+                       record_max_bytes, frame_interval_ms";
 
 impl Db {
     /// Creates the camera or replaces all its settings (keeping `created_at`). Fails with
@@ -108,15 +108,16 @@ fn upsert(
     tx.execute(
         "INSERT INTO cameras (camera_id, name, rtsp_url, stream_path, on_demand, record, transport,
                               idle_timeout_ms, created_at_ms, updated_at_ms, record_retain_ms,
-                              record_max_bytes)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11)
+                              record_max_bytes, frame_interval_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?12)
          ON CONFLICT (camera_id) DO UPDATE SET
              name = excluded.name, rtsp_url = excluded.rtsp_url,
              stream_path = excluded.stream_path, on_demand = excluded.on_demand,
              record = excluded.record, transport = excluded.transport,
              idle_timeout_ms = excluded.idle_timeout_ms, updated_at_ms = excluded.updated_at_ms,
              record_retain_ms = excluded.record_retain_ms,
-             record_max_bytes = excluded.record_max_bytes",
+             record_max_bytes = excluded.record_max_bytes,
+             frame_interval_ms = excluded.frame_interval_ms",
         params![
             spec.camera_id,
             spec.name,
@@ -131,6 +132,7 @@ fn upsert(
             spec.record_limits
                 .max_bytes
                 .map(|b| b.min(i64::MAX as u64) as i64),
+            spec.frame_interval.map(|d| d.as_millis() as i64),
         ],
     )?;
     let camera =
@@ -208,6 +210,7 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Camera> {
     let rtsp_url: String = row.get(2)?;
     let retain_ms: Option<i64> = row.get(10)?;
     let max_bytes: Option<i64> = row.get(11)?;
+    let frame_ms: Option<i64> = row.get(12)?;
     Ok(Camera {
         spec: CameraSpec {
             camera_id: row.get(0)?,
@@ -222,6 +225,7 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Camera> {
                 retain: retain_ms.map(|ms| Duration::from_millis(ms.max(0) as u64)),
                 max_bytes: max_bytes.map(|b| b.max(0) as u64),
             },
+            frame_interval: frame_ms.map(|ms| Duration::from_millis(ms.max(0) as u64)),
         },
         created_at: timestamp(row, 8)?,
         updated_at: timestamp(row, 9)?,
@@ -251,6 +255,7 @@ mod tests {
             transport: Transport::Tcp,
             idle_timeout: Some(Duration::from_millis(1500)),
             record_limits: RecordLimits::default(),
+            frame_interval: None,
         }
     }
 
@@ -270,6 +275,7 @@ mod tests {
             retain: Some(Duration::from_secs(3600)),
             max_bytes: Some(1 << 30),
         };
+        changed.frame_interval = Some(Duration::from_millis(500));
         let (cam2, how) = db.upsert_camera(changed).await.unwrap();
         assert_eq!(how, Upserted::Updated);
         assert_eq!(cam2.created_at, cam.created_at);
@@ -280,6 +286,7 @@ mod tests {
             Some(Duration::from_secs(3600))
         );
         assert_eq!(cam2.spec.stream_path, "front");
+        assert_eq!(cam2.spec.frame_interval, Some(Duration::from_millis(500)));
 
         db.upsert_camera(spec("2", None)).await.unwrap();
         let ids: Vec<String> = db

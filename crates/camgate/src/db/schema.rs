@@ -20,6 +20,7 @@ macro_rules! migration {
 pub const MIGRATION_FILES: &[(&str, &str)] = &[
     migration!("0001_cameras.sql"),
     migration!("0002_recordings.sql"),
+    migration!("0003_frame_interval.sql"),
 ];
 
 /// The migrations' SQL, in order.

@@ -52,6 +52,7 @@ fn fixture() -> Fixture {
         transport: Transport::Auto,
         idle_timeout: None,
         record_limits: Default::default(),
+        frame_interval: None,
     });
     let delay = Arc::new(PartDelay::default());
     let hls = HlsStream::start(

@@ -128,6 +128,7 @@ fn spec(on_demand: bool) -> CameraSpec {
         transport: Transport::Auto,
         idle_timeout: None,
         record_limits: Default::default(),
+        frame_interval: None,
     }
 }
 

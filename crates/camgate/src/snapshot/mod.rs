@@ -71,6 +71,10 @@ impl SnapshotSettings {
     }
 }
 
+/// A camera's own frame message interval by camera id (`None`: `[nats] frame_interval`
+/// applies). A lookup, so snapshots need not know where camera settings live.
+pub type FrameIntervals = Arc<dyn Fn(&str) -> Option<Duration> + Send + Sync>;
+
 /// A JPEG and the capture time of its frame.
 #[derive(Clone, Debug)]
 pub struct Jpeg {
@@ -115,6 +119,8 @@ pub struct Snapshots {
     streams: Mutex<HashMap<String, Arc<StreamSnaps>>>,
     counters: Counters,
     frames: frames::FrameStore,
+    /// Each camera's own `frame_interval` (provisioning), once app.rs hands the lookup over.
+    frame_intervals: Arc<std::sync::OnceLock<FrameIntervals>>,
     /// Recorded frames (`/recordings/{path}/frame.jpg`), once app.rs hands them over.
     recorded: recorded::Recorded,
     tasks: Tasks,
@@ -152,6 +158,7 @@ impl Snapshots {
             streams: Mutex::new(HashMap::new()),
             counters: Counters::default(),
             recorded: recorded::Recorded::default(),
+            frame_intervals: Arc::default(),
             settings,
             tasks: tasks.clone(),
         });
@@ -213,6 +220,11 @@ impl Snapshots {
             frames_kept_bytes: kept_bytes,
             frames_announced: announced,
         }
+    }
+
+    /// Hands snapshots the per-camera frame intervals (app.rs, before cameras load).
+    pub fn set_frame_intervals(&self, of: FrameIntervals) {
+        let _ = self.frame_intervals.set(of);
     }
 
     fn count_request(&self) {
@@ -546,17 +558,23 @@ impl Snapshots {
 impl Output for Snapshots {
     fn attach(&self, stream: &LiveStream) {
         // Frame messages are per camera; a profile stream shares the camera's id, and holding
-        // it would start a transcode nobody asked for.
-        if self.settings.frame_interval.is_zero()
-            || !self.frames.publishing()
-            || stream.is_profile()
-        {
+        // it would start a transcode nobody asked for. Every camera gets an announcer while
+        // NATS is on: its provisioning may set `frame_interval` at any time.
+        if !self.frames.publishing() || stream.is_profile() {
             return;
         }
+        let default = self.settings.frame_interval;
+        let per_camera = self.frame_intervals.clone();
+        let interval = move |camera_id: &str| {
+            per_camera
+                .get()
+                .and_then(|of| of(camera_id))
+                .unwrap_or(default)
+        };
         let task = self.frames.announcer(
             stream,
             self.registry.clone(),
-            self.settings.frame_interval,
+            interval,
             self.settings.frame_keep,
             self.settings.frames_max_bytes,
         );

@@ -38,6 +38,7 @@ pub fn spec(id: &str, url: String, on_demand: bool, transport: Transport) -> Cam
         transport,
         idle_timeout: None,
         record_limits: Default::default(),
+        frame_interval: None,
     }
 }
 
