@@ -238,6 +238,7 @@ impl App {
                 webrtc: self.webrtc.clone(),
                 bus: self.bus.clone(),
                 recordings: self.recordings.clone(),
+                snapshots: self.snapshots.clone(),
             }),
             events::ws::router(events::ws::EventsState {
                 config: self.config.events.clone(),

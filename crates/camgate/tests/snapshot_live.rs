@@ -115,6 +115,54 @@ async fn live_camera_snapshot_is_a_jpeg_of_its_size_and_width_scales() {
         assert!(ct.starts_with("application/json"), "{path}: {ct}");
         assert_eq!(error_code(&body), want_code, "{path}");
     }
+
+    // /metrics has the same figures, errors by their code, and each decoder run's time.
+    let _parses = gw.metrics().await;
+    let text = client()
+        .get(gw.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let value = |line_start: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(line_start))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {line_start} in /metrics"))
+    };
+    let s = stats(&gw).await;
+    assert_eq!(
+        value("camgate_snapshot_requests_total "),
+        s["requests"].as_f64().unwrap()
+    );
+    assert_eq!(
+        value("camgate_snapshot_cache_hits_total "),
+        s["cache_hits"].as_f64().unwrap()
+    );
+    assert_eq!(
+        value("camgate_snapshot_errors_total{reason=\"invalid_width\"} "),
+        2.0
+    );
+    assert_eq!(
+        value("camgate_snapshot_errors_total{reason=\"invalid_quality\"} "),
+        1.0
+    );
+    assert_eq!(
+        value("camgate_snapshot_errors_total{reason=\"frame_not_found\"} "),
+        1.0
+    );
+    // Every decoder run and JPEG-only encode is timed: at least the decodes.
+    let runs = value("camgate_snapshot_decode_seconds_count ");
+    assert!(runs >= s["decodes"].as_f64().unwrap(), "{runs} {s}");
+    assert_eq!(
+        value("camgate_snapshot_decode_seconds_bucket{le=\"+Inf\"} "),
+        runs
+    );
+    let mean_ms = value("camgate_snapshot_decode_seconds_sum ") / runs * 1000.0;
+    assert!(mean_ms > 0.0, "{mean_ms}");
+    eprintln!("snapshot decode runs {runs}, mean {mean_ms:.1} ms");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -107,13 +107,17 @@ async fn camera_snapshot(
     CameraIdParam(id): CameraIdParam,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, AppError> {
-    let shape = shape(&q)?;
-    let stream = snaps
-        .registry
-        .by_camera(&id)
-        .ok_or_else(|| AppError::camera_not_found(&id))?;
-    let jpeg = snaps.snapshot(&stream, shape.width, shape.quality).await?;
-    Ok(answer(&snaps, jpeg))
+    let result = async {
+        let shape = shape(&q)?;
+        let stream = snaps
+            .registry
+            .by_camera(&id)
+            .ok_or_else(|| AppError::camera_not_found(&id))?;
+        let jpeg = snaps.snapshot(&stream, shape.width, shape.quality).await?;
+        Ok(answer(&snaps, jpeg))
+    }
+    .await;
+    snaps.answered(result)
 }
 
 async fn stream_snapshot(
@@ -121,13 +125,17 @@ async fn stream_snapshot(
     StreamPathParam(path): StreamPathParam,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, AppError> {
-    let shape = shape(&q)?;
-    let stream = snaps
-        .registry
-        .get(&path)
-        .ok_or_else(|| stream_not_found(&path))?;
-    let jpeg = snaps.snapshot(&stream, shape.width, shape.quality).await?;
-    Ok(answer(&snaps, jpeg))
+    let result = async {
+        let shape = shape(&q)?;
+        let stream = snaps
+            .registry
+            .get(&path)
+            .ok_or_else(|| stream_not_found(&path))?;
+        let jpeg = snaps.snapshot(&stream, shape.width, shape.quality).await?;
+        Ok(answer(&snaps, jpeg))
+    }
+    .await;
+    snaps.answered(result)
 }
 
 async fn announced_frame(
@@ -135,22 +143,27 @@ async fn announced_frame(
     Path((id, file)): Path<(String, String)>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, AppError> {
-    validate_camera_id(&id).map_err(|e| AppError::bad_request("invalid_camera_id", e.message))?;
-    let number = file
-        .strip_suffix(".jpg")
-        .filter(|n| !n.is_empty() && n.len() <= 20 && n.bytes().all(|b| b.is_ascii_digit()))
-        .and_then(|n| n.parse::<u64>().ok())
-        .ok_or_else(|| {
-            AppError::bad_request(
-                "invalid_frame",
-                "a frame URL ends in {frame_number}.jpg, as the NATS frame message gives it",
-            )
-        })?;
-    let shape = shape(&q)?;
-    let jpeg = snaps
-        .announced_frame(&id, number, shape.width, shape.quality)
-        .await?;
-    Ok(answer(&snaps, jpeg))
+    let result = async {
+        validate_camera_id(&id)
+            .map_err(|e| AppError::bad_request("invalid_camera_id", e.message))?;
+        let number = file
+            .strip_suffix(".jpg")
+            .filter(|n| !n.is_empty() && n.len() <= 20 && n.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|n| n.parse::<u64>().ok())
+            .ok_or_else(|| {
+                AppError::bad_request(
+                    "invalid_frame",
+                    "a frame URL ends in {frame_number}.jpg, as the NATS frame message gives it",
+                )
+            })?;
+        let shape = shape(&q)?;
+        let jpeg = snaps
+            .announced_frame(&id, number, shape.width, shape.quality)
+            .await?;
+        Ok(answer(&snaps, jpeg))
+    }
+    .await;
+    snaps.answered(result)
 }
 
 async fn recorded_frame(
@@ -158,23 +171,26 @@ async fn recorded_frame(
     Path(path): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, AppError> {
-    check_stream_path(&path)?;
-    let at = match q.get("at") {
-        None => {
-            return Err(AppError::bad_request(
-                "missing_time",
-                "at is required: the recorded time to show, RFC 3339 or Unix seconds",
-            ));
-        }
-        Some(v) => {
-            parse_time(v).map_err(|m| AppError::bad_request("invalid_time", format!("at: {m}")))?
-        }
-    };
-    let shape = shape(&q)?;
-    let jpeg = snaps
-        .recorded_frame(&path, at, shape.width, shape.quality)
-        .await?;
-    Ok(answer(&snaps, jpeg))
+    let result = async {
+        check_stream_path(&path)?;
+        let at = match q.get("at") {
+            None => {
+                return Err(AppError::bad_request(
+                    "missing_time",
+                    "at is required: the recorded time to show, RFC 3339 or Unix seconds",
+                ));
+            }
+            Some(v) => parse_time(v)
+                .map_err(|m| AppError::bad_request("invalid_time", format!("at: {m}")))?,
+        };
+        let shape = shape(&q)?;
+        let jpeg = snaps
+            .recorded_frame(&path, at, shape.width, shape.quality)
+            .await?;
+        Ok(answer(&snaps, jpeg))
+    }
+    .await;
+    snaps.answered(result)
 }
 
 async fn stats(State(snaps): State<Arc<Snapshots>>) -> Json<SnapshotStats> {

@@ -13,6 +13,7 @@
 mod decode;
 mod frames;
 mod http;
+mod metrics;
 mod picture;
 mod recorded;
 
@@ -37,6 +38,7 @@ use crate::tasks::Tasks;
 pub use decode::DecodeError;
 use decode::{Decoded, H264Decoder, codec_name};
 pub use http::router;
+pub use metrics::{DECODE_BUCKETS, DecodeTimesSnapshot, SnapshotMetrics};
 pub use picture::Picture;
 
 /// JPEGs of one picture kept for different `?width=`/`?quality=` (a grid and a full view).
@@ -94,6 +96,9 @@ struct Counters {
     cache_hits: AtomicU64,
     cold_starts: AtomicU64,
     errors: AtomicU64,
+    /// `errors` by the answer's code.
+    error_reasons: metrics::ErrorReasons,
+    decode_times: metrics::DecodeTimes,
 }
 
 #[derive(Debug, Serialize, PartialEq)]
@@ -227,13 +232,28 @@ impl Snapshots {
         let _ = self.frame_intervals.set(of);
     }
 
-    fn count_request(&self) {
+    /// Every answer of the image routes (http.rs), counted once: a request, and an error by
+    /// its code (bad input included).
+    fn answered<T>(&self, result: Result<T, AppError>) -> Result<T, AppError> {
         self.counters.requests.fetch_add(1, Ordering::Relaxed);
+        if let Err(e) = &result {
+            self.counters.errors.fetch_add(1, Ordering::Relaxed);
+            self.counters.error_reasons.count(e.code);
+        }
+        result
     }
 
-    fn count_result<T>(&self, result: &Result<T, AppError>, _started: std::time::Instant) {
-        if result.is_err() {
-            self.counters.errors.fetch_add(1, Ordering::Relaxed);
+    /// One decoder or encoder run's time on its blocking thread.
+    fn observe_decode(&self, took: std::time::Duration) {
+        self.counters.decode_times.observe(took);
+    }
+
+    /// What `/metrics` shows.
+    pub fn metrics(&self) -> SnapshotMetrics {
+        SnapshotMetrics {
+            stats: self.stats(),
+            errors: self.counters.error_reasons.all(),
+            decode_times: self.counters.decode_times.snapshot(),
         }
     }
 
@@ -306,12 +326,7 @@ impl Snapshots {
         width: Option<u32>,
         quality: u8,
     ) -> Result<Jpeg, AppError> {
-        self.counters.requests.fetch_add(1, Ordering::Relaxed);
-        let result = self.snapshot_inner(stream, width, quality).await;
-        if result.is_err() {
-            self.counters.errors.fetch_add(1, Ordering::Relaxed);
-        }
-        result
+        self.snapshot_inner(stream, width, quality).await
     }
 
     async fn snapshot_inner(
@@ -363,6 +378,7 @@ impl Snapshots {
             .acquire_owned()
             .await
             .map_err(|_| AppError::internal("shutting_down", "the service is stopping"))?;
+        let started = std::time::Instant::now();
         let outcome = tokio::task::spawn_blocking(move || {
             let _permit = permit;
             let todo = decoder.pending(&gop);
@@ -382,6 +398,7 @@ impl Snapshots {
             (decoder, result)
         })
         .await;
+        self.observe_decode(started.elapsed());
         let (decoder, result) = outcome.map_err(|_| {
             // A panic in the decode thread: the decoder went with it.
             AppError::internal("decode_failed", "decoding the frame failed unexpectedly")
@@ -417,13 +434,16 @@ impl Snapshots {
             .acquire_owned()
             .await
             .map_err(|_| AppError::internal("shutting_down", "the service is stopping"))?;
+        let started = std::time::Instant::now();
         let out = tokio::task::spawn_blocking(move || {
             let _permit = permit;
             scaled_jpeg(&picture, width, quality)
         })
-        .await
-        .map_err(|_| AppError::internal("encode_failed", "JPEG encoding failed unexpectedly"))?
-        .map_err(decode_error)?;
+        .await;
+        self.observe_decode(started.elapsed());
+        let out = out
+            .map_err(|_| AppError::internal("encode_failed", "JPEG encoding failed unexpectedly"))?
+            .map_err(decode_error)?;
         self.counters.jpeg_encodes.fetch_add(1, Ordering::Relaxed);
         Ok(Bytes::from(out))
     }
@@ -437,7 +457,6 @@ impl Snapshots {
         width: Option<u32>,
         quality: u8,
     ) -> Result<Jpeg, AppError> {
-        self.counters.requests.fetch_add(1, Ordering::Relaxed);
         let (gop, cell) = match self.frames.lookup(camera_id, number) {
             frames::Lookup::Found(gop, cell) => (gop, cell),
             frames::Lookup::Gone => {
@@ -494,15 +513,20 @@ impl Snapshots {
             .acquire_owned()
             .await
             .map_err(|_| AppError::internal("shutting_down", "the service is stopping"))?;
-        let (decoded, n, jpeg) = tokio::task::spawn_blocking(move || {
+        let started = std::time::Instant::now();
+        let outcome = tokio::task::spawn_blocking(move || {
             let _permit = permit;
             let (decoded, n) = decoder.feed(&gop)?;
             let jpeg = scaled_jpeg(&decoded.picture, width, quality)?;
             Ok::<_, DecodeError>((decoded, n, jpeg))
         })
-        .await
-        .map_err(|_| AppError::internal("decode_failed", "decoding the frame failed unexpectedly"))?
-        .map_err(decode_error)?;
+        .await;
+        self.observe_decode(started.elapsed());
+        let (decoded, n, jpeg) = outcome
+            .map_err(|_| {
+                AppError::internal("decode_failed", "decoding the frame failed unexpectedly")
+            })?
+            .map_err(decode_error)?;
         drop(decoded);
         self.counters.decodes.fetch_add(1, Ordering::Relaxed);
         self.counters

@@ -58,11 +58,7 @@ impl Snapshots {
         width: Option<u32>,
         quality: u8,
     ) -> Result<Jpeg, AppError> {
-        self.count_request();
-        let started = std::time::Instant::now();
-        let result = self.recorded_inner(path, at_ms, width, quality).await;
-        self.count_result(&result, started);
-        result
+        self.recorded_inner(path, at_ms, width, quality).await
     }
 
     async fn recorded_inner(
@@ -106,15 +102,20 @@ impl Snapshots {
         let params = first.video().cloned().ok_or_else(super::no_video)?;
         let mut decoder = H264Decoder::new(params).map_err(decode_error)?;
         let permit = self.decode_permit().await?;
-        let (n, jpeg) = tokio::task::spawn_blocking(move || {
+        let started = std::time::Instant::now();
+        let outcome = tokio::task::spawn_blocking(move || {
             let _permit = permit;
             let (decoded, n) = decoder.feed(&frames)?;
             let jpeg = scaled_jpeg(&decoded.picture, width, quality)?;
             Ok::<_, DecodeError>((n, jpeg))
         })
-        .await
-        .map_err(|_| AppError::internal("decode_failed", "decoding the frame failed unexpectedly"))?
-        .map_err(decode_error)?;
+        .await;
+        self.observe_decode(started.elapsed());
+        let (n, jpeg) = outcome
+            .map_err(|_| {
+                AppError::internal("decode_failed", "decoding the frame failed unexpectedly")
+            })?
+            .map_err(decode_error)?;
         self.count_decode(n);
         let jpeg = Jpeg {
             data: Bytes::from(jpeg),
