@@ -16,6 +16,7 @@ mod http;
 mod metrics;
 mod picture;
 mod recorded;
+pub mod untrusted;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
