@@ -185,6 +185,17 @@ async fn cold_on_demand_camera_gives_a_picture_then_goes_idle() {
     let status = gw.get_json("/cameras/c1/status").await;
     assert_eq!(status["viewers"], 0, "{status}");
     gw.wait_state("c1", "idle", Duration::from_secs(10)).await;
+    // Idle again: the hub still holds the old GOP, but a snapshot starts the camera anew
+    // rather than answer with that stale picture.
+    let (status, _, _, headers) = get(&gw, "/cameras/c1/snapshot.jpg").await;
+    assert_eq!(status, 200);
+    assert_eq!(stats(&gw).await["cold_starts"], 2);
+    let frame_time = headers["x-frame-time"].to_str().unwrap();
+    let frame_time =
+        time::OffsetDateTime::parse(frame_time, &time::format_description::well_known::Rfc3339)
+            .unwrap();
+    let age = time::OffsetDateTime::now_utc() - frame_time;
+    assert!(age < time::Duration::seconds(2), "a {age} old picture");
     eprintln!("snapshot 320x240 cold on-demand camera: {cold:?}");
 }
 

@@ -540,7 +540,10 @@ impl Snapshots {
     /// The video frames of the stream's cached GOP, starting the camera and waiting for its
     /// first keyframe when it has none (idle on-demand, or still connecting).
     async fn current_gop(&self, stream: &LiveStream) -> Result<Vec<Frame>, AppError> {
-        let gop = video_gop(stream);
+        // The hub keeps its last GOP after the camera stops (idle, reconnecting): that
+        // picture is old, so only a live stream's GOP is current.
+        let live = stream.state().state == StreamState::Live;
+        let gop = if live { video_gop(stream) } else { Vec::new() };
         if !gop.is_empty() {
             check_codec(&gop)?;
             return Ok(gop);
