@@ -10,6 +10,7 @@ mod procs;
 mod procstat;
 mod record;
 mod report;
+mod snapshot;
 mod startup;
 mod stats;
 mod webrtc;
@@ -27,7 +28,9 @@ use crate::report::{Machine, Section};
 /// Every section, in the order they run. A section is a module with
 /// `pub async fn run(ctx: &Ctx) -> anyhow::Result<Section>`, listed here and in
 /// [`run_section`].
-const SECTIONS: &[&str] = &["cost", "startup", "fanout", "webrtc", "glass", "record"];
+const SECTIONS: &[&str] = &[
+    "cost", "startup", "fanout", "webrtc", "glass", "record", "snapshot",
+];
 
 #[derive(Debug, Parser)]
 #[command(
@@ -66,6 +69,7 @@ async fn run_section(id: &str, ctx: &Ctx) -> Result<Section> {
         // The fanout, latency and glass sections are added here by their owners.
         "glass" => glass::run(ctx).await,
         "record" => record::run(ctx).await,
+        "snapshot" => snapshot::run(ctx).await,
         other => anyhow::bail!("unknown section {other:?}"),
     }
 }
