@@ -337,10 +337,15 @@ impl Snapshots {
         quality: u8,
     ) -> Result<Jpeg, AppError> {
         let asked_at = Instant::now();
-        let gop = self.current_gop(stream).await?;
+        let (gop, started) = self.current_gop(stream).await?;
         let newest = gop.last().map(|f| f.dts);
         let entry = self.entry(stream);
         let mut work = entry.work.lock().await;
+        if started {
+            // A new session: its timestamps may repeat the old one's (a camera restarts them),
+            // so the old picture and decoder state must not be taken for its frames.
+            *work = Work::default();
+        }
         work.last_used = Some(Instant::now());
         // A picture decoded while we waited, of the newest frame, or recent enough, serves.
         let reusable = match (&work.last, work.decoded_at) {
@@ -538,23 +543,32 @@ impl Snapshots {
     }
 
     /// The video frames of the stream's cached GOP, starting the camera and waiting for its
-    /// first keyframe when it has none (idle on-demand, or still connecting).
-    async fn current_gop(&self, stream: &LiveStream) -> Result<Vec<Frame>, AppError> {
+    /// first keyframe when it has none (idle on-demand, or still connecting); `true` when it
+    /// waited for a new session.
+    async fn current_gop(&self, stream: &LiveStream) -> Result<(Vec<Frame>, bool), AppError> {
         // The hub keeps its last GOP after the camera stops (idle, reconnecting): that
         // picture is old, so only a live stream's GOP is current.
         let live = stream.state().state == StreamState::Live;
         let gop = if live { video_gop(stream) } else { Vec::new() };
         if !gop.is_empty() {
             check_codec(&gop)?;
-            return Ok(gop);
+            return Ok((gop, false));
         }
         self.counters.cold_starts.fetch_add(1, Ordering::Relaxed);
+        // A new consumer is handed the cached GOP first; from a stopped camera that is the old
+        // picture, so its frames (known by their buffers) do not count as the first keyframe.
+        let old: Vec<usize> = stream
+            .cached_gop()
+            .iter()
+            .map(|f| f.data.as_ptr() as usize)
+            .collect();
+        let is_old = |f: &Frame| old.contains(&(f.data.as_ptr() as usize));
         // Demand, not a viewer; released when we return, then the idle timeout runs.
         let _hold = stream.hold();
         let mut consumer = stream.subscribe();
         let wait = async {
             while let Some(frame) = consumer.recv().await {
-                if frame.keyframe && frame.video().is_some() {
+                if frame.keyframe && frame.video().is_some() && !is_old(&frame) {
                     return true;
                 }
             }
@@ -575,11 +589,11 @@ impl Snapshots {
             Err(_) => return Err(no_keyframe(stream, self.settings.start_timeout)),
         }
         let gop = video_gop(stream);
-        if gop.is_empty() {
+        if gop.first().is_none_or(is_old) {
             return Err(no_keyframe(stream, self.settings.start_timeout));
         }
         check_codec(&gop)?;
-        Ok(gop)
+        Ok((gop, true))
     }
 }
 
