@@ -116,7 +116,11 @@ impl FrameStore {
             let mut next: Option<Instant> = None;
             loop {
                 let Some(stream) = weak.upgrade() else { return };
-                if !registry.list().iter().any(|r| r.same(&stream)) {
+                // By its path (one map lookup per message, not a scan of every stream).
+                if !registry
+                    .get(&stream.path())
+                    .is_some_and(|r| r.same(&stream))
+                {
                     return; // removed (or replaced): its frames are no longer announced
                 }
                 let every = interval(&stream.camera_id());
