@@ -11,6 +11,7 @@ mod procstat;
 mod record;
 mod report;
 mod restream;
+mod snapshot;
 mod startup;
 mod stats;
 mod transcode;
@@ -36,6 +37,7 @@ const SECTIONS: &[&str] = &[
     "webrtc",
     "glass",
     "record",
+    "snapshot",
     "transcode",
     "restream",
 ];
@@ -77,6 +79,7 @@ async fn run_section(id: &str, ctx: &Ctx) -> Result<Section> {
         // The fanout, latency and glass sections are added here by their owners.
         "glass" => glass::run(ctx).await,
         "record" => record::run(ctx).await,
+        "snapshot" => snapshot::run(ctx).await,
         "transcode" => transcode::run(ctx).await,
         "restream" => restream::run(ctx).await,
         other => anyhow::bail!("unknown section {other:?}"),

@@ -147,6 +147,11 @@ impl App {
             &service_tasks,
         );
         registry.add_output(snapshots.clone());
+        // Per-camera `frame_interval` (provisioning), as the live path runs each camera.
+        let specs = live.clone();
+        snapshots.set_frame_intervals(Arc::new(move |id: &str| {
+            specs.spec(id).and_then(|s| s.frame_interval)
+        }));
         // Recording: writers run with the cameras' tasks, so a hub that closes at shutdown
         // lets its writer close the file cleanly; reconcile and retention are a service.
         let recordings = RecordingBoard::default();
@@ -161,6 +166,8 @@ impl App {
             live_tasks.clone(),
         );
         registry.add_output(recorder.clone());
+        // `/recordings/{path}/frame.jpg`: snapshots read recorded frames through the hub's seam.
+        snapshots.set_recordings(recorder.clone());
 
         let tokens = Arc::new(token_keys(&config));
         // Looks streams up per RTSP request; checked by the same access rules as HTTP.
@@ -233,6 +240,7 @@ impl App {
                 webrtc: self.webrtc.clone(),
                 bus: self.bus.clone(),
                 recordings: self.recordings.clone(),
+                snapshots: self.snapshots.clone(),
             }),
             events::ws::router(events::ws::EventsState {
                 config: self.config.events.clone(),

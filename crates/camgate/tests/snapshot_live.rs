@@ -115,6 +115,54 @@ async fn live_camera_snapshot_is_a_jpeg_of_its_size_and_width_scales() {
         assert!(ct.starts_with("application/json"), "{path}: {ct}");
         assert_eq!(error_code(&body), want_code, "{path}");
     }
+
+    // /metrics has the same figures, errors by their code, and each decoder run's time.
+    let _parses = gw.metrics().await;
+    let text = client()
+        .get(gw.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let value = |line_start: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(line_start))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {line_start} in /metrics"))
+    };
+    let s = stats(&gw).await;
+    assert_eq!(
+        value("camgate_snapshot_requests_total "),
+        s["requests"].as_f64().unwrap()
+    );
+    assert_eq!(
+        value("camgate_snapshot_cache_hits_total "),
+        s["cache_hits"].as_f64().unwrap()
+    );
+    assert_eq!(
+        value("camgate_snapshot_errors_total{reason=\"invalid_width\"} "),
+        2.0
+    );
+    assert_eq!(
+        value("camgate_snapshot_errors_total{reason=\"invalid_quality\"} "),
+        1.0
+    );
+    assert_eq!(
+        value("camgate_snapshot_errors_total{reason=\"frame_not_found\"} "),
+        1.0
+    );
+    // Every decoder run and JPEG-only encode is timed: at least the decodes.
+    let runs = value("camgate_snapshot_decode_seconds_count ");
+    assert!(runs >= s["decodes"].as_f64().unwrap(), "{runs} {s}");
+    assert_eq!(
+        value("camgate_snapshot_decode_seconds_bucket{le=\"+Inf\"} "),
+        runs
+    );
+    let mean_ms = value("camgate_snapshot_decode_seconds_sum ") / runs * 1000.0;
+    assert!(mean_ms > 0.0, "{mean_ms}");
+    eprintln!("snapshot decode runs {runs}, mean {mean_ms:.1} ms");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -137,6 +185,17 @@ async fn cold_on_demand_camera_gives_a_picture_then_goes_idle() {
     let status = gw.get_json("/cameras/c1/status").await;
     assert_eq!(status["viewers"], 0, "{status}");
     gw.wait_state("c1", "idle", Duration::from_secs(10)).await;
+    // Idle again: the hub still holds the old GOP, but a snapshot starts the camera anew
+    // rather than answer with that stale picture.
+    let (status, _, _, headers) = get(&gw, "/cameras/c1/snapshot.jpg").await;
+    assert_eq!(status, 200);
+    assert_eq!(stats(&gw).await["cold_starts"], 2);
+    let frame_time = headers["x-frame-time"].to_str().unwrap();
+    let frame_time =
+        time::OffsetDateTime::parse(frame_time, &time::format_description::well_known::Rfc3339)
+            .unwrap();
+    let age = time::OffsetDateTime::now_utc() - frame_time;
+    assert!(age < time::Duration::seconds(2), "a {age} old picture");
     eprintln!("snapshot 320x240 cold on-demand camera: {cold:?}");
 }
 

@@ -128,3 +128,178 @@ async fn frame_messages_arrive_at_the_rate_and_their_urls_fetch_jpegs() {
     // Nobody watches, yet the camera stays connected for the messages.
     assert_eq!(gw.state_of("f1").await, "live");
 }
+
+/// The message subjects' camera ids and their count, received within `window`.
+async fn frames_within(
+    sub: &mut async_nats::Subscriber,
+    window: Duration,
+) -> std::collections::BTreeMap<String, usize> {
+    let mut seen = std::collections::BTreeMap::new();
+    let deadline = tokio::time::Instant::now() + window;
+    while let Ok(Some(msg)) = tokio::time::timeout_at(deadline, sub.next()).await {
+        let v: Value = serde_json::from_slice(&msg.payload).unwrap();
+        *seen
+            .entry(v["camera_id"].as_str().unwrap().to_owned())
+            .or_insert(0) += 1;
+    }
+    seen
+}
+
+/// `camgate serve` (the real binary: a restart is a new process over the same data directory),
+/// with NATS and a short idle timeout; its address once it listens.
+fn serve(data_dir: &std::path::Path, nats_url: &str) -> (support::process::KillOnDrop, String) {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_camgate"))
+        .env_clear()
+        .current_dir(data_dir.parent().unwrap())
+        .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env("CAMGATE_NATS_URL", nats_url)
+        .env("CAMGATE_STREAMS_IDLE_TIMEOUT", "2s")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run camgate");
+    let lines = support::process::lines(child.stderr.take().unwrap());
+    let child = support::process::KillOnDrop(child);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = lines
+            .recv_timeout(left)
+            .expect("camgate listens within 30 s");
+        if let Ok(v) = serde_json::from_str::<Value>(&line)
+            && v["message"] == "listening"
+        {
+            let addr = v["addr"].as_str().unwrap().to_owned();
+            // Keep draining its log so it never blocks on a full pipe.
+            std::thread::spawn(move || while lines.recv().is_ok() {});
+            return (child, format!("http://{addr}"));
+        }
+    }
+}
+
+async fn json_at(base: &str, path: &str) -> Value {
+    let r = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .get(format!("{base}{path}"))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{path}: {}", r.status());
+    r.json().await.unwrap()
+}
+
+async fn wait_state_at(base: &str, id: &str, want: &str, within: Duration) {
+    let deadline = Instant::now() + within;
+    loop {
+        let s = json_at(base, &format!("/cameras/{id}/status")).await;
+        if s["state"] == want {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "camera {id} is {}, not {want}",
+            s["state"]
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_cameras_own_frame_interval_holds_it_and_survives_a_restart() {
+    let cam = Camera::start();
+    let nats = NatsServer::start();
+    let nats_url = format!("nats://127.0.0.1:{}", nats.port);
+    let watcher = async_nats::connect(&nats_url).await.unwrap();
+    let mut sub = watcher.subscribe("camgate.camera.frame").await.unwrap();
+    watcher.flush().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let provision = async |base: &str, body: Value| {
+        client
+            .post(format!("{base}/cameras/provision"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    };
+
+    // No [nats] frame_interval: only cameras that ask get messages.
+    let (first, base) = serve(&data_dir, &nats_url);
+    for (bad, why) in [
+        (serde_json::json!("10ms"), "under 40 ms"),
+        (serde_json::json!("2d"), "over a day"),
+        (serde_json::json!("often"), "not a duration"),
+        (serde_json::json!(-1), "negative"),
+    ] {
+        let r = provision(
+            &base,
+            serde_json::json!({"camera_id": "a", "rtsp_url": cam.good_url(), "frame_interval": bad}),
+        )
+        .await;
+        assert_eq!(r.status(), 422, "{why}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "invalid_frame_interval", "{why}");
+        assert!(
+            body["error"]["message"].as_str().unwrap().contains("40ms"),
+            "{body}"
+        );
+    }
+    // Both on demand, nobody watching: "a" asks for a message every 500 ms, "b" for none.
+    for body in [
+        serde_json::json!({"camera_id": "a", "rtsp_url": cam.good_url(), "frame_interval": "500ms"}),
+        serde_json::json!({"camera_id": "b", "rtsp_url": cam.good_url()}),
+    ] {
+        assert!(provision(&base, body).await.status().is_success());
+    }
+    let info = json_at(&base, "/cameras/a/info").await;
+    assert_eq!(info["frame_interval"], 0.5, "{info}");
+    assert_eq!(
+        json_at(&base, "/cameras/b/info").await["frame_interval"],
+        Value::Null
+    );
+    wait_state_at(&base, "a", "live", Duration::from_secs(15)).await;
+    let seen = frames_within(&mut sub, Duration::from_secs(4)).await;
+    assert!(
+        seen.get("a").is_some_and(|&n| (5..=10).contains(&n)),
+        "{seen:?}"
+    );
+    assert!(!seen.contains_key("b"), "{seen:?}");
+    assert_eq!(json_at(&base, "/cameras/b/status").await["state"], "idle");
+    // A clean stop (SIGTERM), as a service manager does.
+    let mut first = first;
+    support::process::signal(&first.0, "TERM");
+    let exit = support::process::wait_exit(&mut first.0, Duration::from_secs(20), "camgate stops");
+    assert!(exit.success(), "{exit:?}");
+
+    // After a restart the stored interval holds the camera and its messages come again.
+    let (_second, base) = serve(&data_dir, &nats_url);
+    assert_eq!(
+        json_at(&base, "/cameras/a/info").await["frame_interval"],
+        0.5
+    );
+    wait_state_at(&base, "a", "live", Duration::from_secs(15)).await;
+    let _ = frames_within(&mut sub, Duration::from_millis(600)).await;
+    let seen = frames_within(&mut sub, Duration::from_secs(4)).await;
+    assert!(
+        seen.get("a").is_some_and(|&n| (5..=10).contains(&n)),
+        "after restart: {seen:?}"
+    );
+    assert_eq!(json_at(&base, "/cameras/a/status").await["viewers"], 0);
+
+    // `0` switches them off for this camera: no more messages, and it goes idle.
+    let r = provision(
+        &base,
+        serde_json::json!({"camera_id": "a", "rtsp_url": cam.good_url(), "frame_interval": 0}),
+    )
+    .await;
+    assert!(r.status().is_success());
+    wait_state_at(&base, "a", "idle", Duration::from_secs(10)).await;
+    let _ = frames_within(&mut sub, Duration::from_millis(600)).await;
+    let seen = frames_within(&mut sub, Duration::from_secs(2)).await;
+    assert!(seen.is_empty(), "{seen:?}");
+}

@@ -43,6 +43,36 @@ export async function renderCamera(root, id) {
   const problem = h("p", { class: "problem" });
   const statusList = h("dl", { class: "facts" });
   const del = h("button", { type: "button", class: "danger" }, "Delete camera");
+  // "Snapshot": the current picture as JPEG, shown here with a link to the file (a grid of
+  // idle cameras, a report); it starts an idle on-demand camera for a moment.
+  const snapButton = h("button", { type: "button", class: "snapshot" }, "Snapshot");
+  const snapBox = h("figure", { class: "snapshot-box", hidden: true });
+  const snapError = h("p", { class: "field-error", role: "alert" });
+  snapButton.addEventListener("click", async () => {
+    setText(snapError, "");
+    snapButton.disabled = true;
+    const url = `/cameras/${encodeURIComponent(id)}/snapshot.jpg?t=${Date.now()}`;
+    try {
+      const res = await fetch(url);
+      if (!res.ok) {
+        let why = `snapshot failed (${res.status})`;
+        try { why = (await res.json()).error.message; } catch (_) { /* not JSON */ }
+        setText(snapError, why);
+        return;
+      }
+      const blobUrl = URL.createObjectURL(await res.blob());
+      clear(snapBox);
+      snapBox.append(
+        h("img", { src: blobUrl, alt: `Snapshot of ${camera.name}` }),
+        h("figcaption", {}, `Frame of ${res.headers.get("x-frame-time") || "now"} `,
+          h("a", { href: blobUrl, download: `${camera.camera_id}.jpg` }, "Download")));
+      snapBox.hidden = false;
+    } catch (e) {
+      setText(snapError, `snapshot failed: ${e.message}`);
+    } finally {
+      snapButton.disabled = false;
+    }
+  });
   const delError = h("p", { class: "field-error", role: "alert" });
 
   const settings = [
@@ -78,8 +108,10 @@ export async function renderCamera(root, id) {
   root.append(
     h("p", {}, h("a", { href: "#/" }, "← All cameras")),
     h("div", { class: "camera-head" }, title, state,
-      h("a", { class: "button", href: `#/camera/${encodeURIComponent(id)}/edit` }, "Edit"), del),
+      h("a", { class: "button", href: `#/camera/${encodeURIComponent(id)}/edit` }, "Edit"), snapButton, del),
     delError,
+    snapError,
+    snapBox,
     words,
     h("div", { class: "camera-body" },
       h("div", { class: "video-box large" }, video),

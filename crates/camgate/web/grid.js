@@ -1,6 +1,7 @@
 // The camera grid: one tile per camera playing live video with its name, state, rate and
 // viewers; layouts 1, 2x2, 3x3, 4x4 and auto; click (or Enter) focuses a tile. Only tiles on
-// screen in a visible tab play, so on-demand cameras nobody looks at can go idle.
+// screen in a visible tab play, so on-demand cameras nobody looks at can go idle; the others
+// show the camera's latest snapshot.
 
 import { h, setText, updateBadge, fmtRate, clear } from "./dom.js";
 import { play, protocols } from "./player.js";
@@ -8,6 +9,9 @@ import { store, subscribe, watchCamera } from "./live.js";
 
 const LAYOUTS = [["1", "1"], ["2", "2x2"], ["3", "3x3"], ["4", "4x4"], ["auto", "Auto"]];
 const LAYOUT_KEY = "camgate.layout";
+/** How often a tile that is not playing refreshes its snapshot. */
+const POSTER_EVERY_MS = 10_000;
+
 /** Per camera, the protocol its tile plays with, as the user last chose it. */
 const PROTOCOL_KEY = (id) => `camgate.protocol.${id}`;
 const PROTOCOL_LABELS = { webrtc: "WebRTC", mse: "MSE", hls: "HLS" };
@@ -86,7 +90,23 @@ export function renderGrid(root) {
       else if (e.key === "Escape" && el.classList.contains("focused")) setFocus(null);
     });
     const tile = {
-      el, camera, onScreen: false, stopPlay: null, stopWatch: null, codec: undefined,
+      el, camera, onScreen: false, stopPlay: null, stopWatch: null, codec: undefined, posterAt: 0,
+      /**
+       * A tile that is not playing shows the camera's latest snapshot (the video's poster)
+       * instead of a black box. Only of a live camera: a snapshot of an idle on-demand camera
+       * would start it, and letting it go idle is why off-screen tiles stop. Refreshed at
+       * most every POSTER_EVERY_MS; a tile keeps the last one when its camera goes idle.
+       */
+      poster(force) {
+        const s = store.status.get(id) || {};
+        if (s.state !== "live" || (!force && Date.now() - this.posterAt < POSTER_EVERY_MS)) return;
+        this.posterAt = Date.now();
+        const url = `/cameras/${encodeURIComponent(id)}/snapshot.jpg?width=640&t=${this.posterAt}`;
+        // Preloaded, so a failed snapshot keeps the previous poster.
+        const img = new Image();
+        img.onload = () => { video.poster = url; el.dataset.poster = "1"; };
+        img.src = url;
+      },
       /** The remembered choice if this browser can use it for the stream's codec, else the best. */
       protocol() {
         const can = protocols(this.codec);
@@ -117,6 +137,7 @@ export function renderGrid(root) {
           this.stopPlay = play(video, this.camera.stream_path, (why) => setText(problem, why), this.protocol(), onFallback);
           this.stopWatch = watchCamera(this.camera);
         } else if (!want && this.stopPlay) {
+          this.poster(true);
           this.stopPlay(); this.stopPlay = null;
           this.stopWatch(); this.stopWatch = null;
         }
@@ -137,6 +158,7 @@ export function renderGrid(root) {
         setText(rate, fmtRate(s));
         setText(viewers, typeof s.viewers === "number" ? `${s.viewers} watching` : "");
         if (s.state === "live") setText(problem, "");
+        if (!this.stopPlay) this.poster(false);
       },
       destroy() {
         observer.unobserve(el);

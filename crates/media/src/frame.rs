@@ -90,6 +90,47 @@ impl CodecParams {
         }
     }
 
+    /// The parameters of an `avcC` payload (ISO/IEC 14496-15 §5.3.3.1), as an MP4 sample entry
+    /// carries them: its first SPS and first PPS. The inverse of [`CodecParams::decoder_config`]
+    /// for H.264, for reading back files we (or anyone) wrote; the record's own NAL length
+    /// size is not kept, since every access unit of ours is 4-byte length-prefixed.
+    pub fn from_avcc(record: &[u8]) -> Result<CodecParams, MediaError> {
+        let bad = |why: &str| MediaError::invalid("avcC", why.to_owned());
+        let mut at = 5usize;
+        if record.len() < 7 || record[0] != 1 {
+            return Err(bad("not an AVCDecoderConfigurationRecord version 1"));
+        }
+        let take = |at: &mut usize| -> Result<&[u8], MediaError> {
+            let len_bytes = record
+                .get(*at..*at + 2)
+                .ok_or_else(|| bad("a parameter set length is cut off"))?;
+            let len = usize::from(u16::from_be_bytes([len_bytes[0], len_bytes[1]]));
+            let nal = record
+                .get(*at + 2..*at + 2 + len)
+                .ok_or_else(|| bad("a parameter set is cut off"))?;
+            *at += 2 + len;
+            Ok(nal)
+        };
+        let sps_count = record[at] & 0x1f;
+        at += 1;
+        let mut sps = None;
+        for _ in 0..sps_count {
+            let nal = take(&mut at)?;
+            sps.get_or_insert(nal);
+        }
+        let pps_count = *record.get(at).ok_or_else(|| bad("no PPS count"))?;
+        at += 1;
+        let mut pps = None;
+        for _ in 0..pps_count {
+            let nal = take(&mut at)?;
+            pps.get_or_insert(nal);
+        }
+        match (sps, pps) {
+            (Some(sps), Some(pps)) => CodecParams::h264(sps, pps),
+            _ => Err(bad("no SPS or no PPS")),
+        }
+    }
+
     /// The parameter sets as NAL units in decoding order (VPS first for H.265).
     pub fn parameter_sets(&self) -> Vec<Bytes> {
         match self.codec {
@@ -281,6 +322,22 @@ mod tests {
         assert!(!g711.fmp4_supported());
         // 96 kHz does not fit the sample entry's 16.16 rate field.
         assert!(!AudioParams::aac(&[0x10, 0x08]).unwrap().fmp4_supported());
+    }
+
+    #[test]
+    fn avcc_reads_back_what_decoder_config_writes() {
+        let p = CodecParams::h264(SPS, PPS).unwrap();
+        let record = p.decoder_config().unwrap();
+        assert_eq!(CodecParams::from_avcc(&record).unwrap(), p);
+        // Every cut before the end of the PPS is an error, never a panic or a wrong answer
+        // (High profile records carry chroma fields after it, which are not read).
+        for n in 0..6 + 2 + SPS.len() + 1 + 2 + PPS.len() {
+            assert!(CodecParams::from_avcc(&record[..n]).is_err(), "cut at {n}");
+        }
+        let mut no_pps = record.to_vec();
+        let pps_count = 6 + 2 + SPS.len();
+        no_pps[pps_count] = 0;
+        assert!(CodecParams::from_avcc(&no_pps[..pps_count + 1]).is_err());
     }
 
     #[test]

@@ -77,6 +77,9 @@ struct CameraInfo {
     /// The transcode profiles attached at provisioning (besides the built-in `h264`);
     /// `null` when none were given and the config's `[profiles.NAME] cameras` decide.
     profiles: Option<Vec<String>>,
+    /// The per-camera frame message interval in seconds (the provisioning field, so an info
+    /// object provisions the same camera again), `null` when `[nats] frame_interval` applies.
+    frame_interval: Option<f64>,
     created_at: String,
     updated_at: String,
 }
@@ -94,6 +97,7 @@ impl From<&Camera> for CameraInfo {
             transport: c.transport.as_str(),
             idle_timeout_seconds: c.idle_timeout.map(|d| d.as_secs_f64()),
             profiles: c.profiles.clone(),
+            frame_interval: c.frame_interval.map(|d| d.as_secs_f64()),
             created_at: rfc3339(camera.created_at),
             updated_at: rfc3339(camera.updated_at),
         }

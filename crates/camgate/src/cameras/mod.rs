@@ -70,6 +70,9 @@ pub struct CameraSpec {
     /// the built-in `h264`; `None` = not given at provisioning, so each profile's own
     /// `cameras` list decides (docs/transcode.md).
     pub profiles: Option<Vec<String>>,
+    /// Per-camera `{prefix}.camera.frame` interval, overriding `[nats] frame_interval`
+    /// (`Some(ZERO)` = no frame messages for this camera); a camera with one is held connected.
+    pub frame_interval: Option<Duration>,
 }
 
 /// A camera's own recording retention, overriding `[record] retain` and
@@ -250,6 +253,7 @@ mod tests {
                 idle_timeout: None,
                 record_limits: RecordLimits::default(),
                 profiles: None,
+                frame_interval: None,
             },
             created_at: now,
             updated_at: now,

@@ -26,6 +26,7 @@ pub const PROVISION_FIELDS: &[&str] = &[
     "record_retain",
     "record_max_bytes",
     "profiles",
+    "frame_interval",
     "username",
     "password",
 ];
@@ -122,6 +123,7 @@ pub fn parse_provision(body: &Value) -> Result<CameraSpec, InvalidInput> {
         idle_timeout,
         record_limits,
         profiles,
+        frame_interval: frame_interval(obj)?,
     })
 }
 
@@ -160,6 +162,37 @@ fn profiles(obj: &Map<String, Value>) -> Result<Option<Vec<String>>, InvalidInpu
         }
     }
     Ok(Some(out))
+}
+
+/// `frame_interval` bounds: at most one message per frame of a 25 fps camera (as `[nats]
+/// frame_interval`), at least one a day.
+const MIN_FRAME_INTERVAL: Duration = Duration::from_millis(40);
+const MAX_FRAME_INTERVAL: Duration = Duration::from_secs(86_400);
+
+/// `frame_interval`: a duration string (`"1s"`, `"500ms"`) or a number of seconds, 40 ms to
+/// 1 day; `0` = no frame messages for this camera whatever `[nats] frame_interval` says.
+fn frame_interval(obj: &Map<String, Value>) -> Result<Option<Duration>, InvalidInput> {
+    let bad = || {
+        InvalidInput::new(
+            "invalid_frame_interval",
+            "frame_interval must be a duration such as \"1s\" or \"500ms\" or a number of seconds, from 40ms to 1d; 0 = no frame messages for this camera",
+        )
+    };
+    let d = match field(obj, "frame_interval") {
+        None => return Ok(None),
+        Some(Value::Number(n)) => match n.as_f64() {
+            Some(s) if s.is_finite() && s >= 0.0 && s <= MAX_FRAME_INTERVAL.as_secs_f64() => {
+                Duration::from_secs_f64(s)
+            }
+            _ => return Err(bad()),
+        },
+        Some(Value::String(s)) => crate::config::duration::parse(s).map_err(|_| bad())?,
+        Some(_) => return Err(bad()),
+    };
+    if !d.is_zero() && !(MIN_FRAME_INTERVAL..=MAX_FRAME_INTERVAL).contains(&d) {
+        return Err(bad());
+    }
+    Ok(Some(d))
 }
 
 /// Longest accepted `record_retain`: a year.
@@ -496,6 +529,33 @@ mod tests {
             obj.insert("rtsp_url".into(), json!("rtsp://h/s"));
             let err = parse_provision(&Value::Object(obj)).unwrap_err();
             assert_eq!(err.code, code, "{body}");
+        }
+    }
+
+    #[test]
+    fn frame_interval() {
+        let parse = |v: Value| {
+            parse_provision(&json!({"camera_id": 1, "rtsp_url": "rtsp://h/s", "frame_interval": v}))
+        };
+        let ok = |v: Value| parse(v).unwrap().frame_interval;
+        assert_eq!(ok(json!("1s")), Some(Duration::from_secs(1)));
+        assert_eq!(ok(json!("500ms")), Some(Duration::from_millis(500)));
+        assert_eq!(ok(json!(2.5)), Some(Duration::from_millis(2500)));
+        assert_eq!(ok(json!(0)), Some(Duration::ZERO));
+        assert_eq!(ok(json!("0s")), Some(Duration::ZERO));
+        assert_eq!(ok(Value::Null), None);
+        for bad in [
+            json!("10ms"),
+            json!(0.01),
+            json!("2d"),
+            json!(-1),
+            json!("often"),
+            json!(true),
+            json!([1]),
+        ] {
+            let err = parse(bad.clone()).unwrap_err();
+            assert_eq!(err.code, "invalid_frame_interval", "{bad}");
+            assert!(err.message.contains("40ms"), "{}", err.message);
         }
     }
 

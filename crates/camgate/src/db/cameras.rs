@@ -17,7 +17,7 @@ pub enum Upserted {
 
 const COLUMNS: &str = "camera_id, name, rtsp_url, stream_path, on_demand, record, transport, \
                        idle_timeout_ms, created_at_ms, updated_at_ms, record_retain_ms, \
-                       record_max_bytes, profiles";
+                       record_max_bytes, profiles, frame_interval_ms";
 
 impl Db {
     /// Creates the camera or replaces all its settings (keeping `created_at`). Fails with
@@ -108,8 +108,8 @@ fn upsert(
     tx.execute(
         "INSERT INTO cameras (camera_id, name, rtsp_url, stream_path, on_demand, record, transport,
                               idle_timeout_ms, created_at_ms, updated_at_ms, record_retain_ms,
-                              record_max_bytes, profiles)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?12)
+                              record_max_bytes, profiles, frame_interval_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?12, ?13)
          ON CONFLICT (camera_id) DO UPDATE SET
              name = excluded.name, rtsp_url = excluded.rtsp_url,
              stream_path = excluded.stream_path, on_demand = excluded.on_demand,
@@ -117,7 +117,8 @@ fn upsert(
              idle_timeout_ms = excluded.idle_timeout_ms, updated_at_ms = excluded.updated_at_ms,
              record_retain_ms = excluded.record_retain_ms,
              record_max_bytes = excluded.record_max_bytes,
-             profiles = excluded.profiles",
+             profiles = excluded.profiles,
+             frame_interval_ms = excluded.frame_interval_ms",
         params![
             spec.camera_id,
             spec.name,
@@ -135,6 +136,7 @@ fn upsert(
             spec.profiles
                 .as_ref()
                 .map(|p| serde_json::Value::from(p.clone()).to_string()),
+            spec.frame_interval.map(|d| d.as_millis() as i64),
         ],
     )?;
     let camera =
@@ -224,6 +226,7 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Camera> {
             })
         })
         .transpose()?;
+    let frame_ms: Option<i64> = row.get(13)?;
     Ok(Camera {
         spec: CameraSpec {
             camera_id: row.get(0)?,
@@ -239,6 +242,7 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Camera> {
                 max_bytes: max_bytes.map(|b| b.max(0) as u64),
             },
             profiles,
+            frame_interval: frame_ms.map(|ms| Duration::from_millis(ms.max(0) as u64)),
         },
         created_at: timestamp(row, 8)?,
         updated_at: timestamp(row, 9)?,
@@ -269,6 +273,7 @@ mod tests {
             idle_timeout: Some(Duration::from_millis(1500)),
             record_limits: RecordLimits::default(),
             profiles: None,
+            frame_interval: None,
         }
     }
 
@@ -289,6 +294,7 @@ mod tests {
             max_bytes: Some(1 << 30),
         };
         changed.profiles = Some(vec!["720p".into(), "360p".into()]);
+        changed.frame_interval = Some(Duration::from_millis(500));
         let (cam2, how) = db.upsert_camera(changed).await.unwrap();
         assert_eq!(how, Upserted::Updated);
         assert_eq!(cam2.created_at, cam.created_at);
@@ -304,6 +310,7 @@ mod tests {
             Some(&["720p".to_string(), "360p".to_string()][..])
         );
         assert_eq!(cam.spec.profiles, None);
+        assert_eq!(cam2.spec.frame_interval, Some(Duration::from_millis(500)));
 
         db.upsert_camera(spec("2", None)).await.unwrap();
         let ids: Vec<String> = db

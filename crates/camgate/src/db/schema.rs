@@ -20,8 +20,7 @@ macro_rules! migration {
 pub const MIGRATION_FILES: &[(&str, &str)] = &[
     migration!("0001_cameras.sql"),
     migration!("0002_recordings.sql"),
-    // Stands in for 0003 (frame_interval, another branch) until that branch merges.
-    migration!("0003_placeholder.sql"),
+    migration!("0003_frame_interval.sql"),
     migration!("0004_camera_profiles.sql"),
 ];
 

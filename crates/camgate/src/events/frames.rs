@@ -54,9 +54,11 @@ impl FrameSender {
     }
 }
 
-/// Starts the publisher when NATS is configured and frame messages are on.
+/// Starts the publisher when NATS is configured: frame messages may be on for every camera
+/// (`[nats] frame_interval`) or for some (their provisioning). It connects with the first
+/// message, so a deployment without frame messages has no second connection.
 pub fn start(tasks: &Tasks, config: &NatsConfig, metrics: Arc<Metrics>) -> Option<FrameSender> {
-    if !config.enabled() || config.frame_interval.is_zero() {
+    if !config.enabled() {
         return None;
     }
     let (tx, rx) = mpsc::channel(QUEUE);
@@ -69,6 +71,9 @@ pub fn start(tasks: &Tasks, config: &NatsConfig, metrics: Arc<Metrics>) -> Optio
 }
 
 async fn run(config: NatsConfig, mut rx: mpsc::Receiver<FramePayload>, metrics: Arc<Metrics>) {
+    let Some(first) = rx.recv().await else {
+        return;
+    };
     let shown_url = config
         .url
         .split(',')
@@ -105,7 +110,22 @@ async fn run(config: NatsConfig, mut rx: mpsc::Receiver<FramePayload>, metrics: 
     };
     let subject = format!("{}.camera.frame", config.subject_prefix);
     tracing::info!(url = %shown_url, subject, "nats: publishing frame messages");
-    while let Some(payload) = rx.recv().await {
+    // The first message waits (bounded) for the connection it opened.
+    let connecting = async {
+        while client.connection_state() != ConnState::Connected {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    let _ = tokio::time::timeout(PUBLISH_TIMEOUT, connecting).await;
+    let mut pending = Some(first);
+    loop {
+        let payload = match pending.take() {
+            Some(p) => p,
+            None => match rx.recv().await {
+                Some(p) => p,
+                None => break,
+            },
+        };
         if client.connection_state() != ConnState::Connected {
             metrics.nats_skipped(1);
             continue;

@@ -53,6 +53,7 @@ fn fixture() -> Fixture {
         idle_timeout: None,
         record_limits: Default::default(),
         profiles: None,
+        frame_interval: None,
     });
     let delay = Arc::new(PartDelay::default());
     let hls = HlsStream::start(

@@ -16,6 +16,7 @@
 
 mod consumer;
 pub mod demand;
+pub mod recorded;
 mod registry;
 mod stats;
 mod stream;
@@ -28,6 +29,7 @@ use media::Frame;
 pub use consumer::Consumer;
 use consumer::ConsumerShared;
 pub use demand::{ByProtocol, Demand, Protocol, TooManyViewers, ViewerGuard};
+pub use recorded::{RecordedError, RecordedFrames, RecordedVideo};
 pub use registry::{Output, Registry};
 pub use stats::HubStats;
 use stats::StatsWindow;

@@ -434,6 +434,11 @@ impl Live {
         self.lock().get(camera_id).map(|rt| rt.stream.clone())
     }
 
+    /// A camera's spec as the live path runs it, by camera id.
+    pub fn spec(&self, camera_id: &str) -> Option<CameraSpec> {
+        self.lock().get(camera_id).map(|rt| rt.spec.clone())
+    }
+
     /// By `stream_path`, or by `camera_id` (the API's alias).
     pub fn by_path(&self, path: &str) -> Option<LiveStream> {
         self.registry.get(path)

@@ -129,6 +129,7 @@ fn spec(on_demand: bool) -> CameraSpec {
         idle_timeout: None,
         record_limits: Default::default(),
         profiles: None,
+        frame_interval: None,
     }
 }
 

@@ -24,6 +24,7 @@ use crate::hls::Hls;
 use crate::http::{AppError, RouteDoc, Routes};
 use crate::hub::ByProtocol;
 use crate::live::Live;
+use crate::snapshot::Snapshots;
 use crate::stats::Totals;
 use crate::webrtc::WebRtc;
 
@@ -37,6 +38,8 @@ pub struct MetricsState {
     pub bus: EventBus,
     /// Each recorded stream's recording state (written by `record/`).
     pub recordings: RecordingBoard,
+    /// Snapshot and frame-message figures (kept by `snapshot/`).
+    pub snapshots: Arc<Snapshots>,
 }
 
 pub fn router(state: MetricsState) -> (Router, Vec<RouteDoc>) {
@@ -351,6 +354,8 @@ async fn metrics(State(state): State<MetricsState>) -> Result<impl IntoResponse,
         w.max_rtt_micros as f64 / 1e6,
     );
 
+    snapshot_metrics(&mut m, &state.snapshots);
+
     // Event feeds.
     m.family(
         "camgate_websocket_clients",
@@ -492,6 +497,90 @@ fn labels(s: &CameraStatus) -> [(&'static str, &str); 2] {
 /// Builds the text format. Label values here are camera ids, stream paths and fixed words,
 /// all `[A-Za-z0-9_.-]`, so they need no escaping; `sample` escapes anyway to stay safe if
 /// that ever changes.
+/// Snapshots (`snapshot.jpg`, recorded `frame.jpg`, NATS frame URLs): requests, cache hits,
+/// decoder runs and their time, errors by code, and the frames kept for frame messages.
+fn snapshot_metrics(m: &mut Exposition, snaps: &Snapshots) {
+    let s = snaps.metrics();
+    let st = &s.stats;
+    for (name, help, value) in [
+        (
+            "camgate_snapshot_requests_total",
+            "Requests to the snapshot routes (snapshot.jpg, recordings frame.jpg, frame URLs).",
+            st.requests,
+        ),
+        (
+            "camgate_snapshot_cache_hits_total",
+            "Snapshot requests answered from a cached picture or JPEG, without decoding.",
+            st.cache_hits,
+        ),
+        (
+            "camgate_snapshot_decodes_total",
+            "Decoder runs (one request's decode, however many frames it fed).",
+            st.decodes,
+        ),
+        (
+            "camgate_snapshot_frames_decoded_total",
+            "Frames fed to snapshot decoders.",
+            st.frames_decoded,
+        ),
+        (
+            "camgate_snapshot_cold_starts_total",
+            "Snapshot requests that started an idle camera and waited for its first keyframe.",
+            st.cold_starts,
+        ),
+        (
+            "camgate_snapshot_frames_announced_total",
+            "NATS frame messages announced.",
+            st.frames_announced,
+        ),
+    ] {
+        m.counter(name, help, value);
+    }
+    m.family_of(
+        "camgate_snapshot_errors_total",
+        "Error answers of the snapshot routes, by error code.",
+        "counter",
+    );
+    for (reason, n) in &s.errors {
+        m.sample("camgate_snapshot_errors_total", &[("reason", reason)], n);
+    }
+    m.gauge(
+        "camgate_snapshot_warm_decoders",
+        "Decoders kept warm for a stream's next snapshot.",
+        st.warm_decoders,
+    );
+    m.gauge(
+        "camgate_snapshot_frames_kept",
+        "Announced frames kept (compressed) for their URLs.",
+        st.frames_kept,
+    );
+    m.gauge(
+        "camgate_snapshot_frames_kept_bytes",
+        "Bytes of the announced frames kept, as counted per entry.",
+        st.frames_kept_bytes,
+    );
+    let d = &s.decode_times;
+    m.family_of(
+        "camgate_snapshot_decode_seconds",
+        "One decoder run: decode, scale and JPEG on a blocking thread, after a place among max_decodes.",
+        "histogram",
+    );
+    for (le, n) in &d.buckets {
+        m.sample(
+            "camgate_snapshot_decode_seconds_bucket",
+            &[("le", &le.to_string())],
+            n,
+        );
+    }
+    m.sample(
+        "camgate_snapshot_decode_seconds_bucket",
+        &[("le", "+Inf")],
+        d.count,
+    );
+    m.sample("camgate_snapshot_decode_seconds_sum", &[], d.sum_seconds);
+    m.sample("camgate_snapshot_decode_seconds_count", &[], d.count);
+}
+
 #[derive(Default)]
 struct Exposition {
     out: String,

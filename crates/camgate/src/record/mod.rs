@@ -11,10 +11,12 @@
 //! never another output, `ingest`, `live` or `api`. Files: `writer.rs` (frames -> files),
 //! `store.rs` (removal order, retention pass, reconcile, free space), `retention.rs` (which
 //! files go), `boxes.rs` (reading our own fMP4), `export.rs` (export.mp4 from the files'
-//! samples), `http.rs` (the routes), `playlist.rs` (VOD HLS and ranges). docs/recording.md is the user's side of it.
+//! samples), `http.rs` (the routes), `playlist.rs` (VOD HLS and ranges), `frames.rs` (recorded access units for
+//! snapshots, through `hub::RecordedVideo`). docs/recording.md is the user's side of it.
 
 mod boxes;
 mod export;
+mod frames;
 pub mod http;
 mod playlist;
 mod retention;

@@ -4,9 +4,6 @@
 
 use std::fmt::Write;
 
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
-
 use super::boxes::FileLayout;
 use super::store::ms_rfc3339;
 use crate::db::recordings::RecordingFile;
@@ -15,35 +12,8 @@ use crate::db::recordings::RecordingFile;
 /// a frame's rounding.
 pub const GAP_MS: i64 = 1000;
 
-/// Unix seconds (integer or fractional) or RFC 3339, as ms. `Err` says what was wrong.
-pub fn parse_time(text: &str) -> Result<i64, String> {
-    let t = text.trim();
-    if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
-        let secs: f64 = t
-            .parse()
-            .map_err(|_| format!("`{}` is not a number of seconds", shown(t)))?;
-        // Up to the year 5138: beyond any recording.
-        if !(0.0..1e11).contains(&secs) {
-            return Err(format!("`{}` is out of range", shown(t)));
-        }
-        return Ok((secs * 1000.0).round() as i64);
-    }
-    // A `+` of an offset arrives as a space when the client did not escape it.
-    let fixed = t.replace(' ', "+");
-    OffsetDateTime::parse(&fixed, &Rfc3339)
-        .map(|d| (d.unix_timestamp_nanos() / 1_000_000) as i64)
-        .map_err(|_| {
-            format!(
-                "`{}` is neither RFC 3339 (2026-12-02T08:00:00Z) nor Unix seconds",
-                shown(t)
-            )
-        })
-}
-
-/// Echoes at most a short, printable prefix of what the client sent.
-fn shown(t: &str) -> String {
-    t.chars().filter(|c| !c.is_control()).take(40).collect()
-}
+// Shared with snapshots' `?at=` (outputs do not import each other).
+pub use crate::timestamps::parse_time;
 
 /// One continuous stretch of recording.
 #[derive(Clone, Debug, PartialEq, Eq)]

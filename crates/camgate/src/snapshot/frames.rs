@@ -20,6 +20,10 @@ use crate::cameras::StreamState;
 use crate::events::frames::{FramePayload, FrameSender};
 use crate::hub::{LiveStream, Registry};
 
+/// How often a camera whose frame messages are off is looked at again (provisioning may
+/// switch them on), and the longest wait before a changed interval is seen.
+const SPEC_POLL: Duration = Duration::from_secs(1);
+
 /// One announced frame.
 pub(super) struct Kept {
     pub number: u64,
@@ -88,13 +92,15 @@ impl FrameStore {
         }
     }
 
-    /// The task that announces `stream`'s frames for as long as it is registered, holding
-    /// its demand (analytics needs frames whether or not anyone watches).
+    /// The task that announces `stream`'s frames for as long as it is registered, every
+    /// `interval(camera_id)` (looked up again each time, so provisioning changes it), holding
+    /// its demand while that is above zero (analytics needs frames whether or not anyone
+    /// watches). With a zero interval it holds nothing and looks again every `SPEC_POLL`.
     pub fn announcer(
         &self,
         stream: &LiveStream,
         registry: Arc<Registry>,
-        interval: Duration,
+        interval: impl Fn(&str) -> Duration + Send + 'static,
         keep: Duration,
         max_bytes: u64,
     ) -> impl Future<Output = ()> + Send + 'static {
@@ -105,19 +111,47 @@ impl FrameStore {
         let base_url = self.base_url.clone();
         async move {
             let Some(publisher) = publisher else { return };
-            let _hold = match weak.upgrade() {
-                Some(s) => s.hold(),
-                None => return,
-            };
-            let mut tick = tokio::time::interval(interval);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut hold = None;
             let mut last_dts = None;
+            let mut next: Option<Instant> = None;
             loop {
-                tick.tick().await;
                 let Some(stream) = weak.upgrade() else { return };
-                if !registry.list().iter().any(|r| r.same(&stream)) {
+                // By its path (one map lookup per message, not a scan of every stream).
+                if !registry
+                    .get(&stream.path())
+                    .is_some_and(|r| r.same(&stream))
+                {
                     return; // removed (or replaced): its frames are no longer announced
                 }
+                let every = interval(&stream.camera_id());
+                if every.is_zero() {
+                    // Off for this camera: release it to its idle timeout.
+                    hold = None;
+                    next = None;
+                    drop(stream);
+                    tokio::time::sleep(SPEC_POLL).await;
+                    continue;
+                }
+                if hold.is_none() {
+                    hold = Some(stream.hold());
+                }
+                // The first message at once, then one per interval; a shortened interval
+                // takes effect at once, a changed one is seen within `SPEC_POLL`.
+                let now = Instant::now();
+                let due = next.unwrap_or(now).min(now + every);
+                if due > now {
+                    drop(stream);
+                    tokio::time::sleep_until(due.min(now + SPEC_POLL)).await;
+                    next = Some(due);
+                    continue;
+                }
+                // One interval after this one (not after now, so the rate stays even when a
+                // message is late), or from now when it fell behind by more than one.
+                next = Some(if due + every < now {
+                    now + every
+                } else {
+                    due + every
+                });
                 if stream.state().state != StreamState::Live {
                     continue;
                 }

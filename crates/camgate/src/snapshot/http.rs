@@ -1,5 +1,6 @@
 //! The snapshot routes: `GET /cameras/{id}/snapshot.jpg`, `GET /streams/{path}/snapshot.jpg`,
-//! `GET /cameras/{id}/frames/{n}.jpg` (frames announced on NATS) and `GET /snapshots/stats`.
+//! `GET /cameras/{id}/frames/{n}.jpg` (frames announced on NATS), `GET
+//! /recordings/{path}/frame.jpg?at=` (a recorded instant) and `GET /snapshots/stats`.
 //! Owns parsing `?width=`/`?quality=` and the answer's headers; the work is mod.rs's.
 
 use std::collections::HashMap;
@@ -15,9 +16,9 @@ use super::picture::{MAX_WIDTH, MIN_WIDTH};
 use super::{DEFAULT_QUALITY, Jpeg, SnapshotStats, Snapshots};
 use crate::cameras::validate_camera_id;
 use crate::http::extract::{CameraIdParam, StreamPathParam};
-use crate::http::refuse::stream_not_found;
+use crate::http::refuse::{check_stream_path, stream_not_found};
 use crate::http::{AppError, RouteDoc, Routes};
-use crate::timestamps::rfc3339;
+use crate::timestamps::{parse_time, rfc3339};
 
 pub fn router(snaps: Arc<Snapshots>) -> (Router, Vec<RouteDoc>) {
     Routes::new()
@@ -35,6 +36,11 @@ pub fn router(snaps: Arc<Snapshots>) -> (Router, Vec<RouteDoc>) {
             "/cameras/{id}/frames/{file}",
             "`{n}.jpg`: frame n as announced on NATS ({prefix}.camera.frame), for [nats] frame_keep; then 410",
             announced_frame,
+        )
+        .get(
+            "/recordings/{path}/frame.jpg",
+            "the recorded frame showing at ?at= (RFC 3339 or Unix seconds) as JPEG (?width=, ?quality=)",
+            recorded_frame,
         )
         .get(
             "/snapshots/stats",
@@ -101,13 +107,17 @@ async fn camera_snapshot(
     CameraIdParam(id): CameraIdParam,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, AppError> {
-    let shape = shape(&q)?;
-    let stream = snaps
-        .registry
-        .by_camera(&id)
-        .ok_or_else(|| AppError::camera_not_found(&id))?;
-    let jpeg = snaps.snapshot(&stream, shape.width, shape.quality).await?;
-    Ok(answer(&snaps, jpeg))
+    let result = async {
+        let shape = shape(&q)?;
+        let stream = snaps
+            .registry
+            .by_camera(&id)
+            .ok_or_else(|| AppError::camera_not_found(&id))?;
+        let jpeg = snaps.snapshot(&stream, shape.width, shape.quality).await?;
+        Ok(answer(&snaps, jpeg))
+    }
+    .await;
+    snaps.answered(result)
 }
 
 async fn stream_snapshot(
@@ -115,13 +125,17 @@ async fn stream_snapshot(
     StreamPathParam(path): StreamPathParam,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, AppError> {
-    let shape = shape(&q)?;
-    let stream = snaps
-        .registry
-        .get(&path)
-        .ok_or_else(|| stream_not_found(&path))?;
-    let jpeg = snaps.snapshot(&stream, shape.width, shape.quality).await?;
-    Ok(answer(&snaps, jpeg))
+    let result = async {
+        let shape = shape(&q)?;
+        let stream = snaps
+            .registry
+            .get(&path)
+            .ok_or_else(|| stream_not_found(&path))?;
+        let jpeg = snaps.snapshot(&stream, shape.width, shape.quality).await?;
+        Ok(answer(&snaps, jpeg))
+    }
+    .await;
+    snaps.answered(result)
 }
 
 async fn announced_frame(
@@ -129,22 +143,54 @@ async fn announced_frame(
     Path((id, file)): Path<(String, String)>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, AppError> {
-    validate_camera_id(&id).map_err(|e| AppError::bad_request("invalid_camera_id", e.message))?;
-    let number = file
-        .strip_suffix(".jpg")
-        .filter(|n| !n.is_empty() && n.len() <= 20 && n.bytes().all(|b| b.is_ascii_digit()))
-        .and_then(|n| n.parse::<u64>().ok())
-        .ok_or_else(|| {
-            AppError::bad_request(
-                "invalid_frame",
-                "a frame URL ends in {frame_number}.jpg, as the NATS frame message gives it",
-            )
-        })?;
-    let shape = shape(&q)?;
-    let jpeg = snaps
-        .announced_frame(&id, number, shape.width, shape.quality)
-        .await?;
-    Ok(answer(&snaps, jpeg))
+    let result = async {
+        validate_camera_id(&id)
+            .map_err(|e| AppError::bad_request("invalid_camera_id", e.message))?;
+        let number = file
+            .strip_suffix(".jpg")
+            .filter(|n| !n.is_empty() && n.len() <= 20 && n.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|n| n.parse::<u64>().ok())
+            .ok_or_else(|| {
+                AppError::bad_request(
+                    "invalid_frame",
+                    "a frame URL ends in {frame_number}.jpg, as the NATS frame message gives it",
+                )
+            })?;
+        let shape = shape(&q)?;
+        let jpeg = snaps
+            .announced_frame(&id, number, shape.width, shape.quality)
+            .await?;
+        Ok(answer(&snaps, jpeg))
+    }
+    .await;
+    snaps.answered(result)
+}
+
+async fn recorded_frame(
+    State(snaps): State<Arc<Snapshots>>,
+    Path(path): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, AppError> {
+    let result = async {
+        check_stream_path(&path)?;
+        let at = match q.get("at") {
+            None => {
+                return Err(AppError::bad_request(
+                    "missing_time",
+                    "at is required: the recorded time to show, RFC 3339 or Unix seconds",
+                ));
+            }
+            Some(v) => parse_time(v)
+                .map_err(|m| AppError::bad_request("invalid_time", format!("at: {m}")))?,
+        };
+        let shape = shape(&q)?;
+        let jpeg = snaps
+            .recorded_frame(&path, at, shape.width, shape.quality)
+            .await?;
+        Ok(answer(&snaps, jpeg))
+    }
+    .await;
+    snaps.answered(result)
 }
 
 async fn stats(State(snaps): State<Arc<Snapshots>>) -> Json<SnapshotStats> {

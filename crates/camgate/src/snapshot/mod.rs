@@ -13,7 +13,10 @@
 mod decode;
 mod frames;
 mod http;
+mod metrics;
 mod picture;
+mod recorded;
+pub mod untrusted;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -36,6 +39,7 @@ use crate::tasks::Tasks;
 pub use decode::DecodeError;
 use decode::{Decoded, H264Decoder, codec_name};
 pub use http::router;
+pub use metrics::{DECODE_BUCKETS, DecodeTimesSnapshot, SnapshotMetrics};
 pub use picture::Picture;
 
 /// JPEGs of one picture kept for different `?width=`/`?quality=` (a grid and a full view).
@@ -70,6 +74,10 @@ impl SnapshotSettings {
     }
 }
 
+/// A camera's own frame message interval by camera id (`None`: `[nats] frame_interval`
+/// applies). A lookup, so snapshots need not know where camera settings live.
+pub type FrameIntervals = Arc<dyn Fn(&str) -> Option<Duration> + Send + Sync>;
+
 /// A JPEG and the capture time of its frame.
 #[derive(Clone, Debug)]
 pub struct Jpeg {
@@ -89,6 +97,9 @@ struct Counters {
     cache_hits: AtomicU64,
     cold_starts: AtomicU64,
     errors: AtomicU64,
+    /// `errors` by the answer's code.
+    error_reasons: metrics::ErrorReasons,
+    decode_times: metrics::DecodeTimes,
 }
 
 #[derive(Debug, Serialize, PartialEq)]
@@ -114,6 +125,10 @@ pub struct Snapshots {
     streams: Mutex<HashMap<String, Arc<StreamSnaps>>>,
     counters: Counters,
     frames: frames::FrameStore,
+    /// Each camera's own `frame_interval` (provisioning), once app.rs hands the lookup over.
+    frame_intervals: Arc<std::sync::OnceLock<FrameIntervals>>,
+    /// Recorded frames (`/recordings/{path}/frame.jpg`), once app.rs hands them over.
+    recorded: recorded::Recorded,
     tasks: Tasks,
 }
 
@@ -148,6 +163,8 @@ impl Snapshots {
             frames: frames::FrameStore::new(publisher, base_url),
             streams: Mutex::new(HashMap::new()),
             counters: Counters::default(),
+            recorded: recorded::Recorded::default(),
+            frame_intervals: Arc::default(),
             settings,
             tasks: tasks.clone(),
         });
@@ -211,6 +228,58 @@ impl Snapshots {
         }
     }
 
+    /// Hands snapshots the per-camera frame intervals (app.rs, before cameras load).
+    pub fn set_frame_intervals(&self, of: FrameIntervals) {
+        let _ = self.frame_intervals.set(of);
+    }
+
+    /// Every answer of the image routes (http.rs), counted once: a request, and an error by
+    /// its code (bad input included).
+    fn answered<T>(&self, result: Result<T, AppError>) -> Result<T, AppError> {
+        self.counters.requests.fetch_add(1, Ordering::Relaxed);
+        if let Err(e) = &result {
+            self.counters.errors.fetch_add(1, Ordering::Relaxed);
+            self.counters.error_reasons.count(e.code);
+        }
+        result
+    }
+
+    /// One decoder or encoder run's time on its blocking thread.
+    fn observe_decode(&self, took: std::time::Duration) {
+        self.counters.decode_times.observe(took);
+    }
+
+    /// What `/metrics` shows.
+    pub fn metrics(&self) -> SnapshotMetrics {
+        SnapshotMetrics {
+            stats: self.stats(),
+            errors: self.counters.error_reasons.all(),
+            decode_times: self.counters.decode_times.snapshot(),
+        }
+    }
+
+    fn count_cache_hit(&self) {
+        self.counters.cache_hits.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// One decoder run that fed `frames` frames, and its JPEG.
+    fn count_decode(&self, frames: usize) {
+        self.counters.decodes.fetch_add(1, Ordering::Relaxed);
+        self.counters
+            .frames_decoded
+            .fetch_add(frames as u64, Ordering::Relaxed);
+        self.counters.jpeg_encodes.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A place among the decodes allowed at once (`[snapshot] max_decodes`).
+    async fn decode_permit(&self) -> Result<tokio::sync::OwnedSemaphorePermit, AppError> {
+        self.permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| AppError::internal("shutting_down", "the service is stopping"))
+    }
+
     fn lock_streams(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<StreamSnaps>>> {
         self.streams.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -258,12 +327,7 @@ impl Snapshots {
         width: Option<u32>,
         quality: u8,
     ) -> Result<Jpeg, AppError> {
-        self.counters.requests.fetch_add(1, Ordering::Relaxed);
-        let result = self.snapshot_inner(stream, width, quality).await;
-        if result.is_err() {
-            self.counters.errors.fetch_add(1, Ordering::Relaxed);
-        }
-        result
+        self.snapshot_inner(stream, width, quality).await
     }
 
     async fn snapshot_inner(
@@ -273,10 +337,15 @@ impl Snapshots {
         quality: u8,
     ) -> Result<Jpeg, AppError> {
         let asked_at = Instant::now();
-        let gop = self.current_gop(stream).await?;
+        let (gop, started) = self.current_gop(stream).await?;
         let newest = gop.last().map(|f| f.dts);
         let entry = self.entry(stream);
         let mut work = entry.work.lock().await;
+        if started {
+            // A new session: its timestamps may repeat the old one's (a camera restarts them),
+            // so the old picture and decoder state must not be taken for its frames.
+            *work = Work::default();
+        }
         work.last_used = Some(Instant::now());
         // A picture decoded while we waited, of the newest frame, or recent enough, serves.
         let reusable = match (&work.last, work.decoded_at) {
@@ -315,6 +384,7 @@ impl Snapshots {
             .acquire_owned()
             .await
             .map_err(|_| AppError::internal("shutting_down", "the service is stopping"))?;
+        let started = std::time::Instant::now();
         let outcome = tokio::task::spawn_blocking(move || {
             let _permit = permit;
             let todo = decoder.pending(&gop);
@@ -334,6 +404,7 @@ impl Snapshots {
             (decoder, result)
         })
         .await;
+        self.observe_decode(started.elapsed());
         let (decoder, result) = outcome.map_err(|_| {
             // A panic in the decode thread: the decoder went with it.
             AppError::internal("decode_failed", "decoding the frame failed unexpectedly")
@@ -369,13 +440,16 @@ impl Snapshots {
             .acquire_owned()
             .await
             .map_err(|_| AppError::internal("shutting_down", "the service is stopping"))?;
+        let started = std::time::Instant::now();
         let out = tokio::task::spawn_blocking(move || {
             let _permit = permit;
             scaled_jpeg(&picture, width, quality)
         })
-        .await
-        .map_err(|_| AppError::internal("encode_failed", "JPEG encoding failed unexpectedly"))?
-        .map_err(decode_error)?;
+        .await;
+        self.observe_decode(started.elapsed());
+        let out = out
+            .map_err(|_| AppError::internal("encode_failed", "JPEG encoding failed unexpectedly"))?
+            .map_err(decode_error)?;
         self.counters.jpeg_encodes.fetch_add(1, Ordering::Relaxed);
         Ok(Bytes::from(out))
     }
@@ -389,7 +463,6 @@ impl Snapshots {
         width: Option<u32>,
         quality: u8,
     ) -> Result<Jpeg, AppError> {
-        self.counters.requests.fetch_add(1, Ordering::Relaxed);
         let (gop, cell) = match self.frames.lookup(camera_id, number) {
             frames::Lookup::Found(gop, cell) => (gop, cell),
             frames::Lookup::Gone => {
@@ -446,15 +519,20 @@ impl Snapshots {
             .acquire_owned()
             .await
             .map_err(|_| AppError::internal("shutting_down", "the service is stopping"))?;
-        let (decoded, n, jpeg) = tokio::task::spawn_blocking(move || {
+        let started = std::time::Instant::now();
+        let outcome = tokio::task::spawn_blocking(move || {
             let _permit = permit;
             let (decoded, n) = decoder.feed(&gop)?;
             let jpeg = scaled_jpeg(&decoded.picture, width, quality)?;
             Ok::<_, DecodeError>((decoded, n, jpeg))
         })
-        .await
-        .map_err(|_| AppError::internal("decode_failed", "decoding the frame failed unexpectedly"))?
-        .map_err(decode_error)?;
+        .await;
+        self.observe_decode(started.elapsed());
+        let (decoded, n, jpeg) = outcome
+            .map_err(|_| {
+                AppError::internal("decode_failed", "decoding the frame failed unexpectedly")
+            })?
+            .map_err(decode_error)?;
         drop(decoded);
         self.counters.decodes.fetch_add(1, Ordering::Relaxed);
         self.counters
@@ -465,20 +543,32 @@ impl Snapshots {
     }
 
     /// The video frames of the stream's cached GOP, starting the camera and waiting for its
-    /// first keyframe when it has none (idle on-demand, or still connecting).
-    async fn current_gop(&self, stream: &LiveStream) -> Result<Vec<Frame>, AppError> {
-        let gop = video_gop(stream);
+    /// first keyframe when it has none (idle on-demand, or still connecting); `true` when it
+    /// waited for a new session.
+    async fn current_gop(&self, stream: &LiveStream) -> Result<(Vec<Frame>, bool), AppError> {
+        // The hub keeps its last GOP after the camera stops (idle, reconnecting): that
+        // picture is old, so only a live stream's GOP is current.
+        let live = stream.state().state == StreamState::Live;
+        let gop = if live { video_gop(stream) } else { Vec::new() };
         if !gop.is_empty() {
             check_codec(&gop)?;
-            return Ok(gop);
+            return Ok((gop, false));
         }
         self.counters.cold_starts.fetch_add(1, Ordering::Relaxed);
+        // A new consumer is handed the cached GOP first; from a stopped camera that is the old
+        // picture, so its frames (known by their buffers) do not count as the first keyframe.
+        let old: Vec<usize> = stream
+            .cached_gop()
+            .iter()
+            .map(|f| f.data.as_ptr() as usize)
+            .collect();
+        let is_old = |f: &Frame| old.contains(&(f.data.as_ptr() as usize));
         // Demand, not a viewer; released when we return, then the idle timeout runs.
         let _hold = stream.hold();
         let mut consumer = stream.subscribe();
         let wait = async {
             while let Some(frame) = consumer.recv().await {
-                if frame.keyframe && frame.video().is_some() {
+                if frame.keyframe && frame.video().is_some() && !is_old(&frame) {
                     return true;
                 }
             }
@@ -499,28 +589,34 @@ impl Snapshots {
             Err(_) => return Err(no_keyframe(stream, self.settings.start_timeout)),
         }
         let gop = video_gop(stream);
-        if gop.is_empty() {
+        if gop.first().is_none_or(is_old) {
             return Err(no_keyframe(stream, self.settings.start_timeout));
         }
         check_codec(&gop)?;
-        Ok(gop)
+        Ok((gop, true))
     }
 }
 
 impl Output for Snapshots {
     fn attach(&self, stream: &LiveStream) {
         // Frame messages are per camera; a profile stream shares the camera's id, and holding
-        // it would start a transcode nobody asked for.
-        if self.settings.frame_interval.is_zero()
-            || !self.frames.publishing()
-            || stream.is_profile()
-        {
+        // it would start a transcode nobody asked for. Every camera gets an announcer while
+        // NATS is on: its provisioning may set `frame_interval` at any time.
+        if !self.frames.publishing() || stream.is_profile() {
             return;
         }
+        let default = self.settings.frame_interval;
+        let per_camera = self.frame_intervals.clone();
+        let interval = move |camera_id: &str| {
+            per_camera
+                .get()
+                .and_then(|of| of(camera_id))
+                .unwrap_or(default)
+        };
         let task = self.frames.announcer(
             stream,
             self.registry.clone(),
-            self.settings.frame_interval,
+            interval,
             self.settings.frame_keep,
             self.settings.frames_max_bytes,
         );

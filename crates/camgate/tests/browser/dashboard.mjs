@@ -162,6 +162,14 @@ try {
   result.checks.added = await expectMoving(page, "added");
   if ((await page.textContent(`${tile("added")} .name`)) !== "Added from the form") throw new Error("added tile has the wrong name");
 
+  step("snapshot");
+  await page.goto(`${base}/#/camera/added`);
+  await page.click("button.snapshot");
+  await page.waitForSelector(".snapshot-box img", { timeout: 15000 });
+  const snapWidth = await page.$eval(".snapshot-box img", (img) => img.decode().then(() => img.naturalWidth));
+  if (!(snapWidth > 0)) throw new Error(`the snapshot button showed no picture (${snapWidth})`);
+  result.checks.snapshot_width = snapWidth;
+
   step("delete");
   await page.goto(`${base}/#/camera/added`);
   await page.click("text=Delete camera");

@@ -39,6 +39,7 @@ pub fn spec(id: &str, url: String, on_demand: bool, transport: Transport) -> Cam
         idle_timeout: None,
         record_limits: Default::default(),
         profiles: None,
+        frame_interval: None,
     }
 }
 

@@ -1,4 +1,0 @@
--- camgate schema version 3: a placeholder on branch s8c only.
--- Number 0003 belongs to the frame_interval migration developed on another branch; this file
--- keeps MIGRATION_FILES gap-free here until that branch merges, when it replaces this file.
--- It changes nothing.
