@@ -170,6 +170,9 @@ impl App {
         snapshots.set_recordings(recorder.clone());
 
         let tokens = Arc::new(token_keys(&config));
+        if !config.auth.api_keys.is_empty() {
+            snapshots.sign_frame_urls(tokens.clone());
+        }
         // Looks streams up per RTSP request; checked by the same access rules as HTTP.
         let restream = Restream::start(
             &config.rtsp,

@@ -303,3 +303,81 @@ async fn a_cameras_own_frame_interval_holds_it_and_survives_a_restart() {
     let seen = frames_within(&mut sub, Duration::from_secs(2)).await;
     assert!(seen.is_empty(), "{seen:?}");
 }
+
+/// With API keys set, whoever reads NATS has no key of ours: each frame URL carries a viewer
+/// token (snapshot scope) that fetches that camera's frame and nothing else, and without it
+/// the same URL is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn with_api_keys_frame_urls_carry_a_token_for_their_camera_only() {
+    const KEY: &str = "frames-test-key-0123456789";
+    let cam = Camera::start();
+    let nats = NatsServer::start();
+    let nats_url = format!("nats://127.0.0.1:{}", nats.port);
+    let watcher = async_nats::connect(&nats_url).await.unwrap();
+    let mut sub = watcher.subscribe("camgate.camera.frame").await.unwrap();
+    watcher.flush().await.unwrap();
+    let gw = Gateway::start(|c| {
+        c.auth.api_keys = vec![KEY.into()];
+        c.nats.url = nats_url.clone();
+        c.nats.subject_prefix = "camgate".into();
+        c.nats.frame_interval = Duration::from_millis(500);
+        // The URL's base, though nothing listens there: the test fetches the path from `gw`.
+        c.http.public_url = "https://cams.example.com/".into();
+    })
+    .await;
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    for id in ["t1", "t2"] {
+        let r = client
+            .post(gw.url("/cameras/provision"))
+            .bearer_auth(KEY)
+            .json(&serde_json::json!({"camera_id": id, "rtsp_url": cam.good_url()}))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{}", r.status());
+    }
+    // A message of t1's, then one of t2's (to know t2's frame numbers exist).
+    let mut urls = std::collections::HashMap::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while urls.len() < 2 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let msg = tokio::time::timeout(left, sub.next())
+            .await
+            .expect("frame messages of both cameras within 30 s")
+            .unwrap();
+        let v: Value = serde_json::from_slice(&msg.payload).unwrap();
+        urls.insert(
+            v["camera_id"].as_str().unwrap().to_owned(),
+            v["url"].as_str().unwrap().to_owned(),
+        );
+    }
+    // Announced under public_url, fetched here from the gateway's own address.
+    let local = |u: &str| gw.url(u.strip_prefix("https://cams.example.com").expect(u));
+    let url = &local(&urls["t1"]);
+    let (bare, token) = url.split_once("?token=").expect("a token in the URL");
+    assert!(bare.contains("/cameras/t1/frames/"), "{url}");
+    // With its token, no key: the JPEG.
+    let r = client.get(url).send().await.unwrap();
+    assert_eq!(r.status(), 200, "{url}");
+    let jpeg = r.bytes().await.unwrap();
+    image::load_from_memory_with_format(&jpeg, image::ImageFormat::Jpeg).unwrap();
+    // Without it: refused.
+    let r = client.get(bare).send().await.unwrap();
+    assert_eq!(r.status(), 401, "{bare}");
+    // t1's token on t2's frame, and on t1's live stream and the control API: refused.
+    let t2 = local(&urls["t2"]);
+    let (t2_bare, _) = t2.split_once("?token=").unwrap();
+    for other in [
+        format!("{t2_bare}?token={token}"),
+        gw.url(&format!("/hls/cam_t1/index.m3u8?token={token}")),
+        gw.url(&format!("/cameras?token={token}")),
+    ] {
+        let r = client.get(&other).send().await.unwrap();
+        assert!(
+            r.status() == 401 || r.status() == 403,
+            "{other}: {}",
+            r.status()
+        );
+    }
+    gw.stop().await;
+}

@@ -18,6 +18,7 @@ use tokio::time::Instant;
 use super::video_gop;
 use crate::cameras::StreamState;
 use crate::events::frames::{FramePayload, FrameSender};
+use crate::http::token::{Grant, Scope, TokenKeys};
 use crate::hub::{LiveStream, Registry};
 
 /// How often a camera whose frame messages are off is looked at again (provisioning may
@@ -55,6 +56,10 @@ pub(super) struct FrameStore {
     base_url: String,
     cameras: Arc<Mutex<HashMap<String, CameraFrames>>>,
     announced: Arc<AtomicU64>,
+    /// Set when API keys are: each announced URL then carries a viewer token (snapshot
+    /// scope, that camera only, valid while the frame is kept), so an analytics container
+    /// fetches it with no key of its own.
+    tokens: Arc<std::sync::OnceLock<Arc<TokenKeys>>>,
 }
 
 impl FrameStore {
@@ -64,7 +69,13 @@ impl FrameStore {
             base_url,
             cameras: Arc::default(),
             announced: Arc::default(),
+            tokens: Arc::default(),
         }
+    }
+
+    /// Announced URLs carry viewer tokens signed with `keys` from now on.
+    pub fn sign_urls(&self, keys: Arc<TokenKeys>) {
+        let _ = self.tokens.set(keys);
     }
 
     pub fn publishing(&self) -> bool {
@@ -109,6 +120,7 @@ impl FrameStore {
         let cameras = self.cameras.clone();
         let announced = self.announced.clone();
         let base_url = self.base_url.clone();
+        let tokens = self.tokens.clone();
         async move {
             let Some(publisher) = publisher else { return };
             let mut hold = None;
@@ -195,8 +207,20 @@ impl FrameStore {
                     }
                 }
                 announced.fetch_add(1, Ordering::Relaxed);
+                let mut url = format!("{base_url}/cameras/{camera_id}/frames/{number}.jpg");
+                if let Some(keys) = tokens.get() {
+                    let grant = Grant::Viewer {
+                        camera_id: camera_id.clone(),
+                        stream_path: stream.path().to_string(),
+                        scope: Scope::SNAPSHOT,
+                    };
+                    // Valid as long as the frame is kept (then the URL is 410 anyway).
+                    let expires = unix_millis(SystemTime::now()) as u64 + keep.as_secs() + 1;
+                    url.push_str("?token=");
+                    url.push_str(&keys.issue(&grant, expires));
+                }
                 publisher.send(FramePayload {
-                    url: format!("{base_url}/cameras/{camera_id}/frames/{number}.jpg"),
+                    url,
                     camera_id,
                     timestamp: unix_millis(frame.wallclock),
                     frame_number: number,

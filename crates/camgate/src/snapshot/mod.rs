@@ -192,15 +192,22 @@ impl Snapshots {
         service_tasks: &Tasks,
     ) -> Arc<Snapshots> {
         let publisher = crate::events::frames::start(service_tasks, &config.nats, metrics);
-        let mut addr = local_addr;
-        if addr.ip().is_unspecified() {
-            addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
-        }
+        // A frame message's URL is built with no request to take a Host from: `[http]
+        // public_url` when set (behind a proxy, TLS), else the listen address.
+        let base_url = if config.http.public_url.is_empty() {
+            let mut addr = local_addr;
+            if addr.ip().is_unspecified() {
+                addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+            }
+            format!("http://{addr}")
+        } else {
+            config.http.public_url.trim_end_matches('/').to_owned()
+        };
         Snapshots::new(
             SnapshotSettings::from_config(config),
             registry,
             publisher,
-            format!("http://{addr}"),
+            base_url,
             output_tasks,
         )
     }
@@ -231,6 +238,12 @@ impl Snapshots {
     /// Hands snapshots the per-camera frame intervals (app.rs, before cameras load).
     pub fn set_frame_intervals(&self, of: FrameIntervals) {
         let _ = self.frame_intervals.set(of);
+    }
+
+    /// With API keys set: the URLs of frame messages carry viewer tokens signed by `keys`
+    /// (API.md: the frame message's `url`), since whoever reads NATS has no key of ours.
+    pub fn sign_frame_urls(&self, keys: Arc<crate::http::token::TokenKeys>) {
+        self.frames.sign_urls(keys);
     }
 
     /// Every answer of the image routes (http.rs), counted once: a request, and an error by
