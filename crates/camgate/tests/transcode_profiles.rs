@@ -134,6 +134,12 @@ async fn h265_camera_plays_as_h264_through_its_profiles_on_one_session() {
     );
     assert!(master.contains("../cam_t1~h264/index.m3u8"), "{master}");
 
+    // A snapshot of the H.265 camera: decoded from its `~h264` profile (OpenH264 reads no
+    // H.265), which the request starts like an idle camera.
+    let jpeg = snapshot(&gw, "cam_t1").await;
+    let img = image::load_from_memory_with_format(&jpeg, image::ImageFormat::Jpeg).unwrap();
+    assert_eq!((img.width(), img.height()), (320, 240));
+
     // Nobody watches: the profiles go idle, their ffmpeg children end, then the camera.
     eventually("profiles idle", Duration::from_secs(60), || {
         (state(&gw, "cam_t1~small") == "idle" && state(&gw, "cam_t1~h264") == "idle").then_some(())

@@ -340,7 +340,20 @@ impl Snapshots {
         width: Option<u32>,
         quality: u8,
     ) -> Result<Jpeg, AppError> {
-        self.snapshot_inner(stream, width, quality).await
+        match self.snapshot_inner(stream, width, quality).await {
+            // An H.265 camera: OpenH264 cannot decode it, its `~h264` profile (an on-demand
+            // ffmpeg transcode, started here like an idle camera) can.
+            Err(e) if e.code == "unsupported_codec" => {
+                let alt = format!("{}~{}", stream.path(), crate::config::RESERVED_PROFILE);
+                match self.registry.get(&alt) {
+                    Some(h264) if h264.path() != stream.path() => {
+                        self.snapshot_inner(&h264, width, quality).await
+                    }
+                    _ => Err(e),
+                }
+            }
+            other => other,
+        }
     }
 
     async fn snapshot_inner(
@@ -676,7 +689,7 @@ fn unsupported(codec: &str) -> AppError {
         StatusCode::UNSUPPORTED_MEDIA_TYPE,
         "unsupported_codec",
         format!(
-            "snapshots decode H.264; this camera sends {codec}. Snapshots of H.265 cameras need a transcode profile (not available yet)"
+            "snapshots decode H.264; this is {codec} (a live H.265 camera is pictured through its ~h264 profile, a recording is not)"
         ),
     )
 }
