@@ -34,4 +34,4 @@ fi
 # The benchmark harness in quick mode (bench/README.md): keeps it working end to end; its
 # figures are not asserted, but it fails if a section cannot produce them. Bounded in time.
 cargo build --locked -p camgate -p camgate-bench
-timeout --kill-after=10 420 bench/run.sh --quick --debug --out target/bench-quick
+timeout --kill-after=10 600 bench/run.sh --quick --debug --out target/bench-quick

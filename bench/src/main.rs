@@ -51,7 +51,7 @@ const SECTIONS: &[&str] = &[
         part of bench/REPORT.md. Exits non-zero if any section cannot produce its figures."
 )]
 struct Args {
-    /// Short windows and small N (about 4 minutes in all), for CI: keeps the harness working,
+    /// Short windows and small N (about 6 minutes in all), for CI: keeps the harness working,
     /// its figures are not meaningful.
     #[arg(long)]
     quick: bool,
