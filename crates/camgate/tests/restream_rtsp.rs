@@ -250,16 +250,22 @@ async fn request(tcp: &mut tokio::net::TcpStream, req: String) -> (u16, String) 
     (status, head + &String::from_utf8_lossy(&body))
 }
 
-/// A TCP client that PLAYs and then reads nothing (a 4 KiB receive buffer, full at once):
-/// another client, ffmpeg, still reads the same camera at its rate, the stalled session is
-/// kept, and once the stalled client reads again, frames flow to it again. (With the default
-/// `[rtsp] max_backlog` of 8 MiB this test camera never fills the backlog; the skip itself is
-/// unit-tested in restream/play.rs.)
+/// A TCP client that PLAYs and then reads nothing (a 4 KiB receive buffer): another client,
+/// ffmpeg, still reads the same camera at its rate, the stalled session is kept, and once the
+/// stalled client reads again, frames flow to it again. With `[rtsp] max_backlog` below the
+/// cached GOP, ffmpeg's session starts by skipping to the next keyframe; before the backlog
+/// was read live it stayed "full" forever and ffmpeg got no frame in 40 s.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_stops_reading_never_slows_another() {
     use tokio::io::AsyncReadExt;
     let cam = Camera::start();
-    let gw = Gateway::start(|c| c.streams.idle_timeout = Duration::from_secs(30)).await;
+    let gw = Gateway::start(|c| {
+        c.streams.idle_timeout = Duration::from_secs(30);
+        // Smaller than ffmpeg's first burst (the cached GOP, about 68 KB here), so its session
+        // starts by skipping: it must see its connection drain and resume at a keyframe.
+        c.rtsp.max_backlog = camgate::config::ByteSize(64 * 1024);
+    })
+    .await;
     gw.provision("1", &cam.good_url(), true).await;
     let addr = gw.app.restream.as_ref().unwrap().local_addr();
     let url = format!("rtsp://{addr}/cam_1");

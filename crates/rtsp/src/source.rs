@@ -115,8 +115,9 @@ pub struct Burst {
     /// UDP: (track, end offset in `buf`) of each datagram.
     datagrams: Vec<(usize, usize)>,
     pub(crate) counts: Vec<TrackCount>,
-    /// TCP: bytes queued on the connection and not yet written to the socket.
-    pub(crate) backlog: usize,
+    /// TCP: the connection's count of bytes queued and not yet written to the socket, read
+    /// live by [`Burst::backlog`].
+    pub(crate) queued: Option<std::sync::Arc<std::sync::atomic::AtomicUsize>>,
 }
 
 const RTP_HEADER: usize = 12;
@@ -133,7 +134,7 @@ impl Burst {
             buf: BytesMut::new(),
             datagrams: Vec::new(),
             counts: vec![TrackCount::default(); n],
-            backlog: 0,
+            queued: None,
         }
     }
 
@@ -147,7 +148,7 @@ impl Burst {
             buf: BytesMut::new(),
             datagrams: Vec::new(),
             counts: vec![TrackCount::default(); n],
-            backlog: 0,
+            queued: None,
         }
     }
 
@@ -218,11 +219,16 @@ impl Burst {
     }
 
     /// TCP: the bytes queued on this session's connection that the socket has not taken
-    /// yet (earlier bursts, answers, sender reports), as of this step; 0 over UDP. A source
-    /// whose client reads too slowly sees it grow and should skip to the next keyframe
-    /// instead of queueing more: that keeps the server's memory per client bounded.
+    /// yet (earlier bursts, answers, sender reports), now; 0 over UDP. A source whose client
+    /// reads too slowly sees it grow and should skip to the next keyframe instead of
+    /// queueing more: that keeps the server's memory per client bounded. Read live, not
+    /// once per step: a source that skips frames waits for the next keyframe inside one
+    /// step, and must see the connection drain meanwhile (a value taken at the step's start
+    /// stayed "full" forever, so a client whose first burst passed the limit got nothing).
     pub fn backlog(&self) -> usize {
-        self.backlog
+        self.queued
+            .as_ref()
+            .map_or(0, |q| q.load(std::sync::atomic::Ordering::Relaxed))
     }
 
     pub fn is_empty(&self) -> bool {

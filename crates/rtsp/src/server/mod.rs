@@ -55,14 +55,10 @@ impl Out {
         true
     }
 
-    /// The byte count, for the writer.
+    /// The byte count, for the writer (which takes off what it wrote) and for the sessions'
+    /// bursts (which read it live: [`crate::Burst::backlog`]).
     pub(crate) fn counter(&self) -> Arc<AtomicUsize> {
         self.queued.clone()
-    }
-
-    /// Bytes queued and not yet written.
-    pub(crate) fn queued(&self) -> usize {
-        self.queued.load(Ordering::Relaxed)
     }
 }
 

@@ -89,11 +89,13 @@ async fn send_loop<S: Source>(inner: &Inner<S>, session: &Sess, out: Out) -> End
         }
         Burst::datagrams(set_up)
     };
+    if tcp {
+        burst.queued = Some(out.counter());
+    }
     let by_track = |i: usize| tracks.iter().find(|t| t.start.track == i);
     let mut last_report: Vec<Option<Instant>> = vec![None; width];
     loop {
         burst.start_step();
-        burst.backlog = if tcp { out.queued() } else { 0 };
         match play.next(&mut burst).await {
             Next::Send => {}
             Next::End => return End::StreamEnded,
